@@ -1,0 +1,144 @@
+//! The component's error type, and the one place where WASI failures become it.
+
+use wasip2::io::error::Error as WasiError;
+use wasip2::sockets::network::ErrorCode;
+
+/// What kind of I/O failure happened; mirrors the WIT `io-error-kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoKind {
+    ConnectionRefused,
+    ConnectionReset,
+    Unreachable,
+    TimedOut,
+    AccessDenied,
+    EndOfStream,
+    Closed,
+    LimitExceeded,
+    Other,
+}
+
+/// Every failure of the socket module: Alore's `NameError`, `ValueError` and `IoError`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("NameError: {0}")]
+    Name(String),
+    #[error("ValueError: {0}")]
+    Value(String),
+    #[error("IoError: {message}")]
+    Io { kind: IoKind, message: String },
+}
+
+impl Error {
+    pub fn io(kind: IoKind, message: impl Into<String>) -> Self {
+        Error::Io {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// Every operation but `close` on a closed socket (spec decision 5).
+    pub fn closed() -> Self {
+        Error::io(IoKind::Closed, "Socket is closed")
+    }
+
+    /// `read-ln` with nothing left: Alore's exact message.
+    pub fn end_of_stream() -> Self {
+        Error::io(IoKind::EndOfStream, "Read at end of file")
+    }
+
+    /// The component could not get memory for data it was asked to hold.
+    pub fn out_of_memory() -> Self {
+        Error::io(IoKind::LimitExceeded, "Out of memory [ENOMEM]")
+    }
+}
+
+/// Alore's message for each kind, in its `"<text> [<ERRNO>]"` form.
+fn message_of(kind: IoKind) -> &'static str {
+    match kind {
+        IoKind::ConnectionRefused => "Connection refused [ECONNREFUSED]",
+        IoKind::ConnectionReset => "Connection reset by peer [ECONNRESET]",
+        IoKind::Unreachable => "No route to host [EHOSTUNREACH]",
+        IoKind::TimedOut => "Operation timed out [ETIMEDOUT]",
+        IoKind::AccessDenied => "Permission denied by the host's network policy [EACCES]",
+        IoKind::LimitExceeded => "Too many open sockets [EMFILE]",
+        IoKind::EndOfStream | IoKind::Closed | IoKind::Other => "",
+    }
+}
+
+/// The one mapping from a `wasi:sockets` error code to our error.
+pub fn from_code(code: ErrorCode) -> Error {
+    let kind = match code {
+        ErrorCode::ConnectionRefused => IoKind::ConnectionRefused,
+        ErrorCode::ConnectionReset | ErrorCode::ConnectionAborted => IoKind::ConnectionReset,
+        ErrorCode::RemoteUnreachable => IoKind::Unreachable,
+        ErrorCode::Timeout => IoKind::TimedOut,
+        ErrorCode::AccessDenied => IoKind::AccessDenied,
+        ErrorCode::NewSocketLimit => IoKind::LimitExceeded,
+        ErrorCode::OutOfMemory => return Error::out_of_memory(),
+        // The resolver's codes: Alore's NameError messages for the matching `h_errno`.
+        ErrorCode::NameUnresolvable => return Error::Name("Unknown host".into()),
+        ErrorCode::TemporaryResolverFailure => {
+            return Error::Name("Temporary name server error".into());
+        }
+        // wasmtime answers this for every lookup when the host does not allow lookups.
+        ErrorCode::PermanentResolverFailure => {
+            return Error::Name(
+                "Unrecoverable name server error (is name lookup allowed by the host?)".into(),
+            );
+        }
+        other => {
+            return Error::io(
+                IoKind::Other,
+                format!("{} [{}]", other.message(), other.name()),
+            );
+        }
+    };
+    Error::io(kind, message_of(kind))
+}
+
+/// A `stream-error::last-operation-failed` on a TCP stream. WASI 0.2 gives only a debug
+/// string here (`network-error-code` is unstable), so the kind is read from it: wasmtime
+/// prints Rust's `io::Error`, whose `kind: ConnectionReset` names the failure portably.
+pub fn from_stream(error: &WasiError) -> Error {
+    let text = error.to_debug_string();
+    let kind = classify(&text);
+    match message_of(kind) {
+        "" => Error::io(kind, text),
+        message => Error::io(kind, message),
+    }
+}
+
+/// The kind named in a host's error text, `Other` when none is recognised.
+fn classify(text: &str) -> IoKind {
+    const NAMES: [(&str, IoKind); 10] = [
+        ("ConnectionReset", IoKind::ConnectionReset),
+        ("ConnectionAborted", IoKind::ConnectionReset),
+        ("BrokenPipe", IoKind::ConnectionReset),
+        ("reset", IoKind::ConnectionReset),
+        ("ConnectionRefused", IoKind::ConnectionRefused),
+        ("TimedOut", IoKind::TimedOut),
+        ("HostUnreachable", IoKind::Unreachable),
+        ("NetworkUnreachable", IoKind::Unreachable),
+        ("PermissionDenied", IoKind::AccessDenied),
+        ("OutOfMemory", IoKind::LimitExceeded),
+    ];
+    NAMES
+        .iter()
+        .find(|(name, _)| text.contains(name))
+        .map_or(IoKind::Other, |&(_, kind)| kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_rust_io_error_debug_text() {
+        let reset =
+            r#"Os { code: 104, kind: ConnectionReset, message: "Connection reset by peer" }"#;
+        assert_eq!(classify(reset), IoKind::ConnectionReset);
+        let pipe = r#"Os { code: 32, kind: BrokenPipe, message: "Broken pipe" }"#;
+        assert_eq!(classify(pipe), IoKind::ConnectionReset);
+        assert_eq!(classify("something else"), IoKind::Other);
+    }
+}

@@ -1,0 +1,165 @@
+//! The alore-socket component: Alore's `socket` module on WASI 0.2.
+//!
+//! This file is glue only: it maps the WIT exports (`wit/socket.wit`) onto the core.
+//! Behaviour lives in [`stream`] (buffering, lines, closing), [`net`] (WASI TCP) and
+//! [`names`] (argument checks and lookups); errors in [`error`].
+
+pub mod error;
+pub mod names;
+pub mod net;
+pub mod stream;
+
+use std::cell::RefCell;
+
+use error::{Error, IoKind};
+use net::TcpConnection;
+use stream::{Buffering, Stream};
+
+wit_bindgen::generate!({ path: "../wit", world: "provider" });
+
+use exports::alore::socket::socket as api;
+
+struct Component;
+
+// The export names (`alore:socket/socket@0.1.0#…`) are valid only in a wasm component; a
+// native build (for the core's unit tests) could not link them.
+#[cfg(target_arch = "wasm32")]
+export!(Component);
+
+impl api::Guest for Component {
+    type Socket = Socket;
+
+    fn get_host_by_name(name: String) -> Result<String, api::Error> {
+        Ok(names::host_by_name(&name)?)
+    }
+
+    fn get_host_by_address(address: String) -> Result<String, api::Error> {
+        Ok(names::host_by_address(&address)?)
+    }
+
+    fn get_host_name() -> Result<String, api::Error> {
+        Ok(names::host_name()?)
+    }
+}
+
+/// The exported `socket` resource. WIT methods take `&self`; a component instance is never
+/// re-entered while one of its calls runs, so the `RefCell` borrow cannot fail.
+pub struct Socket(RefCell<Stream<TcpConnection>>);
+
+impl Socket {
+    fn with<R>(
+        &self,
+        f: impl FnOnce(&mut Stream<TcpConnection>) -> Result<R, Error>,
+    ) -> Result<R, api::Error> {
+        Ok(f(&mut self.0.borrow_mut())?)
+    }
+}
+
+/// Try each IPv4 address of `destination` in turn; the last failure is the one reported.
+fn connect(destination: &str, port: u16) -> Result<TcpConnection, Error> {
+    names::check_name(destination)?;
+    if port == 0 {
+        return Err(Error::Value(
+            "Port 0 is not a port one can connect to".into(),
+        ));
+    }
+    let mut last = None;
+    for address in names::resolve_ipv4(destination)? {
+        match TcpConnection::connect(address, port) {
+            Ok(connection) => return Ok(connection),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| Error::Name("No IP address for host".into())))
+}
+
+impl api::GuestSocket for Socket {
+    fn new(
+        destination: String,
+        port: u16,
+        buffering: Option<api::Buffering>,
+    ) -> Result<Self, api::Error> {
+        let mode = match buffering.unwrap_or(api::Buffering::Unbuffered) {
+            api::Buffering::Unbuffered => Buffering::Unbuffered,
+            api::Buffering::LineBuffered => Buffering::LineBuffered,
+            api::Buffering::Buffered => Buffering::Buffered,
+        };
+        let connection = connect(&destination, port)?;
+        Ok(Socket(RefCell::new(Stream::new(connection, mode))))
+    }
+
+    fn write(&self, data: Vec<u8>) -> Result<(), api::Error> {
+        self.with(|s| s.write(&data))
+    }
+
+    fn write_ln(&self, data: Vec<u8>) -> Result<(), api::Error> {
+        self.with(|s| s.write_ln(&data))
+    }
+
+    fn read(&self, count: Option<u32>) -> Result<Vec<u8>, api::Error> {
+        self.with(|s| s.read(count))
+    }
+
+    fn read_ln(&self) -> Result<Vec<u8>, api::Error> {
+        self.with(|s| s.read_ln())
+    }
+
+    fn read_lines(&self) -> Result<Vec<Vec<u8>>, api::Error> {
+        self.with(|s| s.read_lines())
+    }
+
+    fn peek(&self) -> Result<Vec<u8>, api::Error> {
+        self.with(|s| s.peek())
+    }
+
+    fn flush(&self) -> Result<(), api::Error> {
+        self.with(|s| s.flush())
+    }
+
+    fn eof(&self) -> Result<bool, api::Error> {
+        self.with(|s| s.eof())
+    }
+
+    fn close(&self) -> Result<(), api::Error> {
+        self.with(|s| s.close())
+    }
+
+    fn local_address(&self) -> Result<String, api::Error> {
+        self.with(|s| Ok(s.transport()?.local_address()?.0.to_string()))
+    }
+
+    fn local_port(&self) -> Result<u16, api::Error> {
+        self.with(|s| Ok(s.transport()?.local_address()?.1))
+    }
+
+    fn remote_address(&self) -> Result<String, api::Error> {
+        self.with(|s| Ok(s.transport()?.remote_address()?.0.to_string()))
+    }
+
+    fn remote_port(&self) -> Result<u16, api::Error> {
+        self.with(|s| Ok(s.transport()?.remote_address()?.1))
+    }
+}
+
+impl From<Error> for api::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Name(message) => api::Error::NameError(message),
+            Error::Value(message) => api::Error::ValueError(message),
+            Error::Io { kind, message } => api::Error::IoError(api::IoError {
+                kind: match kind {
+                    IoKind::ConnectionRefused => api::IoErrorKind::ConnectionRefused,
+                    IoKind::ConnectionReset => api::IoErrorKind::ConnectionReset,
+                    IoKind::Unreachable => api::IoErrorKind::Unreachable,
+                    IoKind::TimedOut => api::IoErrorKind::TimedOut,
+                    IoKind::AccessDenied => api::IoErrorKind::AccessDenied,
+                    IoKind::EndOfStream => api::IoErrorKind::EndOfStream,
+                    IoKind::Closed => api::IoErrorKind::Closed,
+                    IoKind::LimitExceeded => api::IoErrorKind::LimitExceeded,
+                    IoKind::Other => api::IoErrorKind::Other,
+                },
+                message,
+            }),
+        }
+    }
+}

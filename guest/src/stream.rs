@@ -1,0 +1,391 @@
+//! Alore's `io::Stream` as used by `socket::Socket`: output buffering, input buffering, lines,
+//! end of stream and the closed state. Pure Rust with no WASI in it, so every rule here is
+//! unit- and property-tested natively against a transport that splits data anywhere.
+//!
+//! Data flows one way in each direction: `write` → output buffer → [`Transport::write_all`],
+//! and [`Transport::read`] → input buffer → `read`/`read_ln`/`peek`.
+
+use crate::error::{Error, IoKind};
+
+/// Alore's `A_IO_LINE_BUFFER_SIZE`: the line-buffered output buffer, and the size of one
+/// input refill for `read-ln`/`eof` in unbuffered and line-buffered modes.
+pub const LINE_BUFFER_SIZE: usize = 256;
+/// Alore's `A_IO_BUFFER_SIZE`: the buffered-mode output buffer and input refill size.
+pub const BUFFER_SIZE: usize = 8192;
+/// The largest single read asked of the transport when the caller wants many bytes
+/// (`read(n)`, `read()`): wasmtime hands out at most 64 KiB per stream read anyway.
+pub const MAX_READ_CHUNK: usize = 64 * 1024;
+/// The longest line `read-ln` accepts (spec decision 11), so that no peer can make the
+/// component hold an unbounded line in memory.
+pub const MAX_LINE_LENGTH: usize = 1024 * 1024;
+
+/// When written bytes are handed to the transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Buffering {
+    Unbuffered,
+    LineBuffered,
+    Buffered,
+}
+
+impl Buffering {
+    /// The output buffer size (0: no buffer).
+    fn output_capacity(self) -> usize {
+        match self {
+            Buffering::Unbuffered => 0,
+            Buffering::LineBuffered => LINE_BUFFER_SIZE,
+            Buffering::Buffered => BUFFER_SIZE,
+        }
+    }
+
+    /// How much one input refill asks for (Alore: 256, or 8192 when buffered).
+    fn refill_size(self) -> usize {
+        match self {
+            Buffering::Unbuffered | Buffering::LineBuffered => LINE_BUFFER_SIZE,
+            Buffering::Buffered => BUFFER_SIZE,
+        }
+    }
+}
+
+/// A blocking byte stream: what a connected TCP socket offers the core.
+pub trait Transport {
+    /// Block until at least one byte has arrived or the stream has ended, and return at most
+    /// `max` (> 0) bytes; an empty result means the end of the stream.
+    fn read(&mut self, max: usize) -> Result<Vec<u8>, Error>;
+    /// Hand every byte of `data` to the network, in order, before returning.
+    fn write_all(&mut self, data: &[u8]) -> Result<(), Error>;
+}
+
+/// A socket's stream state. `transport` is `None` once the stream is closed.
+pub struct Stream<T: Transport> {
+    transport: Option<T>,
+    mode: Buffering,
+    /// Received bytes; the unread ones are `input[read_pos..]`.
+    input: Vec<u8>,
+    read_pos: usize,
+    /// How many unread bytes `read_ln` has already searched for a line end.
+    line_scanned: usize,
+    /// Written bytes not yet handed to the transport (always empty when unbuffered).
+    output: Vec<u8>,
+    max_line: usize,
+}
+
+impl<T: Transport> Stream<T> {
+    pub fn new(transport: T, mode: Buffering) -> Self {
+        Stream {
+            transport: Some(transport),
+            mode,
+            input: Vec::new(),
+            read_pos: 0,
+            line_scanned: 0,
+            output: Vec::with_capacity(mode.output_capacity()),
+            max_line: MAX_LINE_LENGTH,
+        }
+    }
+
+    /// The transport, or `closed` once the stream is closed.
+    pub fn transport(&self) -> Result<&T, Error> {
+        self.transport.as_ref().ok_or_else(Error::closed)
+    }
+
+    fn transport_mut(&mut self) -> Result<&mut T, Error> {
+        self.transport.as_mut().ok_or_else(Error::closed)
+    }
+
+    // ---- writing -------------------------------------------------------------------------
+
+    pub fn write(&mut self, data: &[u8]) -> Result<(), Error> {
+        match self.mode {
+            Buffering::Unbuffered => self.transport_mut()?.write_all(data),
+            Buffering::LineBuffered | Buffering::Buffered => self.write_buffered(data),
+        }
+    }
+
+    pub fn write_ln(&mut self, data: &[u8]) -> Result<(), Error> {
+        match self.mode {
+            // One transport write for the line and its end, so they leave together.
+            Buffering::Unbuffered => {
+                let mut line = Vec::new();
+                line.try_reserve_exact(data.len() + 1)
+                    .map_err(|_| Error::out_of_memory())?;
+                line.extend_from_slice(data);
+                line.push(b'\n');
+                self.transport_mut()?.write_all(&line)
+            }
+            // The line feed sends a line-buffered buffer by the usual rule.
+            Buffering::LineBuffered | Buffering::Buffered => {
+                self.write_buffered(data)?;
+                self.write_buffered(b"\n")
+            }
+        }
+    }
+
+    /// Alore's buffered write (`io_module.c:256-275`): fill the buffer, send it whole each
+    /// time it is full, keep the rest; in line-buffered mode also send it when the bytes put in
+    /// since the last full-buffer send contain a line feed.
+    fn write_buffered(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.transport()?;
+        let capacity = self.mode.output_capacity();
+        let mut rest = data;
+        let mut fresh_from = self.output.len();
+        let room = capacity - self.output.len();
+        if rest.len() >= room {
+            self.output.extend_from_slice(&rest[..room]);
+            rest = &rest[room..];
+            self.flush_output()?;
+            // Sending whole buffers straight from `data` puts the same bytes on the wire, in
+            // the same call, as copying them through the buffer one buffer at a time.
+            let whole = rest.len() - rest.len() % capacity;
+            if whole > 0 {
+                self.transport_mut()?.write_all(&rest[..whole])?;
+                rest = &rest[whole..];
+            }
+            fresh_from = 0;
+        }
+        self.output.extend_from_slice(rest);
+        if self.mode == Buffering::LineBuffered && self.output[fresh_from..].contains(&b'\n') {
+            self.flush_output()?;
+        }
+        Ok(())
+    }
+
+    /// Hand the whole output buffer to the transport. On failure the bytes stay buffered.
+    fn flush_output(&mut self) -> Result<(), Error> {
+        if !self.output.is_empty() {
+            let transport = self.transport.as_mut().ok_or_else(Error::closed)?;
+            transport.write_all(&self.output)?;
+            self.output.clear();
+        }
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> Result<(), Error> {
+        self.transport()?;
+        self.flush_output()
+    }
+
+    // ---- reading -------------------------------------------------------------------------
+
+    fn unread(&self) -> &[u8] {
+        &self.input[self.read_pos..]
+    }
+
+    /// Consume `n` unread bytes.
+    fn consume(&mut self, n: usize) {
+        self.read_pos += n;
+        self.line_scanned = 0;
+        if self.read_pos == self.input.len() {
+            self.input.clear();
+            self.read_pos = 0;
+        }
+    }
+
+    /// Read once from the transport (at most `max` bytes) into the input buffer. Returns how
+    /// many bytes came; 0 is the end of the stream.
+    fn fill(&mut self, max: usize) -> Result<usize, Error> {
+        debug_assert!(max > 0, "a read of 0 bytes would wait forever");
+        let chunk = self.transport_mut()?.read(max)?;
+        let n = chunk.len();
+        if self.unread().is_empty() {
+            // Nothing to keep: take the transport's buffer instead of copying it.
+            self.input = chunk;
+            self.read_pos = 0;
+        } else {
+            if self.read_pos >= self.input.len() / 2 {
+                self.input.drain(..self.read_pos);
+                self.read_pos = 0;
+            }
+            self.input
+                .try_reserve(n)
+                .map_err(|_| Error::out_of_memory())?;
+            self.input.extend_from_slice(&chunk);
+        }
+        Ok(n)
+    }
+
+    /// `read(count)`: `None` reads to the end of the stream and closes the socket.
+    pub fn read(&mut self, count: Option<u32>) -> Result<Vec<u8>, Error> {
+        self.transport()?;
+        match count {
+            None => self.read_all(),
+            Some(n) => self.read_exact_or_eof(n as usize),
+        }
+    }
+
+    /// Block until `n` bytes or the end of the stream. An unbuffered stream never takes more
+    /// from the network than asked for (Alore: `peek` after `read(3)` is empty); the buffered
+    /// modes refill their buffer and keep the surplus.
+    fn read_exact_or_eof(&mut self, n: usize) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::new();
+        let buffered = self.unread().len().min(n);
+        push(
+            &mut out,
+            &self.input[self.read_pos..self.read_pos + buffered],
+        )?;
+        self.consume(buffered);
+        while out.len() < n {
+            let want = n - out.len();
+            let ask = match self.mode {
+                Buffering::Unbuffered => want,
+                _ => want.max(self.mode.refill_size()),
+            }
+            .min(MAX_READ_CHUNK);
+            let chunk = self.transport_mut()?.read(ask)?;
+            if chunk.is_empty() {
+                break;
+            }
+            let take = chunk.len().min(want);
+            if out.is_empty() && take == chunk.len() {
+                out = chunk; // the common bulk case: no copy
+            } else {
+                push(&mut out, &chunk[..take])?;
+                if take < chunk.len() {
+                    push(&mut self.input, &chunk[take..])?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn read_all(&mut self) -> Result<Vec<u8>, Error> {
+        let mut out = std::mem::take(&mut self.input);
+        out.drain(..self.read_pos);
+        self.read_pos = 0;
+        self.line_scanned = 0;
+        loop {
+            let chunk = self.transport_mut()?.read(MAX_READ_CHUNK)?;
+            if chunk.is_empty() {
+                break;
+            }
+            push(&mut out, &chunk)?;
+        }
+        self.close()?;
+        Ok(out)
+    }
+
+    /// Read one line without its ending (LF, CR LF or CR).
+    pub fn read_ln(&mut self) -> Result<Vec<u8>, Error> {
+        self.transport()?;
+        loop {
+            let unread = self.unread();
+            let found = unread[self.line_scanned..]
+                .iter()
+                .position(|&b| b == b'\n' || b == b'\r')
+                .map(|i| i + self.line_scanned);
+            match found {
+                Some(end) if end > self.max_line => return Err(self.drop_long_line()),
+                Some(end) if unread[end] == b'\n' => return Ok(self.take_line(end, 1)),
+                Some(end) if end + 1 < unread.len() => {
+                    let ending = if unread[end + 1] == b'\n' { 2 } else { 1 };
+                    return Ok(self.take_line(end, ending));
+                }
+                Some(end) => {
+                    // A CR is the last byte so far: wait to see whether an LF follows.
+                    self.line_scanned = end;
+                    if self.fill(self.mode.refill_size())? == 0 {
+                        return Ok(self.take_line(end, 1));
+                    }
+                }
+                None => {
+                    if unread.len() > self.max_line {
+                        return Err(self.drop_long_line());
+                    }
+                    self.line_scanned = unread.len();
+                    if self.fill(self.mode.refill_size())? == 0 {
+                        return match self.unread().len() {
+                            0 => Err(Error::end_of_stream()),
+                            len => Ok(self.take_line(len, 0)),
+                        };
+                    }
+                }
+            }
+        }
+    }
+
+    fn take_line(&mut self, len: usize, ending: usize) -> Vec<u8> {
+        let line = self.unread()[..len].to_vec();
+        self.consume(len + ending);
+        line
+    }
+
+    /// A line over the limit: drop its first `max_line` bytes (spec decision 11), so memory
+    /// stays bounded and the rest of the line is still there to read.
+    fn drop_long_line(&mut self) -> Error {
+        self.consume(self.max_line);
+        Error::io(
+            IoKind::LimitExceeded,
+            format!(
+                "Line longer than {} bytes; its first {} bytes were dropped",
+                self.max_line, self.max_line
+            ),
+        )
+    }
+
+    /// Every line to the end of the stream, then close; closes also on failure (decision 3).
+    pub fn read_lines(&mut self) -> Result<Vec<Vec<u8>>, Error> {
+        self.transport()?;
+        let result = self.collect_lines();
+        let closed = self.close();
+        let lines = result?;
+        closed?;
+        Ok(lines)
+    }
+
+    fn collect_lines(&mut self) -> Result<Vec<Vec<u8>>, Error> {
+        let mut lines = Vec::new();
+        while !self.eof()? {
+            lines.push(self.read_ln()?);
+        }
+        Ok(lines)
+    }
+
+    /// The unread bytes, without reading or consuming.
+    pub fn peek(&self) -> Result<Vec<u8>, Error> {
+        self.transport()?;
+        Ok(self.unread().to_vec())
+    }
+
+    /// True when no byte is left; blocks until a byte or the end of the stream arrives.
+    pub fn eof(&mut self) -> Result<bool, Error> {
+        self.transport()?;
+        if !self.unread().is_empty() {
+            return Ok(false);
+        }
+        Ok(self.fill(self.mode.refill_size())? == 0)
+    }
+
+    // ---- closing -------------------------------------------------------------------------
+
+    /// Flush, then release the transport even if the flush failed; a second close does
+    /// nothing.
+    pub fn close(&mut self) -> Result<(), Error> {
+        if self.transport.is_none() {
+            return Ok(());
+        }
+        let flushed = self.flush_output();
+        self.transport = None;
+        self.output = Vec::new();
+        self.input = Vec::new();
+        self.read_pos = 0;
+        self.line_scanned = 0;
+        flushed
+    }
+}
+
+impl<T: Transport> Drop for Stream<T> {
+    /// Dropping without `close` still sends what was buffered (decision 6); there is nobody
+    /// left to tell if that fails.
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+/// Append, turning an allocation failure into an error instead of a trap.
+fn push(out: &mut Vec<u8>, bytes: &[u8]) -> Result<(), Error> {
+    out.try_reserve(bytes.len())
+        .map_err(|_| Error::out_of_memory())?;
+    out.extend_from_slice(bytes);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,52 @@
+//! The host library's error type.
+
+use std::path::PathBuf;
+
+use crate::bindings::{IoErrorKind, SocketError};
+
+/// Everything that can go wrong when running the component.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The component answered with an error of the contract: Alore's `NameError`,
+    /// `ValueError` or `IoError`.
+    #[error(transparent)]
+    Socket(#[from] SocketError),
+    /// The component trapped, or wasmtime failed to run it. The instance is not usable after
+    /// a trap.
+    #[error("the component failed: {0}")]
+    Wasm(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The component file could not be found, built, read or compiled.
+    #[error("cannot load the component from {path}: {message}")]
+    Load { path: PathBuf, message: String },
+}
+
+impl Error {
+    pub(crate) fn wasm(e: wasmtime::Error) -> Self {
+        Error::Wasm(e.into_boxed_dyn_error())
+    }
+
+    pub(crate) fn load(path: impl Into<PathBuf>, message: impl std::fmt::Display) -> Self {
+        Error::Load {
+            path: path.into(),
+            message: message.to_string(),
+        }
+    }
+
+    /// The I/O error kind, when this is an `io-error` from the component.
+    pub fn io_kind(&self) -> Option<IoErrorKind> {
+        match self {
+            Error::Socket(SocketError::IoError(e)) => Some(e.kind),
+            _ => None,
+        }
+    }
+
+    /// Whether this is Alore's `socket::NameError`.
+    pub fn is_name_error(&self) -> bool {
+        matches!(self, Error::Socket(SocketError::NameError(_)))
+    }
+
+    /// Whether this is Alore's `ValueError`.
+    pub fn is_value_error(&self) -> bool {
+        matches!(self, Error::Socket(SocketError::ValueError(_)))
+    }
+}

@@ -1,0 +1,148 @@
+//! An instance of the component and the typed sockets it hands out.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use wasmtime::Store;
+use wasmtime::component::ResourceAny;
+
+use crate::Error;
+use crate::bindings::{Buffering, Provider, SocketError};
+use crate::runtime::State;
+
+/// One instance of the component, with its own memory, sockets and network policy. Cheap to
+/// clone (clones share the instance); calls from several threads take turns, since a
+/// component instance runs one call at a time.
+#[derive(Clone)]
+pub struct Instance {
+    inner: Arc<Mutex<Inner>>,
+}
+
+struct Inner {
+    store: Store<State>,
+    bindings: Provider,
+}
+
+type CallResult<T> = wasmtime::Result<Result<T, SocketError>>;
+
+impl Instance {
+    pub(crate) fn new(store: Store<State>, bindings: Provider) -> Self {
+        Instance {
+            inner: Arc::new(Mutex::new(Inner { store, bindings })),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the store half-updated in a way Rust
+        // can see: wasmtime keeps its own invariants, and a trapped instance reports errors.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn call<T>(&self, f: impl FnOnce(&mut Inner) -> CallResult<T>) -> Result<T, Error> {
+        Ok(f(&mut self.lock()).map_err(Error::wasm)??)
+    }
+
+    /// `Socket(destination, port, buffering)`: connect, by address or by name.
+    pub fn connect(
+        &self,
+        destination: &str,
+        port: u16,
+        buffering: Option<Buffering>,
+    ) -> Result<Socket, Error> {
+        let handle = self.call(|i| {
+            i.bindings.alore_socket_socket().socket().call_constructor(
+                &mut i.store,
+                destination,
+                port,
+                buffering,
+            )
+        })?;
+        Ok(Socket {
+            instance: self.clone(),
+            handle,
+        })
+    }
+
+    /// `GetHostByName(name)`.
+    pub fn get_host_by_name(&self, name: &str) -> Result<String, Error> {
+        self.call(|i| {
+            i.bindings
+                .alore_socket_socket()
+                .call_get_host_by_name(&mut i.store, name)
+        })
+    }
+
+    /// `GetHostByAddress(address)`.
+    pub fn get_host_by_address(&self, address: &str) -> Result<String, Error> {
+        self.call(|i| {
+            i.bindings
+                .alore_socket_socket()
+                .call_get_host_by_address(&mut i.store, address)
+        })
+    }
+
+    /// `GetHostName()`.
+    pub fn get_host_name(&self) -> Result<String, Error> {
+        self.call(|i| {
+            i.bindings
+                .alore_socket_socket()
+                .call_get_host_name(&mut i.store)
+        })
+    }
+}
+
+/// A socket inside the component. Its methods mirror the WIT resource; dropping it drops the
+/// guest resource, which flushes and releases the connection.
+pub struct Socket {
+    instance: Instance,
+    handle: ResourceAny,
+}
+
+/// Forwards a method to the guest resource's method of the same name.
+macro_rules! forward {
+    ($(#[$doc:meta])* $name:ident => $call:ident($($arg:ident: $ty:ty),*) -> $out:ty) => {
+        $(#[$doc])*
+        pub fn $name(&self $(, $arg: $ty)*) -> Result<$out, Error> {
+            self.instance.call(|i| {
+                i.bindings.alore_socket_socket().socket().$call(&mut i.store, self.handle $(, $arg)*)
+            })
+        }
+    };
+}
+
+impl Socket {
+    forward!(/// Write bytes; when they are sent depends on the buffering mode.
+        write => call_write(data: &[u8]) -> ());
+    forward!(/// Write bytes and a line feed.
+        write_ln => call_write_ln(data: &[u8]) -> ());
+    forward!(/// `Some(n)`: up to `n` bytes, fewer only at the end of the stream. `None`: everything
+        /// to the end of the stream, then close.
+        read => call_read(count: Option<u32>) -> Vec<u8>);
+    forward!(/// One line without its ending (LF, CR LF or CR).
+        read_ln => call_read_ln() -> Vec<u8>);
+    forward!(/// Every line to the end of the stream, then close.
+        read_lines => call_read_lines() -> Vec<Vec<u8>>);
+    forward!(/// The bytes received but not yet read.
+        peek => call_peek() -> Vec<u8>);
+    forward!(/// Send every buffered byte.
+        flush => call_flush() -> ());
+    forward!(/// Whether the stream has ended; blocks until a byte or the end arrives.
+        eof => call_eof() -> bool);
+    forward!(/// Flush and release the connection; a second close does nothing.
+        close => call_close() -> ());
+    forward!(/// This end's IPv4 address.
+        local_address => call_local_address() -> String);
+    forward!(/// This end's port.
+        local_port => call_local_port() -> u16);
+    forward!(/// The peer's IPv4 address.
+        remote_address => call_remote_address() -> String);
+    forward!(/// The peer's port.
+        remote_port => call_remote_port() -> u16);
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        // Runs the guest destructor. It can fail only if the instance already trapped, and
+        // then there is nothing left to release.
+        let _ = self.handle.resource_drop(&mut self.instance.lock().store);
+    }
+}

@@ -1,0 +1,214 @@
+//! Loading the component: find it (building it when run from the workspace), compile it once
+//! per process, and cache the compiled form on disk.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::bindings::ProviderPre;
+use crate::instance::Instance;
+use crate::{Error, Policy};
+
+/// Where `cargo build -p alore-socket --target wasm32-wasip2 --release` puts the component,
+/// below the target directory.
+const COMPONENT_IN_TARGET: &str = "wasm32-wasip2/release/alore_socket.wasm";
+/// Names a component file to use instead of finding or building one.
+pub const COMPONENT_ENV: &str = "ALORE_SOCKET_COMPONENT";
+const GUEST_TARGET: &str = "wasm32-wasip2";
+
+/// The per-store state: the WASI context and its resource table.
+pub struct State {
+    ctx: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A compiled, linked component, ready to instantiate many times.
+pub struct Runtime {
+    engine: Engine,
+    pre: ProviderPre<State>,
+}
+
+impl Runtime {
+    /// The component from `$ALORE_SOCKET_COMPONENT`, or else the workspace's build of it,
+    /// built (and its Rust target installed) when needed.
+    pub fn new() -> Result<Self, Error> {
+        Self::from_file(&locate_component()?)
+    }
+
+    /// The component at `path`.
+    pub fn from_file(path: &Path) -> Result<Self, Error> {
+        let engine = Engine::new(&Config::new()).map_err(Error::wasm)?;
+        let component = load_cached(&engine, path)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(Error::wasm)?;
+        let pre = linker.instantiate_pre(&component).map_err(Error::wasm)?;
+        let pre = ProviderPre::new(pre).map_err(Error::wasm)?;
+        Ok(Runtime { engine, pre })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// A fresh instance of the component (its own memory and sockets) under `policy`.
+    pub fn instantiate(&self, policy: &Policy) -> Result<Instance, Error> {
+        let mut builder = WasiCtxBuilder::new();
+        policy.apply(&mut builder);
+        let state = State {
+            ctx: builder.build(),
+            table: ResourceTable::new(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        let bindings = self.pre.instantiate(&mut store).map_err(Error::wasm)?;
+        Ok(Instance::new(store, bindings))
+    }
+}
+
+/// The component file to load. From a workspace checkout this runs `cargo build`, which is a
+/// no-op when the component is up to date, so a changed guest is never run stale.
+pub fn locate_component() -> Result<PathBuf, Error> {
+    if let Some(path) = std::env::var_os(COMPONENT_ENV) {
+        return Ok(PathBuf::from(path));
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    if !workspace.join("guest/Cargo.toml").is_file() {
+        return Err(Error::load(
+            workspace,
+            format!("no workspace to build the component in; set {COMPONENT_ENV}"),
+        ));
+    }
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace.join("target"), PathBuf::from);
+    build_component(&workspace)?;
+    Ok(target_dir.join(COMPONENT_IN_TARGET))
+}
+
+fn build_component(workspace: &Path) -> Result<(), Error> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    ensure_guest_target()?;
+    let status = Command::new(&cargo)
+        .current_dir(workspace)
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            "alore-socket",
+            "--target",
+            GUEST_TARGET,
+        ])
+        .status()
+        .map_err(|e| Error::load(workspace, format!("cannot run cargo: {e}")))?;
+    if !status.success() {
+        return Err(Error::load(
+            workspace,
+            format!("cargo build of the component failed ({status})"),
+        ));
+    }
+    Ok(())
+}
+
+/// Install the `wasm32-wasip2` standard library when rustc lacks it: these machines set
+/// `RUSTUP_AUTO_INSTALL=0`, so nothing else will.
+fn ensure_guest_target() -> Result<(), Error> {
+    let libdir = Command::new("rustc")
+        .args(["--print", "target-libdir", "--target", GUEST_TARGET])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    if libdir.is_some_and(|dir| dir.is_dir()) {
+        return Ok(());
+    }
+    let status = Command::new("rustup")
+        .args(["target", "add", GUEST_TARGET])
+        .status()
+        .map_err(|e| {
+            Error::load(
+                GUEST_TARGET,
+                format!("the Rust target is missing and rustup cannot run: {e}"),
+            )
+        })?;
+    if !status.success() {
+        return Err(Error::load(
+            GUEST_TARGET,
+            format!("rustup target add failed ({status})"),
+        ));
+    }
+    Ok(())
+}
+
+/// Compile `path`, or load its compiled form from the cache beside it. The cache file is
+/// named by a SHA-256 of the component's bytes and of the engine's compatibility hash
+/// (wasmtime version, target, settings), so a rebuilt component or a new wasmtime misses.
+fn load_cached(engine: &Engine, path: &Path) -> Result<Component, Error> {
+    let wasm = std::fs::read(path).map_err(|e| Error::load(path, e))?;
+    let cache = cache_path(engine, path, &wasm);
+    if let Ok(compiled) = std::fs::read(&cache) {
+        // SAFETY: wasmtime requires these bytes to be the unmodified output of
+        // `precompile_component` by a compatible engine. This file was written only by the
+        // code below, from `engine.precompile_component`, under a temporary name and then
+        // renamed into place, so it is never seen half-written; its name binds it to these
+        // exact component bytes and this engine's compatibility hash, and wasmtime itself
+        // rejects a header from an incompatible engine. Whoever could replace this file could
+        // as well replace the component next to it, so it is trusted as much as the
+        // component is. The bytes are read into memory, so later changes to the file cannot
+        // affect the loaded code.
+        #[allow(unsafe_code)]
+        if let Ok(component) = unsafe { Component::deserialize(engine, &compiled) } {
+            return Ok(component);
+        }
+    }
+    let compiled = engine
+        .precompile_component(&wasm)
+        .map_err(|e| Error::load(path, format!("{e:#}")))?;
+    store_in_cache(&cache, &compiled);
+    // SAFETY: `compiled` was produced by `precompile_component` of this very engine just now.
+    #[allow(unsafe_code)]
+    unsafe { Component::deserialize(engine, &compiled) }
+        .map_err(|e| Error::load(path, format!("{e:#}")))
+}
+
+fn cache_path(engine: &Engine, path: &Path, wasm: &[u8]) -> PathBuf {
+    /// Feeds `Hash` values into SHA-256, which, unlike `DefaultHasher`, is stable across runs
+    /// and Rust versions.
+    struct Sha(Sha256);
+    impl Hasher for Sha {
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
+        }
+        fn finish(&self) -> u64 {
+            let digest = self.0.clone().finalize();
+            u64::from_le_bytes(digest[..8].try_into().expect("SHA-256 has 32 bytes"))
+        }
+    }
+    let mut sha = Sha(Sha256::new());
+    sha.write(wasm);
+    engine.precompile_compatibility_hash().hash(&mut sha);
+    let digest = sha.0.finalize();
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    path.with_file_name(format!("{stem}.{hex}.cwasm"))
+}
+
+/// Best effort: a read-only directory just means compiling every time.
+fn store_in_cache(cache: &Path, compiled: &[u8]) {
+    let temporary = cache.with_extension(format!("tmp{}", std::process::id()));
+    if std::fs::write(&temporary, compiled).is_ok() && std::fs::rename(&temporary, cache).is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+}

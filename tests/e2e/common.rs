@@ -1,0 +1,108 @@
+//! Shared pieces of the end-to-end tests: one compiled component per process, policies for
+//! loopback, and real TCP servers on 127.0.0.1 ephemeral ports.
+
+use std::io::{ErrorKind, Read};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::sync::OnceLock;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use alore_socket_host::{Allow, Instance, Policy, Runtime};
+
+/// How long a test waits for bytes it expects before failing (not a speed assertion: only a
+/// bound so a broken build fails instead of hanging).
+pub const PATIENCE: Duration = Duration::from_secs(10);
+/// How long a test watches the wire to see that bytes it expects to be held back stay held
+/// back. The component hands bytes to the host before its call returns, so anything sent
+/// would be there well within this.
+pub const QUIET: Duration = Duration::from_millis(150);
+
+pub fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| Runtime::new().expect("the component loads"))
+}
+
+/// An instance allowed to reach every port of 127.0.0.1 and to look names up.
+pub fn loopback() -> Instance {
+    instance(
+        Policy::deny_all()
+            .allow(Allow::host(Ipv4Addr::LOCALHOST))
+            .allow_lookup(true),
+    )
+}
+
+pub fn instance(policy: Policy) -> Instance {
+    runtime()
+        .instantiate(&policy)
+        .expect("the component instantiates")
+}
+
+/// A port on 127.0.0.1 where nobody listens (bound, then released).
+pub fn closed_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .expect("bind an ephemeral port")
+        .port()
+}
+
+/// A server on 127.0.0.1 that accepts one connection and runs `script` on it.
+pub struct Server<T> {
+    pub port: u16,
+    handle: JoinHandle<T>,
+}
+
+impl<T: Send + 'static> Server<T> {
+    pub fn start(script: impl FnOnce(TcpStream) -> T + Send + 'static) -> Self {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+        let port = listener.local_addr().expect("local address").port();
+        let handle = thread::spawn(move || {
+            let (stream, _) = listener.accept().expect("accept");
+            stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+            script(stream)
+        });
+        Server { port, handle }
+    }
+
+    /// The script's result; a failed script fails the test.
+    pub fn join(self) -> T {
+        self.handle.join().expect("the server script succeeds")
+    }
+}
+
+/// Read exactly `n` bytes (or fail after [`PATIENCE`]).
+pub fn read_n(stream: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut buf = vec![0; n];
+    stream
+        .read_exact(&mut buf)
+        .expect("the expected bytes arrive");
+    buf
+}
+
+/// Everything that arrives within `window`, without waiting for more.
+pub fn arrived_within(stream: &mut TcpStream, window: Duration) -> Vec<u8> {
+    let deadline = Instant::now() + window;
+    let mut got = Vec::new();
+    let mut buf = [0; 65536];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        stream.set_read_timeout(Some(left)).expect("timeout");
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
+            Err(e) => panic!("read failed: {e}"),
+        }
+    }
+    stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+    got
+}
+
+/// Everything until the peer closes.
+pub fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    stream.read_to_end(&mut got).expect("read to the end");
+    got
+}
