@@ -1,1 +1,544 @@
+//! The core's rules, checked natively against a transport that delivers scripted arrivals
+//! and records every write. Examples come from `../shared/spec/alore-semantics.md`.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use proptest::prelude::*;
+
 use super::*;
+
+/// What the fake network saw and will deliver; shared with the test after the transport
+/// moved into the stream.
+#[derive(Default)]
+struct Wire {
+    /// Arrivals still to deliver; a read never crosses from one arrival into the next.
+    arrivals: VecDeque<Vec<u8>>,
+    /// Each `write_all` call's bytes.
+    sent: Vec<Vec<u8>>,
+    /// The `max` of each read call.
+    asked: Vec<usize>,
+    /// A read error to give once the arrivals run out, instead of the end of the stream.
+    reset_after_arrivals: bool,
+    /// Writes fail from now on.
+    broken: bool,
+    released: bool,
+}
+
+#[derive(Clone, Default)]
+struct Fake(Rc<RefCell<Wire>>);
+
+impl Transport for Fake {
+    fn read(&mut self, max: usize) -> Result<Vec<u8>, Error> {
+        assert!(max > 0);
+        let mut wire = self.0.borrow_mut();
+        wire.asked.push(max);
+        let Some(front) = wire.arrivals.front_mut() else {
+            if wire.reset_after_arrivals {
+                return Err(Error::io(IoKind::ConnectionReset, "reset"));
+            }
+            return Ok(Vec::new());
+        };
+        let n = max.min(front.len());
+        let chunk: Vec<u8> = front.drain(..n).collect();
+        if front.is_empty() {
+            wire.arrivals.pop_front();
+        }
+        Ok(chunk)
+    }
+
+    fn write_all(&mut self, data: &[u8]) -> Result<(), Error> {
+        let mut wire = self.0.borrow_mut();
+        if wire.broken {
+            return Err(Error::io(IoKind::ConnectionReset, "Broken pipe [EPIPE]"));
+        }
+        wire.sent.push(data.to_vec());
+        Ok(())
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        if Rc::strong_count(&self.0) == 2 {
+            self.0.borrow_mut().released = true;
+        }
+    }
+}
+
+fn stream(mode: Buffering, arrivals: &[&[u8]]) -> (Stream<Fake>, Fake) {
+    let fake = Fake::default();
+    fake.0.borrow_mut().arrivals = arrivals.iter().map(|a| a.to_vec()).collect();
+    (Stream::new(fake.clone(), mode), fake)
+}
+
+impl Fake {
+    fn sent(&self) -> Vec<Vec<u8>> {
+        self.0.borrow().sent.clone()
+    }
+    fn sent_bytes(&self) -> Vec<u8> {
+        self.sent().concat()
+    }
+}
+
+fn kind(result: Result<impl std::fmt::Debug, Error>) -> IoKind {
+    match result {
+        Err(Error::Io { kind, .. }) => kind,
+        other => panic!("expected an I/O error, got {other:?}"),
+    }
+}
+
+// ---- writing -----------------------------------------------------------------------------
+
+#[test]
+fn unbuffered_sends_during_each_call() {
+    let (mut s, wire) = stream(Buffering::Unbuffered, &[]);
+    s.write(b"ab").unwrap();
+    assert_eq!(wire.sent(), [b"ab".to_vec()]);
+    s.write_ln(b"cd").unwrap();
+    assert_eq!(wire.sent(), [b"ab".to_vec(), b"cd\n".to_vec()]);
+    s.flush().unwrap();
+    assert_eq!(wire.sent().len(), 2, "flush has nothing to send");
+}
+
+#[test]
+fn line_buffered_sends_on_line_feed_only() {
+    let (mut s, wire) = stream(Buffering::LineBuffered, &[]);
+    s.write(b"abc").unwrap();
+    s.write(b"x\ry").unwrap();
+    assert!(wire.sent().is_empty(), "CR does not trigger a flush");
+    s.write(b"ghi\njk").unwrap();
+    assert_eq!(
+        wire.sent(),
+        [b"abcx\ryghi\njk".to_vec()],
+        "the whole buffer goes"
+    );
+    s.write_ln(b"l").unwrap();
+    assert_eq!(wire.sent()[1], b"l\n");
+}
+
+#[test]
+fn line_buffered_sends_full_buffers() {
+    let (mut s, wire) = stream(Buffering::LineBuffered, &[]);
+    s.write(&[b'a'; 300]).unwrap();
+    assert_eq!(wire.sent_bytes().len(), 256);
+    let (mut s, wire) = stream(Buffering::LineBuffered, &[]);
+    s.write(&[b'd'; 600]).unwrap();
+    assert_eq!(wire.sent_bytes().len(), 512, "88 held");
+    s.flush().unwrap();
+    assert_eq!(wire.sent_bytes(), [b'd'; 600]);
+}
+
+#[test]
+fn line_feed_before_a_full_buffer_flush_does_not_count() {
+    // Spec: write(250×"a" + LF + 10×"b") sends 256 bytes; "bbbbb" stays buffered.
+    let (mut s, wire) = stream(Buffering::LineBuffered, &[]);
+    let mut data = vec![b'a'; 250];
+    data.push(b'\n');
+    data.extend_from_slice(&[b'b'; 10]);
+    s.write(&data).unwrap();
+    assert_eq!(wire.sent_bytes(), data[..256]);
+    s.close().unwrap();
+    assert_eq!(wire.sent_bytes(), data, "close flushes the rest");
+}
+
+#[test]
+fn buffered_holds_until_full_flush_or_close() {
+    let (mut s, wire) = stream(Buffering::Buffered, &[]);
+    s.write_ln(b"line").unwrap();
+    s.write(&[b'x'; 8000]).unwrap();
+    assert!(wire.sent().is_empty());
+    s.write(&[b'y'; 200]).unwrap();
+    assert_eq!(wire.sent_bytes().len(), 8192);
+    s.flush().unwrap();
+    assert_eq!(wire.sent_bytes().len(), 5 + 8000 + 200);
+    s.write(b"tail").unwrap();
+    s.close().unwrap();
+    assert!(wire.sent_bytes().ends_with(b"tail"));
+}
+
+#[test]
+fn large_buffered_write_sends_whole_buffers_and_keeps_the_rest() {
+    let (mut s, wire) = stream(Buffering::Buffered, &[]);
+    s.write(b"head").unwrap();
+    s.write(&[7; 3 * 8192 + 10]).unwrap();
+    assert_eq!(wire.sent_bytes().len(), 3 * 8192, "14 bytes held");
+    assert_eq!(s.output.len(), 14);
+}
+
+#[test]
+fn drop_flushes() {
+    let (mut s, wire) = stream(Buffering::Buffered, &[]);
+    s.write(b"bye").unwrap();
+    drop(s);
+    assert_eq!(wire.sent_bytes(), b"bye");
+    assert!(wire.0.borrow().released);
+}
+
+#[test]
+fn failed_flush_keeps_the_bytes_and_close_still_releases() {
+    let (mut s, wire) = stream(Buffering::Buffered, &[]);
+    s.write(b"data").unwrap();
+    wire.0.borrow_mut().broken = true;
+    assert_eq!(kind(s.flush()), IoKind::ConnectionReset);
+    assert_eq!(s.output, b"data");
+    assert_eq!(kind(s.close()), IoKind::ConnectionReset);
+    assert!(wire.0.borrow().released);
+    assert_eq!(s.close(), Ok(()), "a second close does nothing");
+}
+
+// ---- reading -----------------------------------------------------------------------------
+
+fn lines_of(mut s: Stream<Fake>) -> Vec<Vec<u8>> {
+    let mut lines = Vec::new();
+    loop {
+        match s.read_ln() {
+            Ok(line) => lines.push(line),
+            Err(e) => {
+                assert_eq!(e, Error::end_of_stream());
+                return lines;
+            }
+        }
+    }
+}
+
+#[test]
+fn line_endings_lf_crlf_cr_even_split() {
+    let (s, _) = stream(Buffering::Unbuffered, &[b"l1\nl2\r\nl3\r", b"\nl4"]);
+    assert_eq!(lines_of(s), [&b"l1"[..], b"l2", b"l3", b"l4"]);
+    let (s, _) = stream(Buffering::Unbuffered, &[b"l5\n\n\r\r\n"]);
+    assert_eq!(lines_of(s), [&b"l5"[..], b"", b"", b""]);
+}
+
+#[test]
+fn trailing_cr_waits_for_the_next_byte() {
+    let (mut s, wire) = stream(Buffering::Unbuffered, &[b"a\rb\r"]);
+    assert_eq!(s.read_ln().unwrap(), b"a");
+    let reads = wire.0.borrow().asked.len();
+    assert_eq!(s.read_ln().unwrap(), b"b");
+    assert_eq!(
+        wire.0.borrow().asked.len(),
+        reads + 1,
+        "it asked whether an LF follows"
+    );
+    assert_eq!(s.read_ln(), Err(Error::end_of_stream()));
+    assert_eq!(
+        s.read_ln(),
+        Err(Error::end_of_stream()),
+        "the error repeats"
+    );
+}
+
+#[test]
+fn cr_then_other_data_is_a_line_end() {
+    let (mut s, _) = stream(Buffering::Unbuffered, &[b"l4\r", b"next\n"]);
+    assert_eq!(s.read_ln().unwrap(), b"l4");
+    assert_eq!(s.read_ln().unwrap(), b"next");
+}
+
+#[test]
+fn final_terminator_gives_no_extra_line() {
+    let (s, _) = stream(Buffering::Unbuffered, &[b"x\n"]);
+    assert_eq!(lines_of(s), [b"x"]);
+    let (s, _) = stream(Buffering::Unbuffered, &[b"partial"]);
+    assert_eq!(lines_of(s), [b"partial"]);
+}
+
+#[test]
+fn read_lines_reads_to_the_end_and_closes() {
+    let (mut s, wire) = stream(Buffering::LineBuffered, &[b"a\nb\r\nc\rd", b"e\n\nf"]);
+    let lines = s.read_lines().unwrap();
+    assert_eq!(lines, [&b"a"[..], b"b", b"c", b"de", b"", b"f"]);
+    assert!(wire.0.borrow().released);
+    assert_eq!(kind(s.peek()), IoKind::Closed);
+    let (mut s, _) = stream(Buffering::Unbuffered, &[]);
+    assert_eq!(s.read_lines().unwrap(), Vec::<Vec<u8>>::new());
+}
+
+#[test]
+fn read_lines_closes_on_failure_too() {
+    let (mut s, wire) = stream(Buffering::Unbuffered, &[b"a\nb"]);
+    wire.0.borrow_mut().reset_after_arrivals = true;
+    assert_eq!(kind(s.read_lines()), IoKind::ConnectionReset);
+    assert!(wire.0.borrow().released);
+    assert_eq!(kind(s.eof()), IoKind::Closed);
+}
+
+#[test]
+fn read_n_blocks_across_arrivals_and_stops_at_the_end() {
+    let (mut s, _) = stream(Buffering::Unbuffered, &[b"foo ", b"bar"]);
+    assert_eq!(s.read(Some(2)).unwrap(), b"fo");
+    assert_eq!(s.read(Some(5)).unwrap(), b"o bar");
+    assert_eq!(s.read(Some(100)).unwrap(), b"");
+    assert!(s.eof().unwrap());
+    let (mut s, _) = stream(Buffering::Buffered, &[b"ab", b"cde"]);
+    assert_eq!(
+        s.read(Some(100)).unwrap(),
+        b"abcde",
+        "short only at the end"
+    );
+    assert_eq!(s.read(Some(0)).unwrap(), b"");
+}
+
+#[test]
+fn unbuffered_read_never_takes_more_than_asked() {
+    let (mut s, _) = stream(Buffering::Unbuffered, &[b"abcde"]);
+    assert_eq!(s.read(Some(3)).unwrap(), b"abc");
+    assert_eq!(s.peek().unwrap(), b"");
+    for mode in [Buffering::LineBuffered, Buffering::Buffered] {
+        let (mut s, _) = stream(mode, &[b"abcde"]);
+        assert_eq!(s.read(Some(3)).unwrap(), b"abc");
+        assert_eq!(s.peek().unwrap(), b"de", "{mode:?} keeps the surplus");
+    }
+}
+
+#[test]
+fn huge_count_on_a_short_stream_allocates_nothing_up_front() {
+    let (mut s, _) = stream(Buffering::Unbuffered, &[b"short"]);
+    assert_eq!(s.read(Some(u32::MAX)).unwrap(), b"short");
+}
+
+#[test]
+fn read_and_read_ln_mix() {
+    let (mut s, _) = stream(Buffering::Unbuffered, &[b"line one\nrest of it"]);
+    assert_eq!(s.read_ln().unwrap(), b"line one");
+    assert_eq!(s.peek().unwrap(), b"rest of it", "readLn's refill is kept");
+    assert_eq!(s.read(Some(4)).unwrap(), b"rest");
+    assert_eq!(s.read(None).unwrap(), b" of it");
+}
+
+#[test]
+fn read_all_returns_everything_then_closes() {
+    let (mut s, wire) = stream(Buffering::Buffered, &[b"cd", b"efg"]);
+    s.write(b"pending").unwrap();
+    assert_eq!(s.read(Some(1)).unwrap(), b"c");
+    assert_eq!(s.read(None).unwrap(), b"defg");
+    assert_eq!(wire.sent_bytes(), b"pending", "closing flushed");
+    assert_eq!(kind(s.eof()), IoKind::Closed);
+    assert_eq!(kind(s.write(b"x")), IoKind::Closed);
+    let (mut s, _) = stream(Buffering::Unbuffered, &[]);
+    assert_eq!(s.read(None).unwrap(), b"", "at the end: empty, and closed");
+    assert_eq!(kind(s.read(Some(0))), IoKind::Closed);
+}
+
+#[test]
+fn eof_blocks_for_data_and_is_not_sticky_about_buffered_bytes() {
+    let (mut s, wire) = stream(Buffering::Unbuffered, &[b"foo"]);
+    assert!(!s.eof().unwrap());
+    let reads = wire.0.borrow().asked.len();
+    assert!(!s.eof().unwrap());
+    assert_eq!(
+        wire.0.borrow().asked.len(),
+        reads,
+        "buffered bytes answer at once"
+    );
+    assert_eq!(s.read(Some(3)).unwrap(), b"foo");
+    assert!(s.eof().unwrap());
+    assert!(s.eof().unwrap());
+}
+
+#[test]
+fn every_operation_but_close_fails_after_close() {
+    let (mut s, _) = stream(Buffering::LineBuffered, &[b"l1\nl2\nl3"]);
+    assert_eq!(s.read_ln().unwrap(), b"l1");
+    s.write(b"x").unwrap();
+    s.close().unwrap();
+    assert_eq!(
+        kind(s.read_ln()),
+        IoKind::Closed,
+        "no stale input (decision 5)"
+    );
+    assert_eq!(kind(s.read(Some(2))), IoKind::Closed);
+    assert_eq!(kind(s.read(Some(0))), IoKind::Closed, "decision 10");
+    assert_eq!(kind(s.read(None)), IoKind::Closed);
+    assert_eq!(kind(s.read_lines()), IoKind::Closed);
+    assert_eq!(kind(s.peek()), IoKind::Closed);
+    assert_eq!(kind(s.eof()), IoKind::Closed);
+    assert_eq!(kind(s.flush()), IoKind::Closed);
+    assert_eq!(kind(s.write(b"x")), IoKind::Closed, "no silent discard");
+    assert_eq!(kind(s.write_ln(b"y")), IoKind::Closed);
+    assert!(s.transport().is_err());
+    assert_eq!(s.close(), Ok(()));
+}
+
+// ---- the line limit ----------------------------------------------------------------------
+
+fn limited(max_line: usize, arrivals: &[&[u8]]) -> Stream<Fake> {
+    let (mut s, _) = stream(Buffering::Unbuffered, arrivals);
+    s.max_line = max_line;
+    s
+}
+
+#[test]
+fn a_line_of_exactly_the_limit_is_accepted() {
+    let mut s = limited(4, &[b"abcd\n", b"wxyz"]);
+    assert_eq!(s.read_ln().unwrap(), b"abcd");
+    assert_eq!(s.read_ln().unwrap(), b"wxyz", "at the end, too");
+}
+
+#[test]
+fn a_longer_line_drops_its_first_limit_bytes_and_the_rest_stays() {
+    let mut s = limited(4, &[b"abcdefg\nnext\n"]);
+    assert_eq!(kind(s.read_ln()), IoKind::LimitExceeded);
+    assert_eq!(s.read_ln().unwrap(), b"efg");
+    assert_eq!(s.read_ln().unwrap(), b"next");
+    // Without a line end in sight, arriving a byte at a time.
+    let bytes = b"0123456789\n";
+    let drip: Vec<&[u8]> = bytes.chunks(1).collect();
+    let mut s = limited(4, &drip);
+    assert_eq!(kind(s.read_ln()), IoKind::LimitExceeded);
+    assert_eq!(
+        s.read(Some(3)).unwrap(),
+        b"456",
+        "a caller can skip on with read"
+    );
+    assert_eq!(
+        s.read_ln().unwrap(),
+        b"789",
+        "the rest of the line is within the limit"
+    );
+}
+
+#[test]
+fn the_default_limit_is_one_mebibyte() {
+    let mut long = vec![b'x'; MAX_LINE_LENGTH];
+    long.push(b'\n');
+    long.extend_from_slice(&[b'y'; MAX_LINE_LENGTH + 1]);
+    long.push(b'\n');
+    let (mut s, _) = stream(Buffering::Buffered, &[&long]);
+    assert_eq!(s.read_ln().unwrap().len(), MAX_LINE_LENGTH);
+    assert_eq!(kind(s.read_ln()), IoKind::LimitExceeded);
+    assert_eq!(s.read_ln().unwrap(), b"y");
+}
+
+// ---- properties: any arrival pattern, any mode, nothing lost or reordered ------------------
+
+fn mode() -> impl Strategy<Value = Buffering> {
+    prop_oneof![
+        Just(Buffering::Unbuffered),
+        Just(Buffering::LineBuffered),
+        Just(Buffering::Buffered)
+    ]
+}
+
+/// Cut `data` at the given points into arrivals.
+fn split(data: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
+    let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (data.len() + 1)).collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut pieces = Vec::new();
+    let mut from = 0;
+    for cut in cuts.into_iter().chain([data.len()]) {
+        if cut > from {
+            pieces.push(data[from..cut].to_vec());
+            from = cut;
+        }
+    }
+    pieces
+}
+
+/// The lines of `data` by the spec's rules, computed on the whole data at once.
+fn reference_lines(data: &[u8]) -> Vec<Vec<u8>> {
+    let mut lines = Vec::new();
+    let mut line = Vec::new();
+    let mut i = 0;
+    while i < data.len() {
+        match data[i] {
+            b'\n' => lines.push(std::mem::take(&mut line)),
+            b'\r' => {
+                lines.push(std::mem::take(&mut line));
+                if data.get(i + 1) == Some(&b'\n') {
+                    i += 1;
+                }
+            }
+            b => line.push(b),
+        }
+        i += 1;
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// Bytes drawn mostly from line-ending characters, so that endings meet chunk boundaries.
+fn text() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(
+        prop_oneof![Just(b'\n'), Just(b'\r'), Just(b'a'), any::<u8>()],
+        0..600,
+    )
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Write(Vec<u8>),
+    WriteLn(Vec<u8>),
+    Flush,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let bytes = || prop::collection::vec(any::<u8>(), 0..700);
+    prop_oneof![
+        bytes().prop_map(Op::Write),
+        bytes().prop_map(Op::WriteLn),
+        Just(Op::Flush)
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    #[test]
+    fn lines_do_not_depend_on_arrival_boundaries(
+        data in text(), cuts in prop::collection::vec(any::<usize>(), 0..40), mode in mode(),
+    ) {
+        let arrivals = split(&data, &cuts);
+        let arrivals: Vec<&[u8]> = arrivals.iter().map(Vec::as_slice).collect();
+        let (s, _) = stream(mode, &arrivals);
+        prop_assert_eq!(lines_of(s), reference_lines(&data));
+    }
+
+    #[test]
+    fn mixed_reads_return_every_byte_once_in_order(
+        data in prop::collection::vec(any::<u8>(), 0..3000),
+        cuts in prop::collection::vec(any::<usize>(), 0..40),
+        reads in prop::collection::vec(0u32..400, 1..60),
+        mode in mode(),
+    ) {
+        let arrivals = split(&data, &cuts);
+        let arrivals: Vec<&[u8]> = arrivals.iter().map(Vec::as_slice).collect();
+        let (mut s, _) = stream(mode, &arrivals);
+        let mut got = Vec::new();
+        for n in reads {
+            let peeked = s.peek().unwrap();
+            let chunk = s.read(Some(n)).unwrap();
+            let shared = peeked.len().min(chunk.len());
+            prop_assert_eq!(&chunk[..shared], &peeked[..shared], "peek shows what comes next");
+            got.extend_from_slice(&chunk);
+        }
+        got.extend_from_slice(&s.read(None).unwrap());
+        prop_assert_eq!(got, data);
+    }
+
+    #[test]
+    fn writes_reach_the_wire_complete_and_in_order(ops in prop::collection::vec(op(), 0..30), mode in mode()) {
+        let (mut s, wire) = stream(mode, &[]);
+        let mut expected = Vec::new();
+        for op in ops {
+            match op {
+                Op::Write(data) => { s.write(&data).unwrap(); expected.extend_from_slice(&data); }
+                Op::WriteLn(data) => {
+                    s.write_ln(&data).unwrap();
+                    expected.extend_from_slice(&data);
+                    expected.push(b'\n');
+                }
+                Op::Flush => s.flush().unwrap(),
+            }
+            let held = expected.len() - wire.sent_bytes().len();
+            prop_assert!(held < mode.output_capacity().max(1), "never more than a buffer held");
+            prop_assert_eq!(&wire.sent_bytes()[..], &expected[..expected.len() - held]);
+        }
+        s.close().unwrap();
+        prop_assert_eq!(wire.sent_bytes(), expected);
+    }
+}
