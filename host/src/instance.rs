@@ -139,6 +139,18 @@ impl Socket {
         remote_port => call_remote_port() -> u16);
 }
 
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance").finish_non_exhaustive()
+    }
+}
+
 impl Drop for Socket {
     fn drop(&mut self) {
         // Runs the guest destructor. It can fail only if the instance already trapped, and

@@ -106,3 +106,45 @@ pub fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
     stream.read_to_end(&mut got).expect("read to the end");
     got
 }
+
+/// The `io-error` kind of a failed call (panics on success or another error).
+pub fn io_kind<T: std::fmt::Debug>(
+    result: Result<T, alore_socket_host::Error>,
+) -> alore_socket_host::IoErrorKind {
+    match result {
+        Err(e) => e
+            .io_kind()
+            .unwrap_or_else(|| panic!("expected an io-error, got {e}")),
+        Ok(v) => panic!("expected an io-error, got Ok({v:?})"),
+    }
+}
+
+/// Write `pieces` with a pause between them, so that they arrive separately.
+pub fn dribble(stream: &mut TcpStream, pieces: &[&[u8]]) {
+    use std::io::Write;
+    stream.set_nodelay(true).expect("nodelay");
+    for piece in pieces {
+        stream.write_all(piece).expect("write");
+        thread::sleep(Duration::from_millis(30));
+    }
+}
+
+/// Assert two byte strings are equal, printing at most their first bytes when they differ
+/// (test payloads run to megabytes).
+#[track_caller]
+pub fn same(got: &[u8], want: &[u8]) {
+    fn show(bytes: &[u8]) -> String {
+        let head: String = bytes
+            .iter()
+            .take(32)
+            .flat_map(|&b| std::ascii::escape_default(b))
+            .map(char::from)
+            .collect();
+        format!(
+            "{} bytes: b\"{head}\"{}",
+            bytes.len(),
+            if bytes.len() > 32 { "…" } else { "" }
+        )
+    }
+    assert!(got == want, "got {}, want {}", show(got), show(want));
+}

@@ -1,5 +1,10 @@
 //! End-to-end tests: the real component, run by the real wasmtime host, against real TCP
 //! servers on 127.0.0.1.
 
+mod alore_suite;
+mod buffering;
+mod closing;
 mod common;
-mod smoke;
+mod connect;
+mod names;
+mod reading;

@@ -1,0 +1,126 @@
+//! Closing, the closed state, and peers that go away.
+
+use std::io::Write;
+use std::time::Duration;
+
+use alore_socket_host::{Buffering, IoErrorKind};
+
+use crate::common::*;
+
+#[test]
+fn close_flushes_and_a_second_close_does_nothing() {
+    let server = Server::start(|mut s| read_to_end(&mut s));
+    let socket = loopback()
+        .connect("127.0.0.1", server.port, Some(Buffering::Buffered))
+        .unwrap();
+    socket.write(b"buffered").unwrap();
+    socket.close().unwrap();
+    socket.close().unwrap();
+    assert_eq!(
+        server.join(),
+        b"buffered",
+        "flushed, then the server saw the end"
+    );
+}
+
+#[test]
+fn every_operation_but_close_fails_after_close() {
+    for mode in [
+        Buffering::Unbuffered,
+        Buffering::LineBuffered,
+        Buffering::Buffered,
+    ] {
+        let server = Server::start(|mut s| {
+            s.write_all(b"l1\nl2\nl3").unwrap();
+            read_to_end(&mut s)
+        });
+        let socket = loopback()
+            .connect("127.0.0.1", server.port, Some(mode))
+            .unwrap();
+        assert_eq!(socket.read_ln().unwrap(), b"l1");
+        socket.write(b"x").unwrap();
+        socket.close().unwrap();
+        let closed = IoErrorKind::Closed;
+        assert_eq!(
+            io_kind(socket.read_ln()),
+            closed,
+            "{mode:?}: no stale input"
+        );
+        assert_eq!(io_kind(socket.read(Some(2))), closed);
+        assert_eq!(io_kind(socket.read(Some(0))), closed);
+        assert_eq!(io_kind(socket.read(None)), closed);
+        assert_eq!(io_kind(socket.read_lines()), closed);
+        assert_eq!(io_kind(socket.peek()), closed);
+        assert_eq!(io_kind(socket.eof()), closed);
+        assert_eq!(io_kind(socket.flush()), closed);
+        assert_eq!(
+            io_kind(socket.write(b"y")),
+            closed,
+            "{mode:?}: no silent discard"
+        );
+        assert_eq!(io_kind(socket.write_ln(b"y")), closed);
+        assert_eq!(io_kind(socket.local_address()), closed);
+        assert_eq!(io_kind(socket.local_port()), closed);
+        assert_eq!(io_kind(socket.remote_address()), closed);
+        assert_eq!(io_kind(socket.remote_port()), closed);
+        socket.close().unwrap();
+        assert_eq!(server.join(), b"x", "only what was written before close");
+    }
+}
+
+#[test]
+fn data_sent_before_the_peer_closed_is_still_read() {
+    let server = Server::start(|mut s| {
+        s.write_all(b"hello\n").unwrap();
+    });
+    let socket = loopback().connect("127.0.0.1", server.port, None).unwrap();
+    server.join();
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(socket.read_ln().unwrap(), b"hello");
+    assert!(socket.eof().unwrap());
+    assert!(socket.eof().unwrap(), "the end keeps being the end");
+}
+
+#[test]
+fn a_reset_connection_is_connection_reset() {
+    // A server that closes with unread data in its receive queue makes the kernel send RST.
+    let server = Server::start(|mut s| {
+        read_n(&mut s, 1);
+        std::thread::sleep(Duration::from_millis(50));
+    });
+    let socket = loopback().connect("127.0.0.1", server.port, None).unwrap();
+    socket.write(b"12345").unwrap();
+    server.join();
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(io_kind(socket.read(Some(10))), IoErrorKind::ConnectionReset);
+    // Writing to the dead connection fails too (EPIPE), within a few tries.
+    let write_error = (0..10).find_map(|_| socket.write(&[0; 1024]).err());
+    let kind = write_error.expect("a write fails").io_kind();
+    assert_eq!(kind, Some(IoErrorKind::ConnectionReset));
+    // close still releases it, whatever the final flush says.
+    let _ = socket.close();
+    assert_eq!(io_kind(socket.peek()), IoErrorKind::Closed);
+}
+
+#[test]
+fn writing_after_the_peer_left_fails_at_flush_when_buffered() {
+    let server = Server::start(|mut s| {
+        s.flush().unwrap();
+    });
+    let socket = loopback()
+        .connect("127.0.0.1", server.port, Some(Buffering::Buffered))
+        .unwrap();
+    server.join();
+    std::thread::sleep(Duration::from_millis(50));
+    socket.write(b"late").unwrap();
+    let failure = (0..10).find_map(|_| {
+        socket
+            .write(&[0; 8192])
+            .err()
+            .or_else(|| socket.flush().err())
+    });
+    assert_eq!(
+        failure.and_then(|e| e.io_kind()),
+        Some(IoErrorKind::ConnectionReset)
+    );
+}

@@ -1,0 +1,51 @@
+//! The module functions: `get-host-by-name`, `get-host-by-address`, `get-host-name`.
+
+use crate::common::*;
+
+#[test]
+fn get_host_by_name() {
+    let instance = loopback();
+    assert_eq!(instance.get_host_by_name("localhost").unwrap(), "127.0.0.1");
+    assert_eq!(
+        instance.get_host_by_name("10.1.2.3").unwrap(),
+        "10.1.2.3",
+        "no lookup"
+    );
+    assert_eq!(
+        instance.get_host_by_name("255.255.255.255").unwrap(),
+        "255.255.255.255"
+    );
+}
+
+#[test]
+fn get_host_by_address_checks_its_argument() {
+    let instance = loopback();
+    for bad in [
+        "localhost",
+        "127.1",
+        "1.2.3",
+        "1.2.3.256",
+        "01.2.3.4",
+        "1.2.3.4.5",
+        "::1",
+        "",
+    ] {
+        let error = instance.get_host_by_address(bad).unwrap_err();
+        assert!(error.is_value_error(), "{bad:?}: {error}");
+    }
+    // Reverse lookup itself is the next issue's work; until then it says so.
+    let error = instance.get_host_by_address("127.0.0.1").unwrap_err();
+    assert!(
+        error.is_name_error() && error.to_string().contains("not supported"),
+        "{error}"
+    );
+}
+
+#[test]
+fn get_host_name_says_it_is_not_supported_yet() {
+    let error = loopback().get_host_name().unwrap_err();
+    assert!(
+        error.is_name_error() && error.to_string().contains("not supported"),
+        "{error}"
+    );
+}
