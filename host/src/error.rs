@@ -9,15 +9,23 @@ use crate::bindings::{IoErrorKind, SocketError};
 pub enum Error {
     /// The component answered with an error of the contract: Alore's `NameError`,
     /// `ValueError` or `IoError`.
-    #[error(transparent)]
-    Socket(#[from] SocketError),
+    #[error("{}", describe(.0))]
+    Socket(SocketError),
     /// The component trapped, or wasmtime failed to run it. The instance is not usable after
     /// a trap.
     #[error("the component failed: {0}")]
-    Wasm(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Wasm(Box<dyn std::error::Error + Send + Sync>),
     /// The component file could not be found, built, read or compiled.
     #[error("cannot load the component from {path}: {message}")]
     Load { path: PathBuf, message: String },
+}
+
+// Written out rather than `#[from]`, which would also make the contract error this error's
+// `source` and print its text twice in a report of the whole chain.
+impl From<SocketError> for Error {
+    fn from(e: SocketError) -> Self {
+        Error::Socket(e)
+    }
 }
 
 impl Error {
@@ -48,5 +56,29 @@ impl Error {
     /// Whether this is Alore's `ValueError`.
     pub fn is_value_error(&self) -> bool {
         matches!(self, Error::Socket(SocketError::ValueError(_)))
+    }
+}
+
+/// `NameError: …`, `ValueError: …` or `IoError (kind): …`, with the WIT's names.
+fn describe(error: &SocketError) -> String {
+    match error {
+        SocketError::NameError(message) => format!("NameError: {message}"),
+        SocketError::ValueError(message) => format!("ValueError: {message}"),
+        SocketError::IoError(e) => format!("IoError ({}): {}", kind_name(e.kind), e.message),
+    }
+}
+
+/// The WIT name of an I/O error kind.
+pub fn kind_name(kind: IoErrorKind) -> &'static str {
+    match kind {
+        IoErrorKind::ConnectionRefused => "connection-refused",
+        IoErrorKind::ConnectionReset => "connection-reset",
+        IoErrorKind::Unreachable => "unreachable",
+        IoErrorKind::TimedOut => "timed-out",
+        IoErrorKind::AccessDenied => "access-denied",
+        IoErrorKind::EndOfStream => "end-of-stream",
+        IoErrorKind::Closed => "closed",
+        IoErrorKind::LimitExceeded => "limit-exceeded",
+        IoErrorKind::Other => "other",
     }
 }

@@ -21,7 +21,7 @@ mod policy;
 mod runtime;
 
 pub use bindings::{Buffering, IoError, IoErrorKind, SocketError};
-pub use error::Error;
+pub use error::{Error, kind_name};
 pub use instance::{Instance, Socket};
 pub use policy::{Allow, ParseAllowError, Policy};
 pub use runtime::{COMPONENT_ENV, Runtime, State, locate_component};

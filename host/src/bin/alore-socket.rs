@@ -1,1 +1,298 @@
-fn main() {}
+//! `alore-socket`: run Alore's socket module, as a WebAssembly component, under a network
+//! policy that denies everything it is not told to allow.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::thread;
+
+use alore_socket_host::{Allow, Buffering, Error, Instance, Policy, Runtime, Socket};
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "alore-socket",
+    version,
+    about = "Alore's socket module as a WebAssembly component, run by wasmtime under a network policy"
+)]
+struct Cli {
+    /// Allow TCP connections to these addresses and ports (repeatable), e.g. 127.0.0.1:8080,
+    /// 10.0.0.0/8, 127.0.0.1:8000-8099.
+    #[arg(
+        long = "allow",
+        value_name = "ADDR[/BITS][:PORT[-PORT]]",
+        global = true
+    )]
+    allow: Vec<Allow>,
+    /// Allow host name lookups through this machine's resolver.
+    #[arg(long, global = true)]
+    allow_lookup: bool,
+    /// The component to run [default: $ALORE_SOCKET_COMPONENT, or this workspace's build].
+    #[arg(long, value_name = "FILE", global = true)]
+    component: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start an echo server on 127.0.0.1 and run a short scripted session through the
+    /// component.
+    Demo,
+    /// A line client: each line of stdin goes out with write-ln, and the reply lines are
+    /// printed. The destination itself is allowed.
+    Connect {
+        host: String,
+        port: u16,
+        #[arg(long, value_enum, default_value_t = Mode::Unbuffered)]
+        buffering: Mode,
+    },
+    /// Print the IPv4 address of a host name (get-host-by-name).
+    Lookup { name: String },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Mode {
+    Unbuffered,
+    LineBuffered,
+    Buffered,
+}
+
+impl From<Mode> for Buffering {
+    fn from(mode: Mode) -> Self {
+        match mode {
+            Mode::Unbuffered => Buffering::Unbuffered,
+            Mode::LineBuffered => Buffering::LineBuffered,
+            Mode::Buffered => Buffering::Buffered,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("alore-socket: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let runtime = match &cli.component {
+        Some(path) => Runtime::from_file(path)?,
+        None => Runtime::new()?,
+    };
+    let mut policy = cli
+        .allow
+        .iter()
+        .fold(Policy::deny_all(), |p, &rule| p.allow(rule));
+    policy = policy.allow_lookup(cli.allow_lookup);
+    match cli.command {
+        Command::Demo => demo(&runtime, &mut std::io::stdout().lock()),
+        Command::Connect {
+            host,
+            port,
+            buffering,
+        } => connect(&runtime, policy, &host, port, buffering.into()),
+        Command::Lookup { name } => {
+            let address = runtime.instantiate(&policy)?.get_host_by_name(&name)?;
+            writeln!(std::io::stdout(), "{address}")?;
+            Ok(())
+        }
+    }
+}
+
+/// Allow the destination (each IPv4 address it resolves to here, and lookups for a name),
+/// then send stdin's lines and print the replies.
+fn connect(
+    runtime: &Runtime,
+    mut policy: Policy,
+    host: &str,
+    port: u16,
+    mode: Buffering,
+) -> Result<()> {
+    if let Ok(address) = host.parse::<Ipv4Addr>() {
+        policy = policy.allow(Allow::host(address).port(port));
+    } else {
+        let addresses = (host, port)
+            .to_socket_addrs()
+            .with_context(|| format!("cannot resolve {host}"))?;
+        for address in addresses {
+            if let IpAddr::V4(ip) = address.ip() {
+                policy = policy.allow(Allow::host(ip).port(port));
+            }
+        }
+        policy = policy.allow_lookup(true);
+    }
+    let socket = runtime
+        .instantiate(&policy)?
+        .connect(host, port, Some(mode))
+        .with_context(|| format!("cannot connect to {host}:{port}"))?;
+    let mut out = std::io::stdout().lock();
+    for line in std::io::stdin().lock().lines() {
+        socket.write_ln(line.context("cannot read stdin")?.as_bytes())?;
+        socket.flush()?;
+        if !print_reply(&socket, &mut out)? {
+            break;
+        }
+    }
+    socket.close()?;
+    Ok(())
+}
+
+/// Print one reply line, and any further whole lines that came with it. False when the
+/// server has ended the stream.
+fn print_reply(socket: &Socket, out: &mut impl Write) -> Result<bool> {
+    loop {
+        match socket.read_ln() {
+            Ok(line) => {
+                out.write_all(&line)?;
+                out.write_all(b"\n")?;
+            }
+            Err(e) if e.io_kind() == Some(alore_socket_host::IoErrorKind::EndOfStream) => {
+                return Ok(false);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if !socket.peek()?.contains(&b'\n') {
+            out.flush()?;
+            return Ok(true);
+        }
+    }
+}
+
+/// An echo server for the demo: every line that comes in goes back out.
+fn echo_server() -> Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    let port = listener.local_addr()?.port();
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            thread::spawn(move || echo(stream));
+        }
+    });
+    Ok(port)
+}
+
+fn echo(stream: TcpStream) -> std::io::Result<()> {
+    let mut writer = stream.try_clone()?;
+    for line in BufReader::new(stream).split(b'\n') {
+        let mut line = line?;
+        line.push(b'\n');
+        writer.write_all(&line)?;
+    }
+    Ok(())
+}
+
+fn show(bytes: &[u8]) -> String {
+    format!("= {:?}", String::from_utf8_lossy(bytes))
+}
+
+/// One line of the demo's transcript: the call, then what came of it.
+fn step<T>(
+    out: &mut impl Write,
+    call: impl std::fmt::Display,
+    result: Result<T, Error>,
+    ok: impl FnOnce(T) -> String,
+) -> std::io::Result<()> {
+    let outcome = match result {
+        Ok(value) => ok(value),
+        Err(e) => format!("fails: {e}"),
+    };
+    writeln!(out, "{call:<46} {outcome}")
+}
+
+fn demo(runtime: &Runtime, out: &mut impl Write) -> Result<()> {
+    let port = echo_server()?;
+    // A port where nobody listens: bound, then released.
+    let refused = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port();
+    let elsewhere = if port == u16::MAX { port - 1 } else { port + 1 };
+    let policy = Policy::deny_all()
+        .allow(Allow::host(Ipv4Addr::LOCALHOST).port(port))
+        .allow(Allow::host(Ipv4Addr::LOCALHOST).port(refused))
+        .allow_lookup(true);
+    writeln!(
+        out,
+        "An echo server listens on 127.0.0.1:{port}. The component may connect to"
+    )?;
+    writeln!(
+        out,
+        "127.0.0.1:{port} and 127.0.0.1:{refused} (where nobody listens), and look names up.\n"
+    )?;
+    let instance: Instance = runtime.instantiate(&policy)?;
+    let connected = |s: Socket| {
+        describe_ends(&s).map_or_else(|e| e.to_string(), |ends| format!("connected {ends}"))
+    };
+    let sent = |()| "sent".to_owned();
+
+    step(
+        out,
+        "get-host-by-name(\"localhost\")",
+        instance.get_host_by_name("localhost"),
+        |a| format!("= {a:?}"),
+    )?;
+    let socket = instance.connect("localhost", port, None)?;
+    writeln!(
+        out,
+        "{:<46} connected {}",
+        format!("socket(\"localhost\", {port})"),
+        describe_ends(&socket)?
+    )?;
+    step(
+        out,
+        "  write-ln(\"hello, component\")",
+        socket.write_ln(b"hello, component"),
+        sent,
+    )?;
+    step(out, "  read-ln()", socket.read_ln(), |l| show(&l))?;
+    step(out, "  close()", socket.close(), |()| "closed".into())?;
+    step(out, "  read-ln()", socket.read_ln(), |l| show(&l))?;
+
+    let buffered = instance.connect("127.0.0.1", port, Some(Buffering::LineBuffered))?;
+    writeln!(out, "socket(\"127.0.0.1\", {port}, line-buffered)")?;
+    let held = buffered.write(b"held until a line ends");
+    step(out, "  write(\"held until a line ends\")", held, |()| {
+        "held in the 256-byte buffer".into()
+    })?;
+    let line_end = buffered.write(b"; now it does\n");
+    step(out, "  write(\"; now it does\\n\")", line_end, |()| {
+        "the line feed sent the buffer".into()
+    })?;
+    step(out, "  read-ln()", buffered.read_ln(), |l| show(&l))?;
+    drop(buffered);
+
+    for (destination, to) in [
+        ("127.0.0.1", refused),
+        ("127.0.0.1", elsewhere),
+        ("no-such-host.invalid", port),
+        ("", port),
+    ] {
+        step(
+            out,
+            format!("socket({destination:?}, {to})"),
+            instance.connect(destination, to, None),
+            connected,
+        )?;
+    }
+    step(
+        out,
+        "get-host-by-address(\"localhost\")",
+        instance.get_host_by_address("localhost"),
+        |n| n,
+    )?;
+    Ok(())
+}
+
+fn describe_ends(s: &Socket) -> Result<String, Error> {
+    Ok(format!(
+        "{}:{} -> {}:{}",
+        s.local_address()?,
+        s.local_port()?,
+        s.remote_address()?,
+        s.remote_port()?
+    ))
+}
