@@ -64,6 +64,23 @@ impl Runtime {
         &self.engine
     }
 
+    /// The names of the interfaces the component imports, e.g. `wasi:sockets/tcp@0.2.12`.
+    pub fn imports(&self) -> Vec<String> {
+        let ty = self.pre.instance_pre().component().component_type();
+        ty.imports(&self.engine)
+            .map(|(name, _)| name.to_owned())
+            .collect()
+    }
+
+    /// The names of the interfaces the component exports: `alore:socket/socket@0.1.0`. That
+    /// each export has the contract's type was checked when the runtime was made.
+    pub fn exports(&self) -> Vec<String> {
+        let ty = self.pre.instance_pre().component().component_type();
+        ty.exports(&self.engine)
+            .map(|(name, _)| name.to_owned())
+            .collect()
+    }
+
     /// A fresh instance of the component (its own memory and sockets) under `policy`.
     pub fn instantiate(&self, policy: &Policy) -> Result<Instance, Error> {
         let mut builder = WasiCtxBuilder::new();
@@ -84,7 +101,8 @@ pub fn locate_component() -> Result<PathBuf, Error> {
     if let Some(path) = std::env::var_os(COMPONENT_ENV) {
         return Ok(PathBuf::from(path));
     }
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let host = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let workspace = host.parent().unwrap_or(host);
     if !workspace.join("guest/Cargo.toml").is_file() {
         return Err(Error::load(
             workspace,

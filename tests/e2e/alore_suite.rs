@@ -28,7 +28,7 @@ fn native_read_ln(reader: &mut BufReader<TcpStream>) -> String {
     line.trim_end_matches(['\r', '\n']).to_owned()
 }
 
-/// 1. testConnectMethodsAndCommunication: connect before accept, two line exchanges each
+/// `testConnectMethodsAndCommunication` (§8.1): connect before accept, two line exchanges each
 /// way, double closes, and the port bound again at once for the second pass (which really
 /// connects by name here; Alore's loop variable went unused).
 #[test]
@@ -55,7 +55,7 @@ fn connect_methods_and_communication() {
     }
 }
 
-/// 2. testReadAndWrite: `read(2)` then `read(5)` spanning two writes; `eof()` after the peer
+/// `testReadAndWrite` (§8.2): `read(2)` then `read(5)` spanning two writes; `eof()` after the peer
 /// closed.
 #[test]
 fn read_and_write() {
@@ -82,7 +82,7 @@ fn read_and_write() {
     assert!(client.eof().unwrap());
 }
 
-/// 3. testEof: `eof()` blocks until data comes (false), then is true after the peer closed.
+/// `testEof` (§8.3): `eof()` blocks until data comes (false), then is true after the peer closed.
 #[test]
 fn eof() {
     let (release, wait) = std::sync::mpsc::channel::<()>();
@@ -99,7 +99,7 @@ fn eof() {
     assert!(client.eof().unwrap());
 }
 
-/// 4. testAddressAndPortInfo.
+/// `testAddressAndPortInfo` (§8.4).
 #[test]
 fn address_and_port_info() {
     let (listener, port) = listen(Ipv4Addr::UNSPECIFIED, 0);
@@ -115,7 +115,7 @@ fn address_and_port_info() {
     assert_eq!(server.local_addr().unwrap().port(), port);
 }
 
-/// 5. testSocketErrors: the `NameError` check Alore left commented out ("may cause a long
+/// `testSocketErrors` (§8.5): the `NameError` check Alore left commented out ("may cause a long
 /// delay"); the busy-port check is the server socket's (a later issue).
 #[test]
 fn socket_errors() {
@@ -124,7 +124,7 @@ fn socket_errors() {
     assert!(error.is_name_error(), "{error}");
 }
 
-/// 6. testBufferingModes, with the modes really passed (Alore had them commented out): data
+/// `testBufferingModes` (§8.6), with the modes really passed (Alore had them commented out): data
 /// sent before the peer closed is still read.
 #[test]
 fn buffering_modes() {
@@ -142,7 +142,7 @@ fn buffering_modes() {
     }
 }
 
-/// 7. testListeningToSpecificInterface.
+/// `testListeningToSpecificInterface` (§8.7).
 #[test]
 fn listening_to_specific_interface() {
     let (listener, port) = listen(Ipv4Addr::LOCALHOST, 0);
@@ -152,7 +152,7 @@ fn listening_to_specific_interface() {
     assert_eq!(native_read_ln(&mut reader), "foo");
 }
 
-/// 8. testGetHostByName.
+/// `testGetHostByName` (§8.8).
 #[test]
 fn get_host_by_name() {
     let instance = loopback();
@@ -165,7 +165,7 @@ fn get_host_by_name() {
     );
 }
 
-/// 9. testGetHostByAddress: the `ValueError` half. (That "127.0.0.1" has a name needs reverse
+/// `testGetHostByAddress` (§8.9): the `ValueError` half. (That "127.0.0.1" has a name needs reverse
 /// lookup, the next issue; `names.rs` checks what it answers until then.)
 #[test]
 fn get_host_by_address() {

@@ -6,9 +6,12 @@ use alore_socket_host::{Buffering, Socket};
 
 use crate::common::*;
 
+/// One call on the socket under test.
+type Step = Box<dyn Fn(&Socket)>;
+
 /// Runs `steps` on a client socket in `mode`, in lockstep with the server: after each step
 /// returns, the server records what arrived before the next step starts. One entry per step.
-fn wire_after_each(mode: Buffering, steps: Vec<Box<dyn Fn(&Socket)>>) -> Vec<Vec<u8>> {
+fn wire_after_each(mode: Buffering, steps: Vec<Step>) -> Vec<Vec<u8>> {
     let (step_done, step_seen) = mpsc::channel::<()>();
     let (observed, observation) = mpsc::channel::<Vec<u8>>();
     let server = Server::start(move |mut s| {

@@ -6,5 +6,6 @@ mod buffering;
 mod closing;
 mod common;
 mod connect;
+mod contract;
 mod names;
 mod reading;

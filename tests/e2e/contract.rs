@@ -1,0 +1,37 @@
+//! The built component is what the contract says: where the issue says it is, importing only
+//! standard WASI 0.2 and exporting exactly `alore:socket/socket@0.1.0` with the contract's
+//! types (the typed bindings refuse a component whose exports differ from `wit/`).
+
+use crate::common::*;
+
+#[test]
+fn the_component_is_built_where_the_readme_says() {
+    let path = alore_socket_host::locate_component().unwrap();
+    assert!(
+        path.ends_with("target/wasm32-wasip2/release/alore_socket.wasm"),
+        "{}",
+        path.display()
+    );
+    assert!(path.is_file());
+}
+
+#[test]
+fn it_exports_the_contract_and_imports_only_standard_wasi_0_2() {
+    let runtime = runtime();
+    assert_eq!(runtime.exports(), ["alore:socket/socket@0.1.0"]);
+    let imports = runtime.imports();
+    assert!(
+        imports
+            .iter()
+            .any(|i| i.starts_with("wasi:sockets/tcp@0.2.")),
+        "{imports:?}"
+    );
+    for import in &imports {
+        let (interface, version) = import.split_once('@').unwrap_or((import, ""));
+        assert!(
+            interface.starts_with("wasi:"),
+            "a non-WASI import: {import}"
+        );
+        assert!(version.starts_with("0.2."), "not WASI 0.2: {import}");
+    }
+}
