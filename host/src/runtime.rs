@@ -111,7 +111,7 @@ pub fn locate_component() -> Result<PathBuf, Error> {
     }
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| workspace.join("target"), PathBuf::from);
-    build_component(&workspace)?;
+    build_component(workspace)?;
     Ok(target_dir.join(COMPONENT_IN_TARGET))
 }
 
