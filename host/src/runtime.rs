@@ -230,3 +230,35 @@ fn store_in_cache(cache: &Path, compiled: &[u8]) {
         let _ = std::fs::remove_file(&temporary);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_key_follows_the_component_bytes() {
+        let engine = Engine::default();
+        let path = Path::new("/x/alore_socket.wasm");
+        let a = cache_path(&engine, path, b"component a");
+        assert_eq!(a, cache_path(&engine, path, b"component a"), "stable");
+        assert_ne!(
+            a,
+            cache_path(&engine, path, b"component b"),
+            "a rebuild misses"
+        );
+        assert!(a.starts_with("/x") && a.extension().is_some_and(|e| e == "cwasm"));
+    }
+
+    #[test]
+    fn the_cache_key_follows_the_engine_settings() {
+        let mut config = Config::new();
+        config.cranelift_opt_level(wasmtime::OptLevel::None);
+        let other = Engine::new(&config).unwrap();
+        let path = Path::new("/x/alore_socket.wasm");
+        let bytes = b"the same component";
+        assert_ne!(
+            cache_path(&Engine::default(), path, bytes),
+            cache_path(&other, path, bytes)
+        );
+    }
+}

@@ -11,7 +11,7 @@ type Step = Box<dyn Fn(&Socket)>;
 
 /// Runs `steps` on a client socket in `mode`, in lockstep with the server: after each step
 /// returns, the server records what arrived before the next step starts. One entry per step.
-fn wire_after_each(mode: Buffering, steps: Vec<Step>) -> Vec<Vec<u8>> {
+fn wire_after_each(mode: Option<Buffering>, steps: Vec<Step>) -> Vec<Vec<u8>> {
     let (step_done, step_seen) = mpsc::channel::<()>();
     let (observed, observation) = mpsc::channel::<Vec<u8>>();
     let server = Server::start(move |mut s| {
@@ -19,9 +19,7 @@ fn wire_after_each(mode: Buffering, steps: Vec<Step>) -> Vec<Vec<u8>> {
             observed.send(arrived_within(&mut s, QUIET)).unwrap();
         }
     });
-    let socket = loopback()
-        .connect("127.0.0.1", server.port, Some(mode))
-        .unwrap();
+    let socket = loopback().connect("127.0.0.1", server.port, mode).unwrap();
     let mut seen = Vec::new();
     for step in steps {
         step(&socket);
@@ -34,9 +32,9 @@ fn wire_after_each(mode: Buffering, steps: Vec<Step>) -> Vec<Vec<u8>> {
 }
 
 #[test]
-fn unbuffered_sends_every_write_at_once() {
+fn unbuffered_the_default_sends_every_write_at_once() {
     let seen = wire_after_each(
-        Buffering::Unbuffered,
+        None,
         vec![
             Box::new(|s| s.write(b"abc").unwrap()),
             Box::new(|s| s.write_ln(b"def").unwrap()),
@@ -58,7 +56,7 @@ fn line_buffered_sends_on_line_feed_full_buffer_and_flush() {
     long.push(b'\n');
     long.extend_from_slice(&[b'b'; 10]);
     let seen = wire_after_each(
-        Buffering::LineBuffered,
+        Some(Buffering::LineBuffered),
         vec![
             Box::new(|s| s.write(b"abc").unwrap()),
             Box::new(|s| s.write(b"x\ry").unwrap()),
@@ -87,7 +85,7 @@ fn line_buffered_sends_on_line_feed_full_buffer_and_flush() {
 #[test]
 fn buffered_sends_only_full_buffers_flush_and_close() {
     let seen = wire_after_each(
-        Buffering::Buffered,
+        Some(Buffering::Buffered),
         vec![
             Box::new(|s| s.write_ln(b"line").unwrap()),
             Box::new(|s| s.write(&[b'x'; 8000]).unwrap()),
@@ -109,7 +107,7 @@ fn buffered_sends_only_full_buffers_flush_and_close() {
 fn reading_does_not_flush() {
     // Alore: with Buffered, a request/response exchange needs an explicit flush.
     let seen = wire_after_each(
-        Buffering::Buffered,
+        Some(Buffering::Buffered),
         vec![Box::new(|s| {
             s.write_ln(b"request").unwrap();
             assert_eq!(s.peek().unwrap(), b"");

@@ -162,3 +162,38 @@ fn a_line_over_one_mebibyte_is_refused_and_the_stream_goes_on() {
     assert_eq!(socket.read_ln().unwrap(), b"after");
     server.join();
 }
+
+#[test]
+fn every_byte_value_passes_unchanged() {
+    // Decision 1: data is bytes, not text.
+    let all: Vec<u8> = (0..=255).collect();
+    let expected = all.clone();
+    let server = Server::start(move |mut s| {
+        let got = read_n(&mut s, 256);
+        s.write_all(&got).unwrap();
+        got == expected
+    });
+    let socket = loopback().connect("127.0.0.1", server.port, None).unwrap();
+    socket.write(&all).unwrap();
+    same(&socket.read(Some(256)).unwrap(), &all);
+    assert!(server.join());
+}
+
+#[test]
+fn read_lines_closes_the_socket_when_it_fails() {
+    // The server leaves our byte unread and closes: its kernel answers with RST.
+    let server = Server::start(|mut s| {
+        s.write_all(b"a\nb\n").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    });
+    let socket = loopback().connect("127.0.0.1", server.port, None).unwrap();
+    socket.write(b"unread").unwrap();
+    server.join();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert_eq!(io_kind(socket.read_lines()), IoErrorKind::ConnectionReset);
+    assert_eq!(
+        io_kind(socket.peek()),
+        IoErrorKind::Closed,
+        "closed all the same"
+    );
+}
