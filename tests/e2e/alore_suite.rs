@@ -6,8 +6,6 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 
-use alore_socket_host::Buffering;
-
 use crate::common::*;
 
 fn listen(address: Ipv4Addr, port: u16) -> (TcpListener, u16) {
@@ -128,11 +126,7 @@ fn socket_errors() {
 /// sent before the peer closed is still read.
 #[test]
 fn buffering_modes() {
-    for mode in [
-        Buffering::Unbuffered,
-        Buffering::LineBuffered,
-        Buffering::Buffered,
-    ] {
+    for mode in MODES {
         let (listener, port) = listen(Ipv4Addr::UNSPECIFIED, 0);
         let client = loopback().connect("127.0.0.1", port, Some(mode)).unwrap();
         let mut server = accept(&listener);

@@ -25,11 +25,7 @@ fn close_flushes_and_a_second_close_does_nothing() {
 
 #[test]
 fn every_operation_but_close_fails_after_close() {
-    for mode in [
-        Buffering::Unbuffered,
-        Buffering::LineBuffered,
-        Buffering::Buffered,
-    ] {
+    for mode in MODES {
         let server = Server::start(|mut s| {
             s.write_all(b"l1\nl2\nl3").unwrap();
             read_to_end(&mut s)

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use alore_socket_host::{Allow, Instance, Policy, Runtime};
+use alore_socket_host::{Allow, Buffering, Instance, Policy, Runtime};
 
 /// How long a test waits for bytes it expects before failing (not a speed assertion: only a
 /// bound so a broken build fails instead of hanging).
@@ -16,6 +16,13 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 /// back. The component hands bytes to the host before its call returns, so anything sent
 /// would be there well within this.
 pub const QUIET: Duration = Duration::from_millis(150);
+
+/// Every buffering mode, for tests that must hold in each.
+pub const MODES: [Buffering; 3] = [
+    Buffering::Unbuffered,
+    Buffering::LineBuffered,
+    Buffering::Buffered,
+];
 
 pub fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();

@@ -28,11 +28,7 @@ fn read_n_waits_for_n_bytes_across_packets() {
 
 #[test]
 fn line_endings_split_across_packets() {
-    for mode in [
-        Buffering::Unbuffered,
-        Buffering::LineBuffered,
-        Buffering::Buffered,
-    ] {
+    for mode in MODES {
         let server = Server::start(|mut s| {
             dribble(
                 &mut s,
