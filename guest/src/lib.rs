@@ -4,6 +4,7 @@
 //! Behaviour lives in [`stream`] (buffering, lines, closing), [`net`] (WASI TCP) and
 //! [`names`] (argument checks and lookups); errors in [`error`].
 
+pub mod dns;
 pub mod error;
 pub mod names;
 pub mod net;

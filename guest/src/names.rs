@@ -1,13 +1,17 @@
-//! Host names: argument checks, dotted-decimal parsing, and forward lookup through
-//! `wasi:sockets/ip-name-lookup`.
+//! Host names: argument checks, dotted-decimal parsing, forward lookup through
+//! `wasi:sockets/ip-name-lookup`, reverse lookup (hosts file, then DNS over
+//! `wasi:sockets/udp`), and the host's name. WASI 0.2 has neither reverse lookup nor
+//! gethostname, so they are done the way a POSIX program does them: files first, then DNS.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use wasip2::sockets::instance_network::instance_network;
 use wasip2::sockets::ip_name_lookup::resolve_addresses;
 use wasip2::sockets::network::{ErrorCode, IpAddress};
 
+use crate::dns::{self, Reply, ResolvConf};
 use crate::error::{self, Error};
+use crate::net::{self, Deadline};
 
 /// The longest host name DNS can carry in text form (RFC 1035: 255 octets on the wire).
 pub const MAX_NAME_LENGTH: usize = 253;
@@ -81,25 +85,125 @@ pub fn host_by_name(name: &str) -> Result<String, Error> {
     Ok(resolve_ipv4(name)?[0].to_string())
 }
 
-/// `get-host-by-address`: the argument is checked; WASI 0.2 has no reverse lookup, and the
-/// files-then-DNS implementation is not built yet.
+/// Where reverse lookup looks first, as a POSIX resolver does: the host gives the component
+/// copies of these files in a read-only `/etc`.
+pub const HOSTS_FILE: &str = "/etc/hosts";
+pub const RESOLV_CONF: &str = "/etc/resolv.conf";
+pub const HOSTNAME_FILE: &str = "/etc/hostname";
+/// Names the resolver (`IP[:PORT]`) instead of `resolv.conf`'s `nameserver`s.
+pub const RESOLVER_ENV: &str = "ALORE_SOCKET_RESOLVER";
+/// The host's name, as the host chooses to tell it.
+pub const HOSTNAME_ENV: &str = "HOSTNAME";
+
+fn env(name: &str) -> Option<String> {
+    wasip2::cli::environment::get_environment()
+        .into_iter()
+        .find_map(|(key, value)| (key == name).then_some(value))
+}
+
+/// `get-host-by-address`: strict dotted decimal only; then the hosts file; then a DNS PTR
+/// query over UDP (TCP when the answer is truncated), within the configured tries.
 pub fn host_by_address(address: &str) -> Result<String, Error> {
-    if parse_ipv4(address).is_none() {
+    let Some(ip) = parse_ipv4(address) else {
         return Err(Error::Value(format!(
             "Invalid address: {address:?} is not dotted-decimal IPv4"
         )));
+    };
+    if let Ok(hosts) = std::fs::read_to_string(HOSTS_FILE)
+        && let Some(name) = dns::name_in_hosts(&hosts, ip)
+    {
+        return Ok(name);
     }
-    Err(Error::Name(
-        "Reverse lookup is not supported yet by this component".into(),
-    ))
+    let conf = std::fs::read_to_string(RESOLV_CONF)
+        .map(|text| ResolvConf::parse(&text))
+        .unwrap_or_default();
+    let servers = match env(RESOLVER_ENV) {
+        Some(text) => vec![
+            dns::parse_resolver(&text)
+                .ok_or_else(|| Error::Name(format!("{RESOLVER_ENV}={text:?} is not IP[:PORT]")))?,
+        ],
+        None => conf.nameservers.clone(),
+    };
+    if servers.is_empty() {
+        return Err(Error::Name(format!(
+            "Unknown host: {address} is not in {HOSTS_FILE}, and no resolver is configured \
+             (no nameserver in {RESOLV_CONF}, no {RESOLVER_ENV})"
+        )));
+    }
+    reverse_dns(ip, &servers, &conf)
 }
 
-/// `get-host-name`: WASI 0.2 has no gethostname, and the environment-then-file
-/// implementation is not built yet.
+/// Every server once per attempt, each try bounded by the timeout: the longest wait is
+/// attempts × servers × timeout (twice that for a try that falls back to TCP).
+fn reverse_dns(ip: Ipv4Addr, servers: &[SocketAddrV4], conf: &ResolvConf) -> Result<String, Error> {
+    let name = dns::ptr_name(ip);
+    let mut last_failure = String::new();
+    for _ in 0..conf.attempts {
+        for &server in servers {
+            // Unpredictable IDs make forged answers harder to slip in.
+            let id = wasip2::random::random::get_random_u64() as u16;
+            let query = dns::ptr_query(id, &name)?;
+            let is_ours = |message: &[u8]| dns::answers(message, id, &name);
+            let reply =
+                match net::udp_exchange(server, &query, Deadline::after(conf.timeout), is_ours) {
+                    Ok(Some(message)) => dns::read_reply(&message),
+                    Ok(None) => {
+                        last_failure = format!("no answer from {server} within {:?}", conf.timeout);
+                        continue;
+                    }
+                    Err(e) => {
+                        last_failure = format!("{server}: {e}");
+                        continue;
+                    }
+                };
+            let reply = match reply {
+                Reply::Truncated => {
+                    match net::tcp_exchange(server, &query, Deadline::after(conf.timeout)) {
+                        Ok(message) if is_ours(&message) => dns::read_reply(&message),
+                        Ok(_) => Reply::Failed("a TCP answer to another question".into()),
+                        Err(e) => Reply::Failed(format!("over TCP: {e}")),
+                    }
+                }
+                reply => reply,
+            };
+            match reply {
+                Reply::Name(host) => return Ok(host),
+                Reply::NoSuchName => {
+                    return Err(Error::Name(format!(
+                        "Unknown host: {name} does not exist (NXDOMAIN from {server})"
+                    )));
+                }
+                Reply::NoRecord => {
+                    return Err(Error::Name(format!(
+                        "Unknown host: {name} has no PTR record ({server})"
+                    )));
+                }
+                Reply::Truncated => last_failure = format!("{server}: truncated over TCP too"),
+                Reply::Failed(why) => last_failure = format!("{server}: {why}"),
+            }
+        }
+    }
+    Err(Error::Name(format!(
+        "Temporary name server error: no answer for {name} after {} tries: {last_failure}",
+        conf.attempts
+    )))
+}
+
+/// `get-host-name`: `$HOSTNAME`, else the first line of `/etc/hostname`.
 pub fn host_name() -> Result<String, Error> {
-    Err(Error::Name(
-        "Host name lookup is not supported yet by this component".into(),
-    ))
+    let from_env = env(HOSTNAME_ENV).map(|name| name.trim().to_owned());
+    let from_file = || {
+        let text = std::fs::read_to_string(HOSTNAME_FILE).ok()?;
+        Some(text.lines().next()?.trim().to_owned())
+    };
+    from_env
+        .filter(|name| !name.is_empty())
+        .or_else(|| from_file().filter(|name| !name.is_empty()))
+        .ok_or_else(|| {
+            Error::Name(format!(
+                "Unknown host name: the host gave neither {HOSTNAME_ENV} nor {HOSTNAME_FILE}"
+            ))
+        })
 }
 
 #[cfg(test)]

@@ -6,14 +6,18 @@
 //! `check-write`/`write` (the `blocking-*` calls trap on large buffers or repeated spurious
 //! wakeups); child resources are dropped before their parents.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
 
-use wasip2::io::poll::Pollable;
+use wasip2::clocks::monotonic_clock;
+use wasip2::io::poll::{Pollable, poll};
 use wasip2::io::streams::{InputStream, OutputStream, StreamError};
 use wasip2::sockets::instance_network::instance_network;
 use wasip2::sockets::network::{ErrorCode, IpAddressFamily, IpSocketAddress, Ipv4SocketAddress};
 use wasip2::sockets::tcp::TcpSocket;
 use wasip2::sockets::tcp_create_socket::create_tcp_socket;
+use wasip2::sockets::udp::OutgoingDatagram;
+use wasip2::sockets::udp_create_socket::create_udp_socket;
 
 use crate::error::{self, Error, IoKind};
 use crate::stream::Transport;
@@ -29,19 +33,57 @@ pub struct TcpConnection {
     socket: TcpSocket,
 }
 
+/// A point in time after which a wait gives up; `None` waits forever.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline(Option<monotonic_clock::Instant>);
+
+impl Deadline {
+    pub const NEVER: Deadline = Deadline(None);
+
+    pub fn after(wait: Duration) -> Self {
+        let nanos = u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX);
+        Deadline(Some(monotonic_clock::now().saturating_add(nanos)))
+    }
+
+    /// Block until `ready` is ready (true) or the deadline passes (false).
+    fn wait(self, ready: &Pollable) -> bool {
+        let Some(when) = self.0 else {
+            ready.block();
+            return true;
+        };
+        if ready.ready() {
+            return true;
+        }
+        let timer = monotonic_clock::subscribe_instant(when);
+        poll(&[ready, &timer]).contains(&0)
+    }
+}
+
+fn timed_out() -> Error {
+    Error::io(IoKind::TimedOut, "Operation timed out [ETIMEDOUT]")
+}
+
+fn socket_address(address: SocketAddrV4) -> IpSocketAddress {
+    let [a, b, c, d] = address.ip().octets();
+    IpSocketAddress::Ipv4(Ipv4SocketAddress {
+        port: address.port(),
+        address: (a, b, c, d),
+    })
+}
+
 impl TcpConnection {
     /// Connect to `address:port`. A socket can try to connect only once, so each attempt
     /// gets a fresh one.
     pub fn connect(address: Ipv4Addr, port: u16) -> Result<Self, Error> {
+        Self::connect_by(SocketAddrV4::new(address, port), Deadline::NEVER)
+    }
+
+    /// Connect, giving up with `timed-out` at `deadline`.
+    pub fn connect_by(remote: SocketAddrV4, deadline: Deadline) -> Result<Self, Error> {
         let network = instance_network();
         let socket = create_tcp_socket(IpAddressFamily::Ipv4).map_err(error::from_code)?;
-        let [a, b, c, d] = address.octets();
-        let remote = IpSocketAddress::Ipv4(Ipv4SocketAddress {
-            port,
-            address: (a, b, c, d),
-        });
         socket
-            .start_connect(&network, remote)
+            .start_connect(&network, socket_address(remote))
             .map_err(error::from_code)?;
         let (input, output) = {
             let connected = socket.subscribe();
@@ -49,7 +91,11 @@ impl TcpConnection {
                 match socket.finish_connect() {
                     Ok(streams) => break streams,
                     // A pollable may wake early: ask again until it is really done.
-                    Err(ErrorCode::WouldBlock) => connected.block(),
+                    Err(ErrorCode::WouldBlock) => {
+                        if !deadline.wait(&connected) {
+                            return Err(timed_out());
+                        }
+                    }
                     Err(code) => return Err(error::from_code(code)),
                 }
             }
@@ -83,16 +129,27 @@ impl TcpConnection {
     }
 }
 
-impl Transport for TcpConnection {
-    fn read(&mut self, max: usize) -> Result<Vec<u8>, Error> {
+impl TcpConnection {
+    /// [`Transport::read`], giving up with `timed-out` at `deadline`.
+    pub fn read_by(&mut self, max: usize, deadline: Deadline) -> Result<Vec<u8>, Error> {
         loop {
             match self.input.read(max as u64) {
-                Ok(bytes) if bytes.is_empty() => self.readable.block(),
+                Ok(bytes) if bytes.is_empty() => {
+                    if !deadline.wait(&self.readable) {
+                        return Err(timed_out());
+                    }
+                }
                 Ok(bytes) => return Ok(bytes),
                 Err(StreamError::Closed) => return Ok(Vec::new()),
                 Err(StreamError::LastOperationFailed(e)) => return Err(error::from_stream(&e)),
             }
         }
+    }
+}
+
+impl Transport for TcpConnection {
+    fn read(&mut self, max: usize) -> Result<Vec<u8>, Error> {
+        self.read_by(max, Deadline::NEVER)
     }
 
     fn write_all(&mut self, data: &[u8]) -> Result<(), Error> {
@@ -124,5 +181,87 @@ fn ipv4_of(address: Result<IpSocketAddress, ErrorCode>) -> Result<(Ipv4Addr, u16
             address: (a, b, c, d),
         }) => Ok((Ipv4Addr::new(a, b, c, d), port)),
         IpSocketAddress::Ipv6(_) => Err(Error::io(IoKind::Other, "Not an IPv4 socket")),
+    }
+}
+
+/// The most datagrams taken from the host in one receive call.
+const DATAGRAMS_PER_RECEIVE: u64 = 8;
+
+/// Send `query` to `server` over UDP and return the first datagram from it that `accept`
+/// takes, or `None` if none came by `deadline`. Datagrams `accept` refuses (a wrong ID, a
+/// wrong question) are ignored.
+pub fn udp_exchange(
+    server: SocketAddrV4,
+    query: &[u8],
+    deadline: Deadline,
+    mut accept: impl FnMut(&[u8]) -> bool,
+) -> Result<Option<Vec<u8>>, Error> {
+    let network = instance_network();
+    let socket = create_udp_socket(IpAddressFamily::Ipv4).map_err(error::from_code)?;
+    let anywhere = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
+    socket
+        .start_bind(&network, socket_address(anywhere))
+        .map_err(error::from_code)?;
+    socket.finish_bind().map_err(error::from_code)?;
+    let (incoming, outgoing) = socket
+        .stream(Some(socket_address(server)))
+        .map_err(error::from_code)?;
+    // Declared after the streams, so dropped before them: pollables are their children.
+    let sendable = outgoing.subscribe();
+    let received = incoming.subscribe();
+    while outgoing.check_send().map_err(error::from_code)? == 0 {
+        if !deadline.wait(&sendable) {
+            return Ok(None);
+        }
+    }
+    let datagram = OutgoingDatagram {
+        data: query.to_vec(),
+        remote_address: None,
+    };
+    outgoing
+        .send(std::slice::from_ref(&datagram))
+        .map_err(error::from_code)?;
+    loop {
+        let datagrams = incoming
+            .receive(DATAGRAMS_PER_RECEIVE)
+            .map_err(error::from_code)?;
+        if let Some(answer) = datagrams.into_iter().find(|d| accept(&d.data)) {
+            return Ok(Some(answer.data));
+        }
+        if !deadline.wait(&received) {
+            return Ok(None);
+        }
+    }
+}
+
+/// Send a DNS message over TCP (RFC 1035 §4.2.2: a two-byte length before each message) and
+/// return the reply, giving up with `timed-out` at `deadline`.
+pub fn tcp_exchange(
+    server: SocketAddrV4,
+    query: &[u8],
+    deadline: Deadline,
+) -> Result<Vec<u8>, Error> {
+    let length =
+        u16::try_from(query.len()).map_err(|_| Error::io(IoKind::Other, "DNS query too long"))?;
+    let mut connection = TcpConnection::connect_by(server, deadline)?;
+    let mut framed = length.to_be_bytes().to_vec();
+    framed.extend_from_slice(query);
+    connection.write_all(&framed)?;
+    let mut reply = Vec::new();
+    loop {
+        if let [high, low, message @ ..] = reply.as_slice() {
+            let length = usize::from(u16::from_be_bytes([*high, *low]));
+            if message.len() >= length {
+                return Ok(message[..length].to_vec());
+            }
+        }
+        let chunk = connection.read_by(u16::MAX.into(), deadline)?;
+        if chunk.is_empty() {
+            return Err(Error::io(
+                IoKind::ConnectionReset,
+                "DNS server closed the connection early",
+            ));
+        }
+        reply.extend_from_slice(&chunk);
     }
 }

@@ -3,7 +3,8 @@
 //! address is denied too.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use wasmtime_wasi::WasiCtxBuilder;
@@ -108,7 +109,23 @@ pub struct ParseAllowError(String);
 pub struct Policy {
     allowed: Vec<Allow>,
     lookups: bool,
+    reverse: bool,
+    resolver: Option<SocketAddrV4>,
+    etc: Option<PathBuf>,
+    host_name: HostName,
 }
+
+/// What `$HOSTNAME` the component is given when reverse lookups are on.
+#[derive(Debug, Clone, Default)]
+enum HostName {
+    #[default]
+    Real,
+    Given(String),
+    Unset,
+}
+
+/// The host's files reverse lookup reads, as the component sees them in its `/etc`.
+pub const ETC_FILES: [&str; 3] = ["hosts", "resolv.conf", "hostname"];
 
 impl Policy {
     /// No connections, no name lookups.
@@ -143,21 +160,79 @@ impl Policy {
         self.lookups
     }
 
-    /// Apply the policy to a WASI context. wasmtime 48 denies TCP unless it is switched on,
-    /// and then asks the address check for every bind, connect, listen and accept.
-    pub(crate) fn apply(&self, builder: &mut WasiCtxBuilder) {
+    /// Allow reverse lookups and `get-host-name`: the component gets a read-only `/etc`
+    /// holding only copies of `hosts`, `resolv.conf` and `hostname`, `$HOSTNAME`, and UDP
+    /// (and TCP, for truncated answers) to the resolvers on port 53 and nothing else.
+    pub fn allow_reverse_lookup(mut self, allowed: bool) -> Self {
+        self.reverse = allowed;
+        self
+    }
+
+    /// Send reverse lookups to this resolver instead of `resolv.conf`'s `nameserver`s; it is
+    /// then the only resolver allowed.
+    pub fn resolver(mut self, resolver: SocketAddrV4) -> Self {
+        self.resolver = Some(resolver);
+        self
+    }
+
+    /// Copy the `/etc` files from `dir` instead of the host's `/etc` (tests, sandboxes).
+    pub fn etc_from(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.etc = Some(dir.into());
+        self
+    }
+
+    /// The `$HOSTNAME` to give: `None` gives none. Default: this machine's host name.
+    pub fn host_name(mut self, name: Option<&str>) -> Self {
+        self.host_name = name.map_or(HostName::Unset, |n| HostName::Given(n.to_owned()));
+        self
+    }
+
+    pub fn allows_reverse_lookup(&self) -> bool {
+        self.reverse
+    }
+
+    /// Where the `/etc` files are copied from.
+    pub(crate) fn etc_source(&self) -> &Path {
+        self.etc.as_deref().unwrap_or(Path::new("/etc"))
+    }
+
+    pub(crate) fn resolver_override(&self) -> Option<SocketAddrV4> {
+        self.resolver
+    }
+
+    /// The `$HOSTNAME` to give, if any.
+    pub(crate) fn host_name_value(&self) -> Option<String> {
+        match &self.host_name {
+            HostName::Real => Some(gethostname::gethostname().to_string_lossy().into_owned()),
+            HostName::Given(name) => Some(name.clone()),
+            HostName::Unset => None,
+        }
+    }
+
+    /// Apply the policy to a WASI context; `resolvers` are the DNS servers reverse lookups
+    /// may use (none when they are off). wasmtime 48 denies TCP and UDP unless switched on,
+    /// and then asks the address check for every bind, connect, send and receive.
+    pub(crate) fn apply(&self, builder: &mut WasiCtxBuilder, resolvers: Vec<SocketAddrV4>) {
         let policy = self.clone();
+        let resolver = move |address: SocketAddr| match address {
+            SocketAddr::V4(v4) => resolvers.contains(&v4),
+            SocketAddr::V6(_) => false,
+        };
+        // The implicit bind before a connect or a first send asks for the wildcard address
+        // and an ephemeral port; a bind to anything else is a server, and not allowed.
+        let implicit = |address: SocketAddr| address.ip().is_unspecified() && address.port() == 0;
         builder
-            .allow_tcp(!self.allowed.is_empty())
-            .allow_udp(false)
+            .allow_tcp(!self.allowed.is_empty() || self.reverse)
+            .allow_udp(self.reverse)
             .allow_ip_name_lookup(self.lookups)
             .socket_addr_check(move |address, use_| {
                 let allowed = match use_ {
-                    // The implicit bind before a connect asks for the wildcard address and an
-                    // ephemeral port; a bind to anything else is a server, and not allowed.
-                    SocketAddrUse::TcpBind => address.ip().is_unspecified() && address.port() == 0,
-                    SocketAddrUse::TcpConnect => policy.allows_connect(address),
-                    _ => false,
+                    SocketAddrUse::TcpBind | SocketAddrUse::UdpBind => implicit(address),
+                    SocketAddrUse::TcpConnect => {
+                        policy.allows_connect(address) || resolver(address)
+                    }
+                    SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => resolver(address),
+                    SocketAddrUse::TcpListen | SocketAddrUse::TcpAccept => false,
                 };
                 Box::pin(async move { allowed })
             });

@@ -2,16 +2,19 @@
 //! per process, and cache the compiled form on disk.
 
 use std::hash::{Hash, Hasher};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sha2::{Digest, Sha256};
+use tempfile::TempDir;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::ProviderPre;
 use crate::instance::Instance;
+use crate::policy::ETC_FILES;
 use crate::{Error, Policy};
 
 /// Where `cargo build -p alore-socket --target wasm32-wasip2 --release` puts the component,
@@ -25,6 +28,8 @@ const GUEST_TARGET: &str = "wasm32-wasip2";
 pub struct State {
     ctx: WasiCtx,
     table: ResourceTable,
+    /// The private `/etc` given to the component; it must outlive the instance's preopen.
+    _etc: Option<TempDir>,
 }
 
 impl WasiView for State {
@@ -84,15 +89,73 @@ impl Runtime {
     /// A fresh instance of the component (its own memory and sockets) under `policy`.
     pub fn instantiate(&self, policy: &Policy) -> Result<Instance, Error> {
         let mut builder = WasiCtxBuilder::new();
-        policy.apply(&mut builder);
+        let mut resolvers = Vec::new();
+        let etc = if policy.allows_reverse_lookup() {
+            let etc = private_etc(policy.etc_source())?;
+            builder
+                .preopened_dir(etc.path(), "/etc", FsPerms::ReadOnly)
+                .map_err(|e| {
+                    Error::load(etc.path(), format!("cannot give the component /etc: {e:#}"))
+                })?;
+            if let Some(name) = policy.host_name_value() {
+                builder.env(HOSTNAME_ENV, name);
+            }
+            resolvers = match policy.resolver_override() {
+                Some(resolver) => {
+                    builder.env(RESOLVER_ENV, resolver.to_string());
+                    vec![resolver]
+                }
+                None => nameservers(&etc.path().join("resolv.conf")),
+            };
+            Some(etc)
+        } else {
+            None
+        };
+        policy.apply(&mut builder, resolvers);
         let state = State {
             ctx: builder.build(),
             table: ResourceTable::new(),
+            _etc: etc,
         };
         let mut store = Store::new(&self.engine, state);
         let bindings = self.pre.instantiate(&mut store).map_err(Error::wasm)?;
         Ok(Instance::new(store, bindings))
     }
+}
+
+/// The variables the component reads for reverse lookups and its host name.
+const HOSTNAME_ENV: &str = "HOSTNAME";
+const RESOLVER_ENV: &str = "ALORE_SOCKET_RESOLVER";
+
+/// A private temporary directory holding copies of the few `/etc` files the component reads,
+/// and nothing else: the real `/etc` holds secrets. Missing files are left out.
+fn private_etc(source: &Path) -> Result<TempDir, Error> {
+    let etc = tempfile::Builder::new()
+        .prefix("alore-socket-etc-")
+        .tempdir()
+        .map_err(|e| Error::load(source, format!("cannot make a private /etc: {e}")))?;
+    for file in ETC_FILES {
+        if let Ok(text) = std::fs::read(source.join(file)) {
+            std::fs::write(etc.path().join(file), text)
+                .map_err(|e| Error::load(etc.path(), format!("cannot copy {file}: {e}")))?;
+        }
+    }
+    Ok(etc)
+}
+
+/// The IPv4 `nameserver`s of a `resolv.conf`, on the DNS port: the only UDP the component
+/// may send.
+fn nameservers(resolv_conf: &Path) -> Vec<SocketAddrV4> {
+    let text = std::fs::read_to_string(resolv_conf).unwrap_or_default();
+    text.lines()
+        .filter_map(
+            |line| match line.split_whitespace().collect::<Vec<_>>()[..] {
+                ["nameserver", ip, ..] => ip.parse::<Ipv4Addr>().ok(),
+                _ => None,
+            },
+        )
+        .map(|ip| SocketAddrV4::new(ip, 53))
+        .collect()
 }
 
 /// The component file to load. From a workspace checkout this runs `cargo build`, which is a

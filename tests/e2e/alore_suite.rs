@@ -1,12 +1,16 @@
 //! Alore's own `test/libs/test-socket-1.alo` (spec §8), assertion by assertion. The server
 //! side, which Alore wrote with `serversocket`, is a native listener here; where a test reads
 //! on the server side, it is run in both directions so that the component does the reading
-//! too. Tests 9-11 need reverse lookup and the host name (the next issue).
+//! too. Tests 9-11 run against a test `/etc` and a DNS server on 127.0.0.1, never this
+//! machine's resolver.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 
+use alore_socket_host::Policy;
+
 use crate::common::*;
+use crate::dns_server::{Behaviour, DnsServer};
 
 fn listen(address: Ipv4Addr, port: u16) -> (TcpListener, u16) {
     let listener = TcpListener::bind((address, port)).expect("listen");
@@ -159,14 +163,49 @@ fn get_host_by_name() {
     );
 }
 
-/// `testGetHostByAddress` (§8.9): the `ValueError` half. (That "127.0.0.1" has a name needs reverse
-/// lookup, the next issue; `names.rs` checks what it answers until then.)
+/// `testGetHostByAddress` (§8.9): a non-empty name for 127.0.0.1; "localhost" is a
+/// `ValueError`.
 #[test]
 fn get_host_by_address() {
+    let server = DnsServer::start(Behaviour::NoSuchName);
+    let etc = tempfile::tempdir().unwrap();
+    std::fs::write(etc.path().join("hosts"), "127.0.0.1 localhost\n").unwrap();
+    let policy = Policy::deny_all()
+        .allow_reverse_lookup(true)
+        .etc_from(etc.path())
+        .resolver(server.address);
+    let instance = instance(policy);
     assert!(
-        loopback()
+        !instance
+            .get_host_by_address("127.0.0.1")
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        instance
             .get_host_by_address("localhost")
             .unwrap_err()
             .is_value_error()
     );
+    // `testGetHostByAddressWithInvalidHost` (§8.10), which Alore skipped: an address without
+    // a name is a `NameError`.
+    assert!(
+        instance
+            .get_host_by_address("1.2.3.4")
+            .unwrap_err()
+            .is_name_error()
+    );
+}
+
+/// `testGetHostName` (§8.11): a non-empty name, this machine's own.
+#[test]
+fn get_host_name() {
+    let name = instance(
+        Policy::deny_all()
+            .allow_reverse_lookup(true)
+            .etc_from(tempfile::tempdir().unwrap().path()),
+    )
+    .get_host_name()
+    .unwrap();
+    assert!(!name.is_empty());
 }

@@ -7,5 +7,7 @@ mod closing;
 mod common;
 mod connect;
 mod contract;
+mod dns_server;
 mod names;
 mod reading;
+mod reverse;

@@ -2,7 +2,7 @@
 //! policy that denies everything it is not told to allow.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, SocketAddrV4, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::thread;
@@ -29,6 +29,13 @@ struct Cli {
     /// Allow host name lookups through this machine's resolver.
     #[arg(long, global = true)]
     allow_lookup: bool,
+    /// Do not give the component what reverse lookups and host-name need (a private /etc with
+    /// copies of hosts, resolv.conf and hostname; $HOSTNAME; DNS to the resolvers).
+    #[arg(long, global = true)]
+    no_reverse_lookup: bool,
+    /// Send reverse lookups to this DNS server instead of resolv.conf's nameservers.
+    #[arg(long, value_name = "IP[:PORT]", global = true, value_parser = parse_resolver)]
+    resolver: Option<SocketAddrV4>,
     /// The component to run [default: $ALORE_SOCKET_COMPONENT, or this workspace's build].
     #[arg(long, value_name = "FILE", global = true)]
     component: Option<PathBuf>,
@@ -51,6 +58,21 @@ enum Command {
     },
     /// Print the IPv4 address of a host name (get-host-by-name).
     Lookup { name: String },
+    /// Print the name of a dotted-decimal IPv4 address (get-host-by-address).
+    Reverse { address: String },
+    /// Print this host's name, as the component learns it (get-host-name).
+    Hostname,
+}
+
+fn parse_resolver(text: &str) -> Result<SocketAddrV4, String> {
+    let bad = || format!("{text:?} is not IP[:PORT]");
+    match text.split_once(':') {
+        Some((ip, port)) => Ok(SocketAddrV4::new(
+            ip.parse().map_err(|_| bad())?,
+            port.parse().map_err(|_| bad())?,
+        )),
+        None => Ok(SocketAddrV4::new(text.parse().map_err(|_| bad())?, 53)),
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -89,7 +111,12 @@ fn run(cli: Cli) -> Result<()> {
         .allow
         .iter()
         .fold(Policy::deny_all(), |p, &rule| p.allow(rule));
-    policy = policy.allow_lookup(cli.allow_lookup);
+    policy = policy
+        .allow_lookup(cli.allow_lookup)
+        .allow_reverse_lookup(!cli.no_reverse_lookup);
+    if let Some(resolver) = cli.resolver {
+        policy = policy.resolver(resolver);
+    }
     match cli.command {
         Command::Demo => demo(&runtime, &mut std::io::stdout().lock()),
         Command::Connect {
@@ -97,12 +124,19 @@ fn run(cli: Cli) -> Result<()> {
             port,
             buffering,
         } => connect(&runtime, policy, &host, port, buffering.into()),
-        Command::Lookup { name } => {
-            let address = runtime.instantiate(&policy)?.get_host_by_name(&name)?;
-            writeln!(std::io::stdout(), "{address}")?;
-            Ok(())
-        }
+        Command::Lookup { name } => print(runtime.instantiate(&policy)?.get_host_by_name(&name)?),
+        Command::Reverse { address } => print(
+            runtime
+                .instantiate(&policy)?
+                .get_host_by_address(&address)?,
+        ),
+        Command::Hostname => print(runtime.instantiate(&policy)?.get_host_name()?),
     }
+}
+
+fn print(line: String) -> Result<()> {
+    writeln!(std::io::stdout(), "{line}")?;
+    Ok(())
 }
 
 /// Allow the destination (each IPv4 address it resolves to here, and lookups for a name),
