@@ -313,6 +313,21 @@ mod tests {
     }
 
     #[test]
+    fn only_ipv4_nameservers_on_port_53_are_allowed() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("resolv.conf");
+        let text =
+            "# x\nnameserver 10.0.0.53\nnameserver ::1\nsearch example\nnameserver 127.0.0.1 # y\n";
+        std::fs::write(&conf, text).unwrap();
+        let expected = [
+            SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 53), 53),
+            SocketAddrV4::new(Ipv4Addr::LOCALHOST, 53),
+        ];
+        assert_eq!(nameservers(&conf), expected);
+        assert!(nameservers(&dir.path().join("missing")).is_empty());
+    }
+
+    #[test]
     fn the_cache_key_follows_the_engine_settings() {
         let mut config = Config::new();
         config.cranelift_opt_level(wasmtime::OptLevel::None);
