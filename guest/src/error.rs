@@ -86,6 +86,11 @@ pub fn from_code(code: ErrorCode) -> Error {
                 "Unrecoverable name server error (is name lookup allowed by the host?)".into(),
             );
         }
+        // No kind of its own: a new enum case would change the 0.1.0 interface's type.
+        ErrorCode::AddressInUse => return Error::io(IoKind::Other, "Address in use [EADDRINUSE]"),
+        ErrorCode::AddressNotBindable => {
+            return Error::io(IoKind::Other, "Local address not available [EADDRNOTAVAIL]");
+        }
         other => {
             return Error::io(
                 IoKind::Other,

@@ -11,18 +11,20 @@ pub mod net;
 pub mod stream;
 
 use std::cell::RefCell;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use error::{Error, IoKind};
-use net::TcpConnection;
+use net::{TcpConnection, TcpListener};
 use stream::{Buffering, Stream};
 
 wit_bindgen::generate!({ path: "../wit", world: "provider" });
 
+use exports::alore::socket::server_socket as server_api;
 use exports::alore::socket::socket as api;
 
 struct Component;
 
-// The export names (`alore:socket/socket@0.1.0#…`) are valid only in a wasm component; a
+// The export names (`alore:socket/socket@0.1.1#…`) are valid only in a wasm component; a
 // native build (for the core's unit tests) could not link them.
 #[cfg(target_arch = "wasm32")]
 export!(Component);
@@ -74,19 +76,26 @@ fn connect(destination: &str, port: u16) -> Result<TcpConnection, Error> {
     Err(last.unwrap_or_else(|| Error::Name("No IP address for host".into())))
 }
 
+/// The buffering mode a caller asked for; unbuffered by default.
+fn mode(buffering: Option<api::Buffering>) -> Buffering {
+    match buffering.unwrap_or(api::Buffering::Unbuffered) {
+        api::Buffering::Unbuffered => Buffering::Unbuffered,
+        api::Buffering::LineBuffered => Buffering::LineBuffered,
+        api::Buffering::Buffered => Buffering::Buffered,
+    }
+}
+
 impl api::GuestSocket for Socket {
     fn new(
         destination: String,
         port: u16,
         buffering: Option<api::Buffering>,
     ) -> Result<Self, api::Error> {
-        let mode = match buffering.unwrap_or(api::Buffering::Unbuffered) {
-            api::Buffering::Unbuffered => Buffering::Unbuffered,
-            api::Buffering::LineBuffered => Buffering::LineBuffered,
-            api::Buffering::Buffered => Buffering::Buffered,
-        };
         let connection = connect(&destination, port)?;
-        Ok(Socket(RefCell::new(Stream::new(connection, mode))))
+        Ok(Socket(RefCell::new(Stream::new(
+            connection,
+            mode(buffering),
+        ))))
     }
 
     fn write(&self, data: Vec<u8>) -> Result<(), api::Error> {
@@ -139,6 +148,55 @@ impl api::GuestSocket for Socket {
 
     fn remote_port(&self) -> Result<u16, api::Error> {
         self.with(|s| Ok(s.transport()?.remote_address()?.1))
+    }
+}
+
+impl server_api::Guest for Component {
+    type ServerSocket = ServerSocket;
+}
+
+/// The exported `server-socket` resource; `None` once closed.
+pub struct ServerSocket(RefCell<Option<TcpListener>>);
+
+impl ServerSocket {
+    fn with<R>(&self, f: impl FnOnce(&TcpListener) -> Result<R, Error>) -> Result<R, api::Error> {
+        Ok(f(self.0.borrow().as_ref().ok_or_else(Error::closed)?)?)
+    }
+}
+
+impl server_api::GuestServerSocket for ServerSocket {
+    fn new(port: u16, address: Option<String>) -> Result<Self, api::Error> {
+        let ip = match address {
+            None => Ipv4Addr::UNSPECIFIED,
+            Some(text) => names::parse_ipv4(&text).ok_or_else(|| {
+                Error::Value(format!(
+                    "Invalid address: {text:?} is not dotted-decimal IPv4"
+                ))
+            })?,
+        };
+        let listener = TcpListener::bind(SocketAddrV4::new(ip, port))?;
+        Ok(ServerSocket(RefCell::new(Some(listener))))
+    }
+
+    fn accept(&self, buffering: Option<api::Buffering>) -> Result<api::Socket, api::Error> {
+        let connection = self.with(TcpListener::accept)?;
+        Ok(api::Socket::new(Socket(RefCell::new(Stream::new(
+            connection,
+            mode(buffering),
+        )))))
+    }
+
+    fn local_port(&self) -> Result<u16, api::Error> {
+        self.with(|l| Ok(l.local_address()?.1))
+    }
+
+    fn local_address(&self) -> Result<String, api::Error> {
+        self.with(|l| Ok(l.local_address()?.0.to_string()))
+    }
+
+    fn close(&self) -> Result<(), api::Error> {
+        self.0.borrow_mut().take();
+        Ok(())
     }
 }
 

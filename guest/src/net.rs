@@ -109,6 +109,17 @@ impl TcpConnection {
         })
     }
 
+    /// A connection a listener accepted.
+    fn accepted(socket: TcpSocket, input: InputStream, output: OutputStream) -> Self {
+        TcpConnection {
+            readable: input.subscribe(),
+            writable: output.subscribe(),
+            input,
+            output,
+            socket,
+        }
+    }
+
     pub fn local_address(&self) -> Result<(Ipv4Addr, u16), Error> {
         ipv4_of(self.socket.local_address())
     }
@@ -181,6 +192,54 @@ fn ipv4_of(address: Result<IpSocketAddress, ErrorCode>) -> Result<(Ipv4Addr, u16
             address: (a, b, c, d),
         }) => Ok((Ipv4Addr::new(a, b, c, d), port)),
         IpSocketAddress::Ipv6(_) => Err(Error::io(IoKind::Other, "Not an IPv4 socket")),
+    }
+}
+
+/// Alore's `LISTEN_BACKLOG`; hosts may cap it lower.
+pub const LISTEN_BACKLOG: u64 = 1024;
+
+/// A listening TCP socket.
+pub struct TcpListener {
+    // Declared before the socket so it is dropped first: a pollable is its socket's child.
+    ready: Pollable,
+    socket: TcpSocket,
+}
+
+impl TcpListener {
+    /// Bind `address` (port 0: any free port) and listen.
+    pub fn bind(address: SocketAddrV4) -> Result<Self, Error> {
+        let network = instance_network();
+        let socket = create_tcp_socket(IpAddressFamily::Ipv4).map_err(error::from_code)?;
+        let ready = socket.subscribe();
+        socket
+            .start_bind(&network, socket_address(address))
+            .map_err(error::from_code)?;
+        finish(&ready, || socket.finish_bind())?;
+        // Best effort, as with listen(2): a host may cap or refuse the size.
+        let _ = socket.set_listen_backlog_size(LISTEN_BACKLOG);
+        socket.start_listen().map_err(error::from_code)?;
+        finish(&ready, || socket.finish_listen())?;
+        Ok(TcpListener { ready, socket })
+    }
+
+    /// Wait for the next connection.
+    pub fn accept(&self) -> Result<TcpConnection, Error> {
+        let (socket, input, output) = finish(&self.ready, || self.socket.accept())?;
+        Ok(TcpConnection::accepted(socket, input, output))
+    }
+
+    pub fn local_address(&self) -> Result<(Ipv4Addr, u16), Error> {
+        ipv4_of(self.socket.local_address())
+    }
+}
+
+/// Call a WASI `finish-*`/`accept` until it stops answering `would-block`.
+fn finish<T>(ready: &Pollable, mut step: impl FnMut() -> Result<T, ErrorCode>) -> Result<T, Error> {
+    loop {
+        match step() {
+            Err(ErrorCode::WouldBlock) => ready.block(),
+            result => return result.map_err(error::from_code),
+        }
     }
 }
 

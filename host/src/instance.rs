@@ -62,6 +62,21 @@ impl Instance {
         })
     }
 
+    /// `ServerSocket(port, address)`: listen on `port` (0: any free port) of `address`
+    /// (default: every interface).
+    pub fn listen(&self, port: u16, address: Option<&str>) -> Result<ServerSocket, Error> {
+        let handle = self.call(|i| {
+            i.bindings
+                .alore_socket_server_socket()
+                .server_socket()
+                .call_constructor(&mut i.store, port, address)
+        })?;
+        Ok(ServerSocket {
+            instance: self.clone(),
+            handle,
+        })
+    }
+
     /// `GetHostByName(name)`.
     pub fn get_host_by_name(&self, name: &str) -> Result<String, Error> {
         self.call(|i| {
@@ -137,6 +152,66 @@ impl Socket {
         remote_address => call_remote_address() -> String);
     forward!(/// The peer's port.
         remote_port => call_remote_port() -> u16);
+}
+
+/// A listening socket inside the component (Alore's `ServerSocket`). Dropping it drops the
+/// guest resource, which stops listening.
+pub struct ServerSocket {
+    instance: Instance,
+    handle: ResourceAny,
+}
+
+impl ServerSocket {
+    /// Wait for a connection, and return it as a socket with the given buffering.
+    pub fn accept(&self, buffering: Option<Buffering>) -> Result<Socket, Error> {
+        let handle = self.instance.call(|i| {
+            i.bindings
+                .alore_socket_server_socket()
+                .server_socket()
+                .call_accept(&mut i.store, self.handle, buffering)
+        })?;
+        Ok(Socket {
+            instance: self.instance.clone(),
+            handle,
+        })
+    }
+
+    /// The port actually bound.
+    pub fn local_port(&self) -> Result<u16, Error> {
+        self.instance.call(|i| {
+            let api = i.bindings.alore_socket_server_socket().server_socket();
+            api.call_local_port(&mut i.store, self.handle)
+        })
+    }
+
+    /// The address listened on.
+    pub fn local_address(&self) -> Result<String, Error> {
+        self.instance.call(|i| {
+            let api = i.bindings.alore_socket_server_socket().server_socket();
+            api.call_local_address(&mut i.store, self.handle)
+        })
+    }
+
+    /// Stop listening; accepted sockets stay open. A second close does nothing.
+    pub fn close(&self) -> Result<(), Error> {
+        self.instance.call(|i| {
+            let api = i.bindings.alore_socket_server_socket().server_socket();
+            api.call_close(&mut i.store, self.handle)
+        })
+    }
+}
+
+impl Drop for ServerSocket {
+    fn drop(&mut self) {
+        // As for `Socket`: it can fail only if the instance already trapped.
+        let _ = self.handle.resource_drop(&mut self.instance.lock().store);
+    }
+}
+
+impl std::fmt::Debug for ServerSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerSocket").finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for Socket {

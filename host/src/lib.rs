@@ -22,6 +22,6 @@ mod runtime;
 
 pub use bindings::{Buffering, IoError, IoErrorKind, SocketError};
 pub use error::{Error, kind_name};
-pub use instance::{Instance, Socket};
+pub use instance::{Instance, ServerSocket, Socket};
 pub use policy::{Allow, ParseAllowError, Policy};
 pub use runtime::{COMPONENT_ENV, Runtime, State, locate_component};

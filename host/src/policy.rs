@@ -54,8 +54,12 @@ impl Allow {
     }
 
     pub fn allows(&self, address: Ipv4Addr, port: u16) -> bool {
+        self.contains(address) && (self.first_port..=self.last_port).contains(&port)
+    }
+
+    /// Whether `address` is in the rule's network, whatever the port.
+    pub fn contains(&self, address: Ipv4Addr) -> bool {
         address.to_bits() & mask(self.prefix) == self.network.to_bits()
-            && (self.first_port..=self.last_port).contains(&port)
     }
 }
 
@@ -108,6 +112,7 @@ pub struct ParseAllowError(String);
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
     allowed: Vec<Allow>,
+    listen: Vec<Allow>,
     lookups: bool,
     reverse: bool,
     resolver: Option<SocketAddrV4>,
@@ -137,6 +142,35 @@ impl Policy {
     pub fn allow(mut self, rule: Allow) -> Self {
         self.allowed.push(rule);
         self
+    }
+
+    /// Also allow listening on the addresses and ports of `rule` (a server socket on port 0
+    /// may bind any port of the rule's addresses, and then must have landed in its ports).
+    /// Accepted connections are checked like outgoing ones: their peer must be allowed.
+    pub fn allow_listen(mut self, rule: Allow) -> Self {
+        self.listen.push(rule);
+        self
+    }
+
+    /// Whether listening on `address` is allowed.
+    pub fn allows_listen(&self, address: SocketAddr) -> bool {
+        match address.ip() {
+            IpAddr::V4(ip) => self
+                .listen
+                .iter()
+                .any(|rule| rule.allows(ip, address.port())),
+            IpAddr::V6(_) => false,
+        }
+    }
+
+    /// Whether an explicit bind of `address` is allowed: a listener's, port 0 meaning "any".
+    fn allows_bind(&self, address: SocketAddr) -> bool {
+        match address {
+            SocketAddr::V4(v4) if v4.port() == 0 => {
+                self.listen.iter().any(|rule| rule.contains(*v4.ip()))
+            }
+            _ => self.allows_listen(address),
+        }
     }
 
     /// Allow or forbid name lookups through the host's resolver.
@@ -219,20 +253,22 @@ impl Policy {
             SocketAddr::V6(_) => false,
         };
         // The implicit bind before a connect or a first send asks for the wildcard address
-        // and an ephemeral port; a bind to anything else is a server, and not allowed.
+        // and an ephemeral port; any other bind is a server's, allowed by the listen rules.
         let implicit = |address: SocketAddr| address.ip().is_unspecified() && address.port() == 0;
         builder
-            .allow_tcp(!self.allowed.is_empty() || self.reverse)
+            .allow_tcp(!self.allowed.is_empty() || !self.listen.is_empty() || self.reverse)
             .allow_udp(self.reverse)
             .allow_ip_name_lookup(self.lookups)
             .socket_addr_check(move |address, use_| {
                 let allowed = match use_ {
-                    SocketAddrUse::TcpBind | SocketAddrUse::UdpBind => implicit(address),
-                    SocketAddrUse::TcpConnect => {
+                    SocketAddrUse::TcpBind => implicit(address) || policy.allows_bind(address),
+                    SocketAddrUse::UdpBind => implicit(address),
+                    SocketAddrUse::TcpListen => policy.allows_listen(address),
+                    // An accepted peer is checked as if we had connected to it.
+                    SocketAddrUse::TcpConnect | SocketAddrUse::TcpAccept => {
                         policy.allows_connect(address) || resolver(address)
                     }
                     SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => resolver(address),
-                    SocketAddrUse::TcpListen | SocketAddrUse::TcpAccept => false,
                 };
                 Box::pin(async move { allowed })
             });
@@ -293,5 +329,30 @@ mod tests {
         assert!(policy.allows_connect(addr("127.0.0.1:80")));
         assert!(!policy.allows_connect(addr("127.0.0.1:81")));
         assert!(!policy.allows_connect(addr("[::1]:80")));
+        assert!(
+            !policy.allows_listen(addr("127.0.0.1:80")),
+            "connecting is not listening"
+        );
+    }
+
+    #[test]
+    fn listen_rules_cover_binds_and_listens() {
+        let policy = Policy::deny_all().allow_listen("127.0.0.1:5000-5009".parse().unwrap());
+        assert!(policy.allows_bind(addr("127.0.0.1:5000")));
+        assert!(
+            policy.allows_bind(addr("127.0.0.1:0")),
+            "port 0: the listen check decides"
+        );
+        assert!(
+            !policy.allows_bind(addr("0.0.0.0:5000")),
+            "not every interface"
+        );
+        assert!(!policy.allows_bind(addr("127.0.0.2:0")));
+        assert!(policy.allows_listen(addr("127.0.0.1:5009")));
+        assert!(!policy.allows_listen(addr("127.0.0.1:5010")));
+        assert!(
+            !policy.allows_connect(addr("127.0.0.1:5000")),
+            "listening is not connecting"
+        );
     }
 }

@@ -38,6 +38,19 @@ pub fn loopback() -> Instance {
     )
 }
 
+/// [`loopback`], and listening on every port of 127.0.0.1 and of every interface (Alore's
+/// default). Only loopback peers may connect to it: accepted peers are checked like outgoing
+/// connections.
+pub fn listening() -> Instance {
+    instance(
+        Policy::deny_all()
+            .allow(Allow::host(Ipv4Addr::LOCALHOST))
+            .allow_listen(Allow::host(Ipv4Addr::LOCALHOST))
+            .allow_listen(Allow::host(Ipv4Addr::UNSPECIFIED))
+            .allow_lookup(true),
+    )
+}
+
 pub fn instance(policy: Policy) -> Instance {
     runtime()
         .instantiate(&policy)

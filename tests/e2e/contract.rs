@@ -1,5 +1,5 @@
 //! The built component is what the contract says: where the issue says it is, importing only
-//! standard WASI 0.2 and exporting exactly `alore:socket/socket@0.1.0` with the contract's
+//! standard WASI 0.2 and exporting exactly `alore:socket/socket@0.1.1` and `alore:socket/server-socket@0.1.1` with the contract's
 //! types (the typed bindings refuse a component whose exports differ from `wit/`).
 
 use crate::common::*;
@@ -18,7 +18,13 @@ fn the_component_is_built_where_the_readme_says() {
 #[test]
 fn it_exports_the_contract_and_imports_only_standard_wasi_0_2() {
     let runtime = runtime();
-    assert_eq!(runtime.exports(), ["alore:socket/socket@0.1.0"]);
+    assert_eq!(
+        runtime.exports(),
+        [
+            "alore:socket/socket@0.1.1",
+            "alore:socket/server-socket@0.1.1"
+        ]
+    );
     let imports = runtime.imports();
     assert!(
         imports

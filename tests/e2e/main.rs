@@ -2,6 +2,7 @@
 //! servers on 127.0.0.1.
 
 mod alore_suite;
+mod alore_suite_in_component;
 mod buffering;
 mod closing;
 mod common;
@@ -11,3 +12,4 @@ mod dns_server;
 mod names;
 mod reading;
 mod reverse;
+mod server;

@@ -26,6 +26,14 @@ struct Cli {
         global = true
     )]
     allow: Vec<Allow>,
+    /// Allow server sockets on these addresses and ports (repeatable), e.g. 127.0.0.1:8000.
+    /// Accepted peers must be allowed by --allow, as if the component had connected to them.
+    #[arg(
+        long = "allow-listen",
+        value_name = "ADDR[/BITS][:PORT[-PORT]]",
+        global = true
+    )]
+    allow_listen: Vec<Allow>,
     /// Allow host name lookups through this machine's resolver.
     #[arg(long, global = true)]
     allow_lookup: bool,
@@ -53,6 +61,15 @@ enum Command {
     Connect {
         host: String,
         port: u16,
+        #[arg(long, value_enum, default_value_t = Mode::Unbuffered)]
+        buffering: Mode,
+    },
+    /// An echo server inside the component: listen on ADDRESS:PORT (0: any free port) and
+    /// send every line back. Listening there, and peers on 127.0.0.0/8, are allowed.
+    Serve {
+        port: u16,
+        #[arg(long, default_value = "127.0.0.1")]
+        address: Ipv4Addr,
         #[arg(long, value_enum, default_value_t = Mode::Unbuffered)]
         buffering: Mode,
     },
@@ -111,7 +128,10 @@ fn run(cli: Cli) -> Result<()> {
         .allow
         .iter()
         .fold(Policy::deny_all(), |p, &rule| p.allow(rule));
-    policy = policy
+    policy = cli
+        .allow_listen
+        .iter()
+        .fold(policy, |p, &rule| p.allow_listen(rule))
         .allow_lookup(cli.allow_lookup)
         .allow_reverse_lookup(!cli.no_reverse_lookup);
     if let Some(resolver) = cli.resolver {
@@ -124,6 +144,11 @@ fn run(cli: Cli) -> Result<()> {
             port,
             buffering,
         } => connect(&runtime, policy, &host, port, buffering.into()),
+        Command::Serve {
+            port,
+            address,
+            buffering,
+        } => serve(&runtime, policy, address, port, buffering.into()),
         Command::Lookup { name } => print(runtime.instantiate(&policy)?.get_host_by_name(&name)?),
         Command::Reverse { address } => print(
             runtime
@@ -175,6 +200,53 @@ fn connect(
     }
     socket.close()?;
     Ok(())
+}
+
+/// Echo every line of every connection, one connection at a time, until killed.
+fn serve(
+    runtime: &Runtime,
+    policy: Policy,
+    address: Ipv4Addr,
+    port: u16,
+    mode: Buffering,
+) -> Result<()> {
+    let loopback = Allow::network(Ipv4Addr::new(127, 0, 0, 0), 8).expect("8 is a prefix length");
+    // Port 0 lets the system pick, so any port of the address is allowed then.
+    let here = match port {
+        0 => Allow::host(address),
+        port => Allow::host(address).port(port),
+    };
+    let policy = policy.allow_listen(here).allow(loopback);
+    let instance = runtime.instantiate(&policy)?;
+    let server = instance
+        .listen(port, Some(&address.to_string()))
+        .with_context(|| format!("cannot listen on {address}:{port}"))?;
+    eprintln!(
+        "alore-socket: echoing lines on {}:{}",
+        server.local_address()?,
+        server.local_port()?
+    );
+    loop {
+        let socket = server.accept(Some(mode))?;
+        let peer = format!("{}:{}", socket.remote_address()?, socket.remote_port()?);
+        eprintln!("alore-socket: {peer} connected");
+        let ended = loop {
+            match socket.read_ln().and_then(|line| {
+                socket.write_ln(&line)?;
+                socket.flush()
+            }) {
+                Ok(()) => {}
+                Err(e) => break e,
+            }
+        };
+        let _ = socket.close();
+        match ended.io_kind() {
+            Some(alore_socket_host::IoErrorKind::EndOfStream) => {
+                eprintln!("alore-socket: {peer} left")
+            }
+            _ => eprintln!("alore-socket: {peer} left: {ended}"),
+        }
+    }
 }
 
 /// Print one reply line, and any further whole lines that came with it. False when the
