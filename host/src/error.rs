@@ -15,6 +15,9 @@ pub enum Error {
     /// a trap.
     #[error("the component failed: {0}")]
     Wasm(Box<dyn std::error::Error + Send + Sync>),
+    /// An application could not be composed with the component.
+    #[error("cannot compose: {0}")]
+    Compose(String),
     /// The component file could not be found, built, read or compiled.
     #[error("cannot load the component from {path}: {message}")]
     Load { path: PathBuf, message: String },

@@ -24,4 +24,7 @@ pub use bindings::{Buffering, IoError, IoErrorKind, SocketError};
 pub use error::{Error, kind_name};
 pub use instance::{Instance, ServerSocket, Socket};
 pub use policy::{Allow, ParseAllowError, Policy};
-pub use runtime::{COMPONENT_ENV, Runtime, State, locate_component};
+pub use runtime::{
+    COMPONENT_ENV, CommandOutput, MAX_CAPTURED_OUTPUT, Runtime, State, Stdio, build_wasm,
+    locate_component,
+};

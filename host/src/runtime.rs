@@ -17,9 +17,6 @@ use crate::instance::Instance;
 use crate::policy::ETC_FILES;
 use crate::{Error, Policy};
 
-/// Where `cargo build -p alore-socket --target wasm32-wasip2 --release` puts the component,
-/// below the target directory.
-const COMPONENT_IN_TARGET: &str = "wasm32-wasip2/release/alore_socket.wasm";
 /// Names a component file to use instead of finding or building one.
 pub const COMPONENT_ENV: &str = "ALORE_SOCKET_COMPONENT";
 const GUEST_TARGET: &str = "wasm32-wasip2";
@@ -30,6 +27,16 @@ pub struct State {
     table: ResourceTable,
     /// The private `/etc` given to the component; it must outlive the instance's preopen.
     _etc: Option<TempDir>,
+}
+
+impl State {
+    fn new(mut builder: WasiCtxBuilder, etc: Option<TempDir>) -> Self {
+        State {
+            ctx: builder.build(),
+            table: ResourceTable::new(),
+            _etc: etc,
+        }
+    }
 }
 
 impl WasiView for State {
@@ -44,8 +51,33 @@ impl WasiView for State {
 /// A compiled, linked component, ready to instantiate many times.
 pub struct Runtime {
     engine: Engine,
+    linker: Linker<State>,
     pre: ProviderPre<State>,
+    /// The component's bytes, to plug into applications.
+    wasm: Vec<u8>,
+    /// Where compiled forms are cached: beside the component.
+    cache_dir: PathBuf,
 }
+
+/// Where a command's standard streams go.
+#[derive(Debug, Clone)]
+pub enum Stdio {
+    /// This process's own stdin, stdout and stderr.
+    Inherit,
+    /// This stdin; stdout and stderr are captured into the [`CommandOutput`].
+    Capture { stdin: Vec<u8> },
+}
+
+/// How a command ended, and what it printed when [`Stdio::Capture`]d.
+#[derive(Debug, Clone)]
+pub struct CommandOutput {
+    pub code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// The most a captured stdout or stderr keeps, so a chatty command cannot exhaust the host.
+pub const MAX_CAPTURED_OUTPUT: usize = 16 << 20;
 
 impl Runtime {
     /// The component from `$ALORE_SOCKET_COMPONENT`, or else the workspace's build of it,
@@ -57,12 +89,93 @@ impl Runtime {
     /// The component at `path`.
     pub fn from_file(path: &Path) -> Result<Self, Error> {
         let engine = Engine::new(&Config::new()).map_err(Error::wasm)?;
-        let component = load_cached(&engine, path)?;
+        let wasm = std::fs::read(path).map_err(|e| Error::load(path, e))?;
+        let cache_dir = path.parent().unwrap_or(Path::new(".")).to_owned();
+        let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+        let component = load_cached(&engine, &cache_dir, &stem, &wasm)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(Error::wasm)?;
         let pre = linker.instantiate_pre(&component).map_err(Error::wasm)?;
         let pre = ProviderPre::new(pre).map_err(Error::wasm)?;
-        Ok(Runtime { engine, pre })
+        Ok(Runtime {
+            engine,
+            linker,
+            pre,
+            wasm,
+            cache_dir,
+        })
+    }
+
+    /// Plug this component into `app`, a component that imports `alore:socket/socket` (or
+    /// `server-socket`): the same composition as `wac plug APP --plug alore_socket.wasm`.
+    /// The result imports only what the two import from WASI.
+    pub fn compose(&self, app: &[u8]) -> Result<Vec<u8>, Error> {
+        use wac_graph::{CompositionGraph, EncodeOptions, types::Package};
+        let failed = |e: &dyn std::fmt::Display| Error::Compose(format!("{e:#}"));
+        let mut graph = CompositionGraph::new();
+        let provider =
+            Package::from_bytes("alore:socket", None, self.wasm.clone(), graph.types_mut())
+                .map_err(|e| failed(&e))?;
+        let app = Package::from_bytes("app:app", None, app.to_vec(), graph.types_mut())
+            .map_err(|e| failed(&e))?;
+        let provider = graph.register_package(provider).map_err(|e| failed(&e))?;
+        let app = graph.register_package(app).map_err(|e| failed(&e))?;
+        wac_graph::plug(&mut graph, vec![provider], app).map_err(|e| failed(&e))?;
+        graph
+            .encode(EncodeOptions::default())
+            .map_err(|e| failed(&e))
+    }
+
+    /// Run a `wasi:cli/command` component (e.g. one [`Runtime::compose`] made) under
+    /// `policy`, with these arguments (the program name first) and standard streams.
+    pub fn run_command(
+        &self,
+        command: &[u8],
+        policy: &Policy,
+        args: &[String],
+        stdio: Stdio,
+    ) -> Result<CommandOutput, Error> {
+        use wasmtime_wasi::p2::bindings::sync::Command;
+        use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+        let component = load_cached(&self.engine, &self.cache_dir, "command", command)?;
+        let (mut builder, etc) = self.context(policy)?;
+        builder.args(args);
+        let captured = match stdio {
+            Stdio::Inherit => {
+                builder.inherit_stdio();
+                None
+            }
+            Stdio::Capture { stdin } => {
+                let (stdout, stderr) = (
+                    MemoryOutputPipe::new(MAX_CAPTURED_OUTPUT),
+                    MemoryOutputPipe::new(MAX_CAPTURED_OUTPUT),
+                );
+                builder
+                    .stdin(MemoryInputPipe::new(stdin))
+                    .stdout(stdout.clone())
+                    .stderr(stderr.clone());
+                Some((stdout, stderr))
+            }
+        };
+        let mut store = Store::new(&self.engine, State::new(builder, etc));
+        let command =
+            Command::instantiate(&mut store, &component, &self.linker).map_err(Error::wasm)?;
+        let code = match command.wasi_cli_run().call_run(&mut store) {
+            Ok(Ok(())) => 0,
+            Ok(Err(())) => 1,
+            Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                Some(exit) => exit.0,
+                None => return Err(Error::wasm(e)),
+            },
+        };
+        let (stdout, stderr) = captured.map_or_else(Default::default, |(out, err)| {
+            (out.contents().to_vec(), err.contents().to_vec())
+        });
+        Ok(CommandOutput {
+            code,
+            stdout,
+            stderr,
+        })
     }
 
     pub fn engine(&self) -> &Engine {
@@ -77,6 +190,16 @@ impl Runtime {
             .collect()
     }
 
+    /// The names of the interfaces another component imports (e.g. a composition).
+    pub fn imports_of(&self, wasm: &[u8]) -> Result<Vec<String>, Error> {
+        let component = load_cached(&self.engine, &self.cache_dir, "imports", wasm)?;
+        let ty = component.component_type();
+        Ok(ty
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_owned())
+            .collect())
+    }
+
     /// The names of the interfaces the component exports, e.g. `alore:socket/socket@0.1.1`. That
     /// each export has the contract's type was checked when the runtime was made.
     pub fn exports(&self) -> Vec<String> {
@@ -88,6 +211,14 @@ impl Runtime {
 
     /// A fresh instance of the component (its own memory and sockets) under `policy`.
     pub fn instantiate(&self, policy: &Policy) -> Result<Instance, Error> {
+        let (builder, etc) = self.context(policy)?;
+        let mut store = Store::new(&self.engine, State::new(builder, etc));
+        let bindings = self.pre.instantiate(&mut store).map_err(Error::wasm)?;
+        Ok(Instance::new(store, bindings))
+    }
+
+    /// The WASI context `policy` asks for, and the private `/etc` it may need kept alive.
+    fn context(&self, policy: &Policy) -> Result<(WasiCtxBuilder, Option<TempDir>), Error> {
         let mut builder = WasiCtxBuilder::new();
         let mut resolvers = Vec::new();
         let etc = if policy.allows_reverse_lookup() {
@@ -112,14 +243,7 @@ impl Runtime {
             None
         };
         policy.apply(&mut builder, resolvers);
-        let state = State {
-            ctx: builder.build(),
-            table: ResourceTable::new(),
-            _etc: etc,
-        };
-        let mut store = Store::new(&self.engine, state);
-        let bindings = self.pre.instantiate(&mut store).map_err(Error::wasm)?;
-        Ok(Instance::new(store, bindings))
+        Ok((builder, etc))
     }
 }
 
@@ -164,23 +288,22 @@ pub fn locate_component() -> Result<PathBuf, Error> {
     if let Some(path) = std::env::var_os(COMPONENT_ENV) {
         return Ok(PathBuf::from(path));
     }
+    build_wasm("alore-socket", "alore_socket")
+}
+
+/// Build a package of this workspace for `wasm32-wasip2` (release) and return the path of its
+/// `artifact` (e.g. `alore_socket`, `line-client`). Fails outside a workspace checkout.
+pub fn build_wasm(package: &str, artifact: &str) -> Result<PathBuf, Error> {
     let host = Path::new(env!("CARGO_MANIFEST_DIR"));
     let workspace = host.parent().unwrap_or(host);
     if !workspace.join("guest/Cargo.toml").is_file() {
         return Err(Error::load(
             workspace,
-            format!("no workspace to build the component in; set {COMPONENT_ENV}"),
+            format!("no workspace to build {package} in; set {COMPONENT_ENV} for the component"),
         ));
     }
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| workspace.join("target"), PathBuf::from);
-    build_component(workspace)?;
-    Ok(target_dir.join(COMPONENT_IN_TARGET))
-}
-
-fn build_component(workspace: &Path) -> Result<(), Error> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     ensure_guest_target()?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(&cargo)
         .current_dir(workspace)
         .args([
@@ -188,7 +311,7 @@ fn build_component(workspace: &Path) -> Result<(), Error> {
             "--quiet",
             "--release",
             "-p",
-            "alore-socket",
+            package,
             "--target",
             GUEST_TARGET,
         ])
@@ -197,10 +320,15 @@ fn build_component(workspace: &Path) -> Result<(), Error> {
     if !status.success() {
         return Err(Error::load(
             workspace,
-            format!("cargo build of the component failed ({status})"),
+            format!("cargo build of {package} failed ({status})"),
         ));
     }
-    Ok(())
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace.join("target"), PathBuf::from);
+    Ok(target_dir
+        .join(GUEST_TARGET)
+        .join("release")
+        .join(format!("{artifact}.wasm")))
 }
 
 /// Install the `wasm32-wasip2` standard library when rustc lacks it: these machines set
@@ -236,9 +364,15 @@ fn ensure_guest_target() -> Result<(), Error> {
 /// Compile `path`, or load its compiled form from the cache beside it. The cache file is
 /// named by a SHA-256 of the component's bytes and of the engine's compatibility hash
 /// (wasmtime version, target, settings), so a rebuilt component or a new wasmtime misses.
-fn load_cached(engine: &Engine, path: &Path) -> Result<Component, Error> {
-    let wasm = std::fs::read(path).map_err(|e| Error::load(path, e))?;
-    let cache = cache_path(engine, path, &wasm);
+fn load_cached(
+    engine: &Engine,
+    cache_dir: &Path,
+    stem: &str,
+    wasm: &[u8],
+) -> Result<Component, Error> {
+    let path = cache_dir.join(format!("{stem}.wasm"));
+    let path = path.as_path();
+    let cache = cache_path(engine, path, wasm);
     if let Ok(compiled) = std::fs::read(&cache) {
         // SAFETY: wasmtime requires these bytes to be the unmodified output of
         // `precompile_component` by a compatible engine. This file was written only by the
@@ -255,7 +389,7 @@ fn load_cached(engine: &Engine, path: &Path) -> Result<Component, Error> {
         }
     }
     let compiled = engine
-        .precompile_component(&wasm)
+        .precompile_component(wasm)
         .map_err(|e| Error::load(path, format!("{e:#}")))?;
     store_in_cache(&cache, &compiled);
     // SAFETY: `compiled` was produced by `precompile_component` of this very engine just now.

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::thread;
 
-use alore_socket_host::{Allow, Buffering, Error, Instance, Policy, Runtime, Socket};
+use alore_socket_host::{Allow, Buffering, Error, Instance, Policy, Runtime, Socket, Stdio};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -72,6 +72,13 @@ enum Command {
         address: Ipv4Addr,
         #[arg(long, value_enum, default_value_t = Mode::Unbuffered)]
         buffering: Mode,
+    },
+    /// Plug the component into APP (a wasi:cli/command that imports alore:socket/socket)
+    /// and run it under the policy flags, passing ARGS, stdin and stdout through.
+    Run {
+        app: PathBuf,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
     /// Print the IPv4 address of a host name (get-host-by-name).
     Lookup { name: String },
@@ -149,6 +156,7 @@ fn run(cli: Cli) -> Result<()> {
             address,
             buffering,
         } => serve(&runtime, policy, address, port, buffering.into()),
+        Command::Run { app, args } => run_app(&runtime, &policy, &app, args),
         Command::Lookup { name } => print(runtime.instantiate(&policy)?.get_host_by_name(&name)?),
         Command::Reverse { address } => print(
             runtime
@@ -200,6 +208,25 @@ fn connect(
     }
     socket.close()?;
     Ok(())
+}
+
+/// Compose APP with the component and run it; its exit status becomes ours.
+fn run_app(
+    runtime: &Runtime,
+    policy: &Policy,
+    app: &std::path::Path,
+    args: Vec<String>,
+) -> Result<()> {
+    let bytes = std::fs::read(app).with_context(|| format!("cannot read {}", app.display()))?;
+    let composed = runtime.compose(&bytes)?;
+    let name = app
+        .file_stem()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let argv: Vec<String> = std::iter::once(name).chain(args).collect();
+    let output = runtime.run_command(&composed, policy, &argv, Stdio::Inherit)?;
+    std::process::exit(output.code)
 }
 
 /// Echo every line of every connection, one connection at a time, until killed.

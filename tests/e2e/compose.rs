@@ -1,0 +1,141 @@
+//! The component used as users use it: plugged into their own components (the graph
+//! `wac plug` builds) and run as a `wasi:cli/command` under the host's policy.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::Ipv4Addr;
+use std::sync::OnceLock;
+
+use alore_socket_host::{Allow, Policy, Stdio, build_wasm};
+
+use crate::common::*;
+
+/// An example component of `examples/`, built once per test process.
+fn example(artifact: &'static str) -> &'static [u8] {
+    static LINE_CLIENT: OnceLock<Vec<u8>> = OnceLock::new();
+    static HTTP_GET: OnceLock<Vec<u8>> = OnceLock::new();
+    let (cell, package) = match artifact {
+        "line-client" => (&LINE_CLIENT, "alore-socket-line-client"),
+        "http-get" => (&HTTP_GET, "alore-socket-http-get"),
+        other => panic!("no example {other}"),
+    };
+    cell.get_or_init(|| std::fs::read(build_wasm(package, artifact).unwrap()).unwrap())
+}
+
+fn composed(artifact: &'static str) -> Vec<u8> {
+    runtime().compose(example(artifact)).unwrap()
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn a_composed_component_imports_only_standard_wasi() {
+    for artifact in ["line-client", "http-get"] {
+        let app = composed(artifact);
+        let imports = runtime().imports_of(&app).unwrap();
+        assert!(!imports.is_empty());
+        for import in &imports {
+            assert!(
+                import.starts_with("wasi:") && import.contains("@0.2."),
+                "{artifact}: {import}"
+            );
+        }
+        let before = runtime().imports_of(example(artifact)).unwrap();
+        assert!(
+            before.iter().any(|i| i.starts_with("alore:socket/socket@")),
+            "{artifact}: {before:?}"
+        );
+    }
+}
+
+#[test]
+fn line_client_runs_composed_against_a_real_server() {
+    let server = Server::start(|s| {
+        let mut writer = s.try_clone().unwrap();
+        for line in BufReader::new(s).lines() {
+            writer
+                .write_all(format!("echo: {}\n", line.unwrap()).as_bytes())
+                .unwrap();
+        }
+    });
+    let policy = Policy::deny_all().allow(Allow::host(Ipv4Addr::LOCALHOST).port(server.port));
+    let port = server.port.to_string();
+    let stdin = b"one\ntwo\n".to_vec();
+    let out = runtime()
+        .run_command(
+            &composed("line-client"),
+            &policy,
+            &args(&["line-client", "127.0.0.1", &port]),
+            Stdio::Capture { stdin },
+        )
+        .unwrap();
+    assert_eq!(out.code, 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "echo: one\necho: two\n"
+    );
+    server.join();
+}
+
+#[test]
+fn http_get_runs_composed_against_a_real_server() {
+    let server = Server::start(|mut s| {
+        let mut request = Vec::new();
+        let mut reader = BufReader::new(s.try_clone().unwrap());
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            request.push(line.clone());
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+        }
+        s.write_all(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello\nfrom the server\n")
+            .unwrap();
+        request
+    });
+    let policy = Policy::deny_all().allow(Allow::host(Ipv4Addr::LOCALHOST).port(server.port));
+    let url = format!("http://127.0.0.1:{}/greeting", server.port);
+    let out = runtime()
+        .run_command(
+            &composed("http-get"),
+            &policy,
+            &args(&["http-get", &url]),
+            Stdio::Capture { stdin: vec![] },
+        )
+        .unwrap();
+    assert_eq!(out.code, 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "HTTP/1.0 200 OK\nhello\nfrom the server\n"
+    );
+    let request = server.join();
+    assert_eq!(request[0], "GET /greeting HTTP/1.0\r\n");
+    assert_eq!(request[1], format!("Host: 127.0.0.1\r\n"));
+}
+
+#[test]
+fn the_policy_holds_inside_a_composition() {
+    let server = Server::start(|mut s| read_to_end(&mut s));
+    let port = server.port.to_string();
+    let out = runtime()
+        .run_command(
+            &composed("line-client"),
+            &Policy::deny_all(),
+            &args(&["line-client", "127.0.0.1", &port]),
+            Stdio::Capture {
+                stdin: b"x\n".to_vec(),
+            },
+        )
+        .unwrap();
+    assert_eq!(out.code, 1);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("EACCES"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Let the server go: connect once ourselves.
+    drop(std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, server.port)).unwrap());
+    assert_eq!(server.join(), b"");
+}
