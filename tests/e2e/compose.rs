@@ -21,7 +21,8 @@ fn example(artifact: &'static str) -> &'static [u8] {
     cell.get_or_init(|| std::fs::read(build_wasm(package, artifact).unwrap()).unwrap())
 }
 
-fn composed(artifact: &'static str) -> Vec<u8> {
+/// An example plugged with the component, as `wac plug` would.
+pub fn composed(artifact: &'static str) -> Vec<u8> {
     runtime().compose(example(artifact)).unwrap()
 }
 

@@ -1,0 +1,68 @@
+//! Another WASI host: the composed `line-client`, run under Node by jco (`jco run`, with
+//! preview2-shim), against a server in this test process (jco blocks Node's event loop while
+//! a socket call waits, so the server must live in another process). Skipped, saying so, only
+//! when `node` is missing.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::common::*;
+use crate::compose::composed;
+
+const NODE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node");
+
+/// Install the pinned npm packages (from the lock file) unless they are there.
+fn npm_packages() {
+    if Path::new(NODE_DIR).join("node_modules/.bin/jco").exists() {
+        return;
+    }
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(NODE_DIR)
+        .status()
+        .expect("npm runs");
+    assert!(status.success(), "npm ci in tests/node failed");
+}
+
+#[test]
+fn line_client_runs_composed_under_node() {
+    if Command::new("node").arg("--version").output().is_err() {
+        println!("skipped: node is not installed, so the jco test cannot run");
+        return;
+    }
+    npm_packages();
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("line-client.wasm");
+    std::fs::write(&app, composed("line-client")).unwrap();
+    let server = Server::start(|s| {
+        let mut writer = s.try_clone().unwrap();
+        let mut lines = 0;
+        for line in BufReader::new(s).lines() {
+            writer
+                .write_all(format!("node says: {}\n", line.unwrap()).as_bytes())
+                .unwrap();
+            lines += 1;
+        }
+        lines
+    });
+    let mut node = Command::new(Path::new(NODE_DIR).join("node_modules/.bin/jco"))
+        .arg("run")
+        .arg(&app)
+        .args(["127.0.0.1", &server.port.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("jco runs");
+    node.stdin.take().unwrap().write_all(b"one\ntwo\n").unwrap();
+    let out = node.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "node says: one\nnode says: two\n",
+        "{stderr}"
+    );
+    assert_eq!(server.join(), 2);
+}
