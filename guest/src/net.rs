@@ -14,7 +14,7 @@ use wasip2::io::poll::{Pollable, poll};
 use wasip2::io::streams::{InputStream, OutputStream, StreamError};
 use wasip2::sockets::instance_network::instance_network;
 use wasip2::sockets::network::{ErrorCode, IpAddressFamily, IpSocketAddress, Ipv4SocketAddress};
-use wasip2::sockets::tcp::TcpSocket;
+use wasip2::sockets::tcp::{ShutdownType, TcpSocket};
 use wasip2::sockets::tcp_create_socket::create_tcp_socket;
 use wasip2::sockets::udp::OutgoingDatagram;
 use wasip2::sockets::udp_create_socket::create_udp_socket;
@@ -31,6 +31,8 @@ pub struct TcpConnection {
     input: InputStream,
     output: OutputStream,
     socket: TcpSocket,
+    /// How long one wait for the network may last (`set-timeout`); `None`: forever.
+    timeout: Option<Duration>,
 }
 
 /// A point in time after which a wait gives up; `None` waits forever.
@@ -39,6 +41,11 @@ pub struct Deadline(Option<monotonic_clock::Instant>);
 
 impl Deadline {
     pub const NEVER: Deadline = Deadline(None);
+
+    /// `after(wait)`, or never for no wait.
+    pub fn within(wait: Option<Duration>) -> Self {
+        wait.map_or(Deadline::NEVER, Deadline::after)
+    }
 
     pub fn after(wait: Duration) -> Self {
         let nanos = u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX);
@@ -100,16 +107,10 @@ impl TcpConnection {
                 }
             }
         };
-        Ok(TcpConnection {
-            readable: input.subscribe(),
-            writable: output.subscribe(),
-            input,
-            output,
-            socket,
-        })
+        Ok(TcpConnection::accepted(socket, input, output))
     }
 
-    /// A connection a listener accepted.
+    /// A connection from its parts (a connect's or a listener's accept).
     fn accepted(socket: TcpSocket, input: InputStream, output: OutputStream) -> Self {
         TcpConnection {
             readable: input.subscribe(),
@@ -117,6 +118,7 @@ impl TcpConnection {
             input,
             output,
             socket,
+            timeout: None,
         }
     }
 
@@ -129,14 +131,30 @@ impl TcpConnection {
     }
 
     /// Wait until the output stream can take more bytes; returns how many.
-    fn writable_bytes(&self) -> Result<usize, Error> {
+    fn writable_bytes(&self, deadline: Deadline) -> Result<usize, Error> {
         loop {
             match self.output.check_write() {
-                Ok(0) => self.writable.block(),
+                Ok(0) => {
+                    if !deadline.wait(&self.writable) {
+                        return Err(timed_out());
+                    }
+                }
                 Ok(n) => return Ok(usize::try_from(n).unwrap_or(usize::MAX)),
                 Err(e) => return Err(write_failed(e)),
             }
         }
+    }
+
+    /// Hand all of `data` over and wait until it has gone, within `deadline`.
+    fn write_all_by(&mut self, data: &[u8], deadline: Deadline) -> Result<(), Error> {
+        let mut rest = data;
+        while !rest.is_empty() {
+            let n = self.writable_bytes(deadline)?.min(rest.len());
+            self.output.write(&rest[..n]).map_err(write_failed)?;
+            rest = &rest[n..];
+        }
+        self.output.flush().map_err(write_failed)?;
+        self.writable_bytes(deadline).map(drop)
     }
 }
 
@@ -160,20 +178,33 @@ impl TcpConnection {
 
 impl Transport for TcpConnection {
     fn read(&mut self, max: usize) -> Result<Vec<u8>, Error> {
-        self.read_by(max, Deadline::NEVER)
+        self.read_by(max, Deadline::within(self.timeout))
     }
 
-    fn write_all(&mut self, data: &[u8]) -> Result<(), Error> {
-        let mut rest = data;
-        while !rest.is_empty() {
-            let n = self.writable_bytes()?.min(rest.len());
-            self.output.write(&rest[..n]).map_err(write_failed)?;
-            rest = &rest[n..];
-        }
-        // Wait until the host has taken every byte, so a write that returns Ok has really
-        // been handed to the network and a failure shows up at the call that caused it.
+    fn write(&mut self, data: &[u8]) -> Result<usize, Error> {
+        let n = self
+            .writable_bytes(Deadline::within(self.timeout))?
+            .min(data.len());
+        self.output.write(&data[..n]).map_err(write_failed)?;
+        Ok(n)
+    }
+
+    /// Wait until the host has taken every byte, so a write that returns Ok has really been
+    /// handed to the network and a failure shows up at the call that caused it.
+    fn flush(&mut self) -> Result<(), Error> {
         self.output.flush().map_err(write_failed)?;
-        self.writable_bytes().map(drop)
+        self.writable_bytes(Deadline::within(self.timeout))
+            .map(drop)
+    }
+
+    fn set_timeout(&mut self, timeout: Option<Duration>) {
+        self.timeout = timeout;
+    }
+
+    fn shutdown_output(&mut self) -> Result<(), Error> {
+        self.socket
+            .shutdown(ShutdownType::Send)
+            .map_err(error::from_code)
     }
 }
 
@@ -305,7 +336,7 @@ pub fn tcp_exchange(
     let mut connection = TcpConnection::connect_by(server, deadline)?;
     let mut framed = length.to_be_bytes().to_vec();
     framed.extend_from_slice(query);
-    connection.write_all(&framed)?;
+    connection.write_all_by(&framed, deadline)?;
     let mut reply = Vec::new();
     loop {
         if let [high, low, message @ ..] = reply.as_slice() {

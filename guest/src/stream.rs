@@ -2,8 +2,12 @@
 //! end of stream and the closed state. Pure Rust with no WASI in it, so every rule here is
 //! unit- and property-tested natively against a transport that splits data anywhere.
 //!
-//! Data flows one way in each direction: `write` → output buffer → [`Transport::write_all`],
-//! and [`Transport::read`] → input buffer → `read`/`read_ln`/`peek`.
+//! Data flows one way in each direction: `write` → output buffer → [`Transport::write`],
+//! and [`Transport::read`] → input buffer → `read`/`read_ln`/`peek`. When the transport fails
+//! (a timeout, say), nothing is lost or reordered: bytes it did not take stay queued at the
+//! front of the output buffer, and bytes a read had gathered go back to the input buffer.
+
+use std::time::Duration;
 
 use crate::error::{Error, IoKind};
 
@@ -51,8 +55,15 @@ pub trait Transport {
     /// Block until at least one byte has arrived or the stream has ended, and return at most
     /// `max` (> 0) bytes; an empty result means the end of the stream.
     fn read(&mut self, max: usize) -> Result<Vec<u8>, Error>;
-    /// Hand every byte of `data` to the network, in order, before returning.
-    fn write_all(&mut self, data: &[u8]) -> Result<(), Error>;
+    /// Hand the first bytes of `data` (not empty) to the network, waiting for room; returns
+    /// how many it took (at least one).
+    fn write(&mut self, data: &[u8]) -> Result<usize, Error>;
+    /// Wait until every byte handed over has gone on to the network.
+    fn flush(&mut self) -> Result<(), Error>;
+    /// How long one wait for the network may last before it fails with `timed-out`.
+    fn set_timeout(&mut self, timeout: Option<Duration>);
+    /// Send the end of the stream (FIN); reading goes on.
+    fn shutdown_output(&mut self) -> Result<(), Error>;
 }
 
 /// A socket's stream state. `transport` is `None` once the stream is closed.
@@ -64,9 +75,12 @@ pub struct Stream<T: Transport> {
     read_pos: usize,
     /// How many unread bytes `read_ln` has already searched for a line end.
     line_scanned: usize,
-    /// Written bytes not yet handed to the transport (always empty when unbuffered).
+    /// Written bytes not yet handed to the transport: the buffer of the buffered modes, and
+    /// in any mode what a failed send could not hand over (sent first, before anything new).
     output: Vec<u8>,
     max_line: usize,
+    /// `shutdown-output` was called: no more writes.
+    output_shut: bool,
 }
 
 impl<T: Transport> Stream<T> {
@@ -79,7 +93,44 @@ impl<T: Transport> Stream<T> {
             line_scanned: 0,
             output: Vec::with_capacity(mode.output_capacity()),
             max_line: MAX_LINE_LENGTH,
+            output_shut: false,
         }
+    }
+
+    /// Blocking reads, writes and flushes that wait longer than this fail with `timed-out`.
+    pub fn set_timeout(&mut self, timeout: Option<Duration>) -> Result<(), Error> {
+        self.transport_mut()?.set_timeout(timeout);
+        Ok(())
+    }
+
+    /// The longest line `read_ln` accepts (at least 1).
+    pub fn set_max_line_length(&mut self, bytes: u32) -> Result<(), Error> {
+        self.transport()?;
+        if bytes == 0 {
+            return Err(Error::Value(
+                "The line limit must be at least 1 byte".into(),
+            ));
+        }
+        self.max_line = usize::try_from(bytes).unwrap_or(usize::MAX);
+        Ok(())
+    }
+
+    /// Flush, then send the end of the stream; reads still work, writes fail with `closed`.
+    pub fn shutdown_output(&mut self) -> Result<(), Error> {
+        self.writable()?;
+        self.flush_output()?;
+        self.transport_mut()?.shutdown_output()?;
+        self.output_shut = true;
+        Ok(())
+    }
+
+    /// `closed` unless the stream may still be written.
+    fn writable(&self) -> Result<(), Error> {
+        self.transport()?;
+        if self.output_shut {
+            return Err(Error::io(IoKind::Closed, "Socket output is shut down"));
+        }
+        Ok(())
     }
 
     /// The transport, or `closed` once the stream is closed.
@@ -94,13 +145,15 @@ impl<T: Transport> Stream<T> {
     // ---- writing -------------------------------------------------------------------------
 
     pub fn write(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.writable()?;
         match self.mode {
-            Buffering::Unbuffered => self.transport_mut()?.write_all(data),
+            Buffering::Unbuffered => self.send(data),
             Buffering::LineBuffered | Buffering::Buffered => self.write_buffered(data),
         }
     }
 
     pub fn write_ln(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.writable()?;
         match self.mode {
             // One transport write for the line and its end, so they leave together.
             Buffering::Unbuffered => {
@@ -109,11 +162,13 @@ impl<T: Transport> Stream<T> {
                     .map_err(|_| Error::out_of_memory())?;
                 line.extend_from_slice(data);
                 line.push(b'\n');
-                self.transport_mut()?.write_all(&line)
+                self.send(&line)
             }
             // The line feed sends a line-buffered buffer by the usual rule.
             Buffering::LineBuffered | Buffering::Buffered => {
-                self.write_buffered(data)?;
+                if let Err(e) = self.write_buffered(data) {
+                    return Err(self.keep(b"\n", e));
+                }
                 self.write_buffered(b"\n")
             }
         }
@@ -123,20 +178,29 @@ impl<T: Transport> Stream<T> {
     /// time it is full, keep the rest; in line-buffered mode also send it when the bytes put in
     /// since the last full-buffer send contain a line feed.
     fn write_buffered(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.transport()?;
         let capacity = self.mode.output_capacity();
+        if self.output.len() >= capacity {
+            // What a failed send left behind goes first.
+            if let Err(e) = self.flush_output() {
+                return Err(self.keep(data, e));
+            }
+        }
         let mut rest = data;
         let mut fresh_from = self.output.len();
         let room = capacity - self.output.len();
         if rest.len() >= room {
             self.output.extend_from_slice(&rest[..room]);
             rest = &rest[room..];
-            self.flush_output()?;
+            if let Err(e) = self.flush_output() {
+                return Err(self.keep(rest, e));
+            }
             // Sending whole buffers straight from `data` puts the same bytes on the wire, in
             // the same call, as copying them through the buffer one buffer at a time.
             let whole = rest.len() - rest.len() % capacity;
             if whole > 0 {
-                self.transport_mut()?.write_all(&rest[..whole])?;
+                if let Err(e) = self.send(&rest[..whole]) {
+                    return Err(self.keep(&rest[whole..], e));
+                }
                 rest = &rest[whole..];
             }
             fresh_from = 0;
@@ -148,14 +212,59 @@ impl<T: Transport> Stream<T> {
         Ok(())
     }
 
-    /// Hand the whole output buffer to the transport. On failure the bytes stay buffered.
+    /// Hand the whole output buffer to the transport and wait until it has gone. On failure
+    /// the bytes not handed over stay buffered, in order.
     fn flush_output(&mut self) -> Result<(), Error> {
-        if !self.output.is_empty() {
-            let transport = self.transport.as_mut().ok_or_else(Error::closed)?;
-            transport.write_all(&self.output)?;
-            self.output.clear();
+        if self.output.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let transport = self.transport.as_mut().ok_or_else(Error::closed)?;
+        let mut sent = 0;
+        let result = loop {
+            if sent == self.output.len() {
+                break Ok(());
+            }
+            match transport.write(&self.output[sent..]) {
+                Ok(n) => sent += n,
+                Err(e) => break Err(e),
+            }
+        };
+        // One drain at the end: draining after every write would be quadratic.
+        self.output.drain(..sent);
+        result?;
+        transport.flush()
+    }
+
+    /// Hand `data` to the transport after anything still queued, and wait until it has gone.
+    /// If that fails, what was not handed over stays queued ([`Stream::keep`]).
+    fn send(&mut self, data: &[u8]) -> Result<(), Error> {
+        if let Err(e) = self.flush_output() {
+            return Err(self.keep(data, e));
+        }
+        let transport = self.transport.as_mut().ok_or_else(Error::closed)?;
+        let mut sent = 0;
+        let failure = loop {
+            if sent == data.len() {
+                break None;
+            }
+            match transport.write(&data[sent..]) {
+                Ok(n) => sent += n,
+                Err(e) => break Some(e),
+            }
+        };
+        match failure {
+            Some(e) => Err(self.keep(&data[sent..], e)),
+            None => transport.flush(),
+        }
+    }
+
+    /// A send failed: queue `rest` of the write behind what already waits, so that the write
+    /// has taken all its bytes and they go out, in order, before anything written later.
+    fn keep(&mut self, rest: &[u8], error: Error) -> Error {
+        match push(&mut self.output, rest) {
+            Ok(()) => error,
+            Err(out_of_memory) => out_of_memory,
+        }
     }
 
     pub fn flush(&mut self) -> Result<(), Error> {
@@ -216,11 +325,31 @@ impl<T: Transport> Stream<T> {
     /// modes refill their buffer and keep the surplus.
     fn read_exact_or_eof(&mut self, n: usize) -> Result<Vec<u8>, Error> {
         let mut out = Vec::new();
+        match self.gather(n, &mut out) {
+            Ok(()) => Ok(out),
+            Err(e) => {
+                self.give_back(out);
+                Err(e)
+            }
+        }
+    }
+
+    /// Put bytes a failed read had taken back in front of the unread ones: a read that fails
+    /// (a timeout, say) consumes nothing.
+    fn give_back(&mut self, mut bytes: Vec<u8>) {
+        if bytes.is_empty() {
+            return;
+        }
+        bytes.extend_from_slice(self.unread());
+        self.input = bytes;
+        self.read_pos = 0;
+        self.line_scanned = 0;
+    }
+
+    /// Move up to `n` bytes into `out`: buffered ones first, then from the transport.
+    fn gather(&mut self, n: usize, out: &mut Vec<u8>) -> Result<(), Error> {
         let buffered = self.unread().len().min(n);
-        push(
-            &mut out,
-            &self.input[self.read_pos..self.read_pos + buffered],
-        )?;
+        push(out, &self.input[self.read_pos..self.read_pos + buffered])?;
         self.consume(buffered);
         while out.len() < n {
             let want = n - out.len();
@@ -235,15 +364,15 @@ impl<T: Transport> Stream<T> {
             }
             let take = chunk.len().min(want);
             if out.is_empty() && take == chunk.len() {
-                out = chunk; // the common bulk case: no copy
+                *out = chunk; // the common bulk case: no copy
             } else {
-                push(&mut out, &chunk[..take])?;
+                push(out, &chunk[..take])?;
                 if take < chunk.len() {
                     push(&mut self.input, &chunk[take..])?;
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     fn read_all(&mut self) -> Result<Vec<u8>, Error> {
@@ -252,7 +381,13 @@ impl<T: Transport> Stream<T> {
         self.read_pos = 0;
         self.line_scanned = 0;
         loop {
-            let chunk = self.transport_mut()?.read(MAX_READ_CHUNK)?;
+            let chunk = match self.transport_mut()?.read(MAX_READ_CHUNK) {
+                Ok(chunk) => chunk,
+                Err(e) => {
+                    self.give_back(out);
+                    return Err(e);
+                }
+            };
             if chunk.is_empty() {
                 break;
             }

@@ -13,10 +13,15 @@ use super::*;
 /// moved into the stream.
 #[derive(Default)]
 struct Wire {
-    /// Arrivals still to deliver; a read never crosses from one arrival into the next.
+    /// Arrivals still to deliver; a read never crosses from one arrival into the next, and
+    /// an empty arrival means "the next read times out".
     arrivals: VecDeque<Vec<u8>>,
-    /// Each `write_all` call's bytes.
+    /// Each `write` call's bytes, as far as the transport took them.
     sent: Vec<Vec<u8>>,
+    /// Writes take this many more bytes, then time out; `None`: no limit.
+    write_budget: Option<usize>,
+    timeout: Option<Duration>,
+    shut: bool,
     /// The `max` of each read call.
     asked: Vec<usize>,
     /// A read error to give once the arrivals run out, instead of the end of the stream.
@@ -40,6 +45,10 @@ impl Transport for Fake {
             }
             return Ok(Vec::new());
         };
+        if front.is_empty() {
+            wire.arrivals.pop_front();
+            return Err(Error::io(IoKind::TimedOut, "timed out"));
+        }
         let n = max.min(front.len());
         let chunk: Vec<u8> = front.drain(..n).collect();
         if front.is_empty() {
@@ -48,12 +57,36 @@ impl Transport for Fake {
         Ok(chunk)
     }
 
-    fn write_all(&mut self, data: &[u8]) -> Result<(), Error> {
+    fn write(&mut self, data: &[u8]) -> Result<usize, Error> {
+        assert!(!data.is_empty());
         let mut wire = self.0.borrow_mut();
+        assert!(!wire.shut, "a write after shutdown reached the transport");
         if wire.broken {
             return Err(Error::io(IoKind::ConnectionReset, "Broken pipe [EPIPE]"));
         }
-        wire.sent.push(data.to_vec());
+        let n = wire
+            .write_budget
+            .map_or(data.len(), |budget| budget.min(data.len()));
+        if n == 0 {
+            return Err(Error::io(IoKind::TimedOut, "timed out"));
+        }
+        if let Some(budget) = &mut wire.write_budget {
+            *budget -= n;
+        }
+        wire.sent.push(data[..n].to_vec());
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn set_timeout(&mut self, timeout: Option<Duration>) {
+        self.0.borrow_mut().timeout = timeout;
+    }
+
+    fn shutdown_output(&mut self) -> Result<(), Error> {
+        self.0.borrow_mut().shut = true;
         Ok(())
     }
 }
@@ -538,6 +571,131 @@ proptest! {
             prop_assert!(held < mode.output_capacity().max(1), "never more than a buffer held");
             prop_assert_eq!(&wire.sent_bytes()[..], &expected[..expected.len() - held]);
         }
+        s.close().unwrap();
+        prop_assert_eq!(wire.sent_bytes(), expected);
+    }
+}
+
+// ---- failures lose nothing: timeouts, shutdown, the line limit setting -------------------
+
+const TIMEOUT: &[u8] = b"";
+
+#[test]
+fn a_timed_out_read_consumes_nothing() {
+    let (mut s, _) = stream(Buffering::Unbuffered, &[b"ab", TIMEOUT, b"cde"]);
+    assert_eq!(kind(s.read(Some(5))), IoKind::TimedOut);
+    assert_eq!(
+        s.read(Some(5)).unwrap(),
+        b"abcde",
+        "the first two bytes were kept"
+    );
+    let (mut s, _) = stream(Buffering::LineBuffered, &[b"abc", TIMEOUT, b"def\nx"]);
+    assert_eq!(kind(s.read_ln()), IoKind::TimedOut);
+    assert_eq!(s.read_ln().unwrap(), b"abcdef");
+    let (mut s, _) = stream(Buffering::Buffered, &[b"xy", TIMEOUT, b"z"]);
+    assert_eq!(kind(s.read(None)), IoKind::TimedOut);
+    assert!(s.transport().is_ok(), "still open");
+    assert_eq!(s.read(None).unwrap(), b"xyz");
+    let (mut s, _) = stream(Buffering::Unbuffered, &[TIMEOUT, b"q"]);
+    assert_eq!(kind(s.eof()), IoKind::TimedOut);
+    assert!(!s.eof().unwrap());
+}
+
+#[test]
+fn a_timed_out_write_keeps_its_bytes_and_their_order() {
+    for mode in [
+        Buffering::Unbuffered,
+        Buffering::LineBuffered,
+        Buffering::Buffered,
+    ] {
+        let (mut s, wire) = stream(mode, &[]);
+        wire.0.borrow_mut().write_budget = Some(3);
+        let big = vec![b'x'; 20_000];
+        let line = s.write_ln(b"abcdefgh");
+        let large = s.write(&big);
+        assert_eq!(kind(line.and(large)), IoKind::TimedOut, "{mode:?}");
+        assert_eq!(wire.sent_bytes(), b"abc", "{mode:?}");
+        wire.0.borrow_mut().write_budget = None;
+        // The next write sends what is queued first; close sends the rest.
+        s.write(b"tail").unwrap();
+        s.close().unwrap();
+        let expected = [&b"abcdefgh\n"[..], &big, b"tail"].concat();
+        let sent = wire.sent_bytes();
+        assert!(
+            sent == expected,
+            "{mode:?}: got {} bytes, want {}",
+            sent.len(),
+            expected.len()
+        );
+    }
+}
+
+#[test]
+fn shutdown_output_flushes_then_refuses_writes_but_reads_go_on() {
+    let (mut s, wire) = stream(Buffering::Buffered, &[b"reply\n"]);
+    s.write(b"request").unwrap();
+    s.shutdown_output().unwrap();
+    assert_eq!(wire.sent_bytes(), b"request");
+    assert!(wire.0.borrow().shut);
+    assert_eq!(kind(s.write(b"x")), IoKind::Closed);
+    assert_eq!(kind(s.write_ln(b"x")), IoKind::Closed);
+    assert_eq!(kind(s.shutdown_output()), IoKind::Closed);
+    s.flush().unwrap();
+    assert_eq!(s.read_ln().unwrap(), b"reply");
+    s.close().unwrap();
+}
+
+#[test]
+fn the_line_limit_can_be_set() {
+    let (mut s, _) = stream(Buffering::Unbuffered, &[b"abc\nabcd\n"]);
+    assert!(matches!(s.set_max_line_length(0), Err(Error::Value(_))));
+    s.set_max_line_length(3).unwrap();
+    assert_eq!(s.read_ln().unwrap(), b"abc");
+    assert_eq!(kind(s.read_ln()), IoKind::LimitExceeded);
+    assert_eq!(s.read_ln().unwrap(), b"d");
+}
+
+#[test]
+fn the_timeout_reaches_the_transport() {
+    let (mut s, wire) = stream(Buffering::Unbuffered, &[]);
+    s.set_timeout(Some(Duration::from_millis(5))).unwrap();
+    assert_eq!(wire.0.borrow().timeout, Some(Duration::from_millis(5)));
+    s.close().unwrap();
+    assert_eq!(kind(s.set_timeout(None)), IoKind::Closed);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    #[test]
+    fn stalls_anywhere_lose_and_reorder_nothing(
+        ops in prop::collection::vec(op(), 0..30),
+        budgets in prop::collection::vec(prop::option::of(0usize..3000), 30),
+        mode in mode(),
+    ) {
+        let (mut s, wire) = stream(mode, &[]);
+        let mut expected = Vec::new();
+        for (op, budget) in ops.into_iter().zip(budgets) {
+            wire.0.borrow_mut().write_budget = budget;
+            let (result, data) = match op {
+                Op::Write(data) => (s.write(&data), data),
+                Op::WriteLn(mut data) => {
+                    let result = s.write_ln(&data);
+                    data.push(b'\n');
+                    (result, data)
+                }
+                Op::Flush => (s.flush(), Vec::new()),
+            };
+            // Failed or not, a write has taken all its bytes.
+            expected.extend_from_slice(&data);
+            let sent = wire.sent_bytes();
+            prop_assert_eq!(sent.len() + s.output.len(), expected.len(), "all taken");
+            prop_assert_eq!(&sent[..], &expected[..sent.len()], "sent in order");
+            if result.is_ok() && mode == Buffering::Unbuffered {
+                prop_assert!(s.output.is_empty(), "an unbuffered write that succeeded sent everything");
+            }
+        }
+        wire.0.borrow_mut().write_budget = None;
         s.close().unwrap();
         prop_assert_eq!(wire.sent_bytes(), expected);
     }
