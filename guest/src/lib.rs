@@ -12,9 +12,10 @@ pub mod stream;
 
 use std::cell::RefCell;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
 
 use error::{Error, IoKind};
-use net::{TcpConnection, TcpListener};
+use net::{Deadline, TcpConnection, TcpListener};
 use stream::{Buffering, Stream};
 
 wit_bindgen::generate!({ path: "../wit", world: "provider" });
@@ -58,8 +59,9 @@ impl Socket {
     }
 }
 
-/// Try each IPv4 address of `destination` in turn; the last failure is the one reported.
-fn connect(destination: &str, port: u16) -> Result<TcpConnection, Error> {
+/// Try each IPv4 address of `destination` in turn, all by `deadline`; the last failure is the
+/// one reported.
+fn connect(destination: &str, port: u16, deadline: Deadline) -> Result<TcpConnection, Error> {
     names::check_name(destination)?;
     if port == 0 {
         return Err(Error::Value(
@@ -67,8 +69,8 @@ fn connect(destination: &str, port: u16) -> Result<TcpConnection, Error> {
         ));
     }
     let mut last = None;
-    for address in names::resolve_ipv4(destination)? {
-        match TcpConnection::connect(address, port) {
+    for address in names::resolve_ipv4(destination, deadline)? {
+        match TcpConnection::connect_by(SocketAddrV4::new(address, port), deadline) {
             Ok(connection) => return Ok(connection),
             Err(e) => last = Some(e),
         }
@@ -91,11 +93,36 @@ impl api::GuestSocket for Socket {
         port: u16,
         buffering: Option<api::Buffering>,
     ) -> Result<Self, api::Error> {
-        let connection = connect(&destination, port)?;
+        let connection = connect(&destination, port, Deadline::NEVER)?;
         Ok(Socket(RefCell::new(Stream::new(
             connection,
             mode(buffering),
         ))))
+    }
+
+    fn connect(
+        destination: String,
+        port: u16,
+        options: api::ConnectOptions,
+    ) -> Result<api::Socket, api::Error> {
+        let wait = options
+            .timeout_ms
+            .map(|ms| Duration::from_millis(ms.into()));
+        let connection = connect(&destination, port, Deadline::within(wait))?;
+        let stream = Stream::new(connection, mode(options.buffering));
+        Ok(api::Socket::new(Socket(RefCell::new(stream))))
+    }
+
+    fn set_timeout(&self, ms: Option<u32>) -> Result<(), api::Error> {
+        self.with(|s| s.set_timeout(ms.map(|ms| Duration::from_millis(ms.into()))))
+    }
+
+    fn set_max_line_length(&self, bytes: u32) -> Result<(), api::Error> {
+        self.with(|s| s.set_max_line_length(bytes))
+    }
+
+    fn shutdown_output(&self) -> Result<(), api::Error> {
+        self.with(|s| s.shutdown_output())
     }
 
     fn write(&self, data: Vec<u8>) -> Result<(), api::Error> {

@@ -42,11 +42,11 @@ pub fn parse_ipv4(text: &str) -> Option<Ipv4Addr> {
 
 /// The IPv4 addresses of a `name` that passed [`check_name`], in the resolver's order. A
 /// dotted-decimal name is its own answer and never reaches the resolver.
-pub fn resolve_ipv4(name: &str) -> Result<Vec<Ipv4Addr>, Error> {
+pub fn resolve_ipv4(name: &str, deadline: Deadline) -> Result<Vec<Ipv4Addr>, Error> {
     if let Some(address) = parse_ipv4(name) {
         return Ok(vec![address]);
     }
-    let addresses = lookup(name).map_err(|code| match code {
+    let addresses = lookup(name, deadline).map_err(|code| match code {
         ErrorCode::InvalidArgument => Error::Value(format!("Invalid host name: {name:?}")),
         code => error::from_code(code),
     })?;
@@ -63,7 +63,8 @@ pub fn resolve_ipv4(name: &str) -> Result<Vec<Ipv4Addr>, Error> {
     Ok(ipv4)
 }
 
-fn lookup(name: &str) -> Result<Vec<IpAddress>, ErrorCode> {
+/// The resolver's answers for `name`; [`ErrorCode::Timeout`] when `deadline` passes first.
+fn lookup(name: &str, deadline: Deadline) -> Result<Vec<IpAddress>, ErrorCode> {
     let network = instance_network();
     let stream = resolve_addresses(&network, name)?;
     // Declared after `stream`, so dropped before it: a pollable is its stream's child.
@@ -73,7 +74,11 @@ fn lookup(name: &str) -> Result<Vec<IpAddress>, ErrorCode> {
         match stream.resolve_next_address() {
             Ok(Some(address)) => addresses.push(address),
             Ok(None) => return Ok(addresses),
-            Err(ErrorCode::WouldBlock) => ready.block(),
+            Err(ErrorCode::WouldBlock) => {
+                if !deadline.wait(&ready) {
+                    return Err(ErrorCode::Timeout);
+                }
+            }
             Err(code) => return Err(code),
         }
     }
@@ -82,7 +87,7 @@ fn lookup(name: &str) -> Result<Vec<IpAddress>, ErrorCode> {
 /// `get-host-by-name`: dotted decimal as it is, a name as its first IPv4 address.
 pub fn host_by_name(name: &str) -> Result<String, Error> {
     check_name(name)?;
-    Ok(resolve_ipv4(name)?[0].to_string())
+    Ok(resolve_ipv4(name, Deadline::NEVER)?[0].to_string())
 }
 
 /// Where reverse lookup looks first, as a POSIX resolver does: the host gives the component

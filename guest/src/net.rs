@@ -53,7 +53,7 @@ impl Deadline {
     }
 
     /// Block until `ready` is ready (true) or the deadline passes (false).
-    fn wait(self, ready: &Pollable) -> bool {
+    pub fn wait(self, ready: &Pollable) -> bool {
         let Some(when) = self.0 else {
             ready.block();
             return true;

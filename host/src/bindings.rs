@@ -2,4 +2,6 @@
 
 wasmtime::component::bindgen!({ path: "../wit", world: "provider" });
 
-pub use exports::alore::socket::socket::{Buffering, Error as SocketError, IoError, IoErrorKind};
+pub use exports::alore::socket::socket::{
+    Buffering, ConnectOptions, Error as SocketError, IoError, IoErrorKind,
+};

@@ -6,7 +6,7 @@ use wasmtime::Store;
 use wasmtime::component::ResourceAny;
 
 use crate::Error;
-use crate::bindings::{Buffering, Provider, SocketError};
+use crate::bindings::{Buffering, ConnectOptions, Provider, SocketError};
 use crate::runtime::State;
 
 /// One instance of the component, with its own memory, sockets and network policy. Cheap to
@@ -54,6 +54,27 @@ impl Instance {
                 destination,
                 port,
                 buffering,
+            )
+        })?;
+        Ok(Socket {
+            instance: self.clone(),
+            handle,
+        })
+    }
+
+    /// Connect with options: a buffering mode and a time limit for the whole connect.
+    pub fn connect_with(
+        &self,
+        destination: &str,
+        port: u16,
+        options: ConnectOptions,
+    ) -> Result<Socket, Error> {
+        let handle = self.call(|i| {
+            i.bindings.alore_socket_socket().socket().call_connect(
+                &mut i.store,
+                destination,
+                port,
+                options,
             )
         })?;
         Ok(Socket {
@@ -152,6 +173,13 @@ impl Socket {
         remote_address => call_remote_address() -> String);
     forward!(/// The peer's port.
         remote_port => call_remote_port() -> u16);
+    forward!(/// Blocking waits for the network longer than `ms` fail with `timed-out`; nothing is
+        /// lost when they do. `None` waits forever.
+        set_timeout => call_set_timeout(ms: Option<u32>) -> ());
+    forward!(/// The longest line `read_ln` accepts.
+        set_max_line_length => call_set_max_line_length(bytes: u32) -> ());
+    forward!(/// Flush, then send FIN; reads go on.
+        shutdown_output => call_shutdown_output() -> ());
 }
 
 /// A listening socket inside the component (Alore's `ServerSocket`). Dropping it drops the

@@ -20,7 +20,7 @@ mod instance;
 mod policy;
 mod runtime;
 
-pub use bindings::{Buffering, IoError, IoErrorKind, SocketError};
+pub use bindings::{Buffering, ConnectOptions, IoError, IoErrorKind, SocketError};
 pub use error::{Error, kind_name};
 pub use instance::{Instance, ServerSocket, Socket};
 pub use policy::{Allow, ParseAllowError, Policy};

@@ -10,6 +10,7 @@ mod compose;
 mod connect;
 mod contract;
 mod dns_server;
+mod faults;
 mod names;
 mod node;
 mod reading;

@@ -1,0 +1,200 @@
+//! Timeouts, half-close, line limits and stalled peers, against real misbehaving servers on
+//! 127.0.0.1: every failure is a typed error, and no byte is lost or reordered.
+
+use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use alore_socket_host::{Buffering, ConnectOptions, IoErrorKind};
+
+use crate::common::*;
+
+/// Short enough to keep the tests quick, long enough that loopback is never this slow.
+const SHORT: u32 = 200;
+
+#[test]
+fn a_timed_out_read_consumes_nothing() {
+    let (go_on, wait) = mpsc::channel::<()>();
+    let server = Server::start(move |mut s| {
+        s.write_all(b"ab").unwrap();
+        wait.recv().unwrap();
+        s.write_all(b"cde\nrest of the line").unwrap();
+        wait.recv().unwrap();
+        s.write_all(b"\n").unwrap();
+    });
+    let socket = loopback().connect("127.0.0.1", server.port, None).unwrap();
+    socket.set_timeout(Some(SHORT)).unwrap();
+    assert_eq!(io_kind(socket.read(Some(5))), IoErrorKind::TimedOut);
+    go_on.send(()).unwrap();
+    assert_eq!(
+        socket.read(Some(5)).unwrap(),
+        b"abcde",
+        "the first two bytes were kept"
+    );
+    assert_eq!(socket.read(Some(1)).unwrap(), b"\n");
+    assert_eq!(
+        io_kind(socket.read_ln()),
+        IoErrorKind::TimedOut,
+        "half a line, then silence"
+    );
+    go_on.send(()).unwrap();
+    assert_eq!(socket.read_ln().unwrap(), b"rest of the line");
+    server.join();
+}
+
+#[test]
+fn a_server_that_never_writes_times_eof_out() {
+    let (done, wait) = mpsc::channel::<()>();
+    let server = Server::start(move |_s| wait.recv().unwrap());
+    let socket = loopback().connect("127.0.0.1", server.port, None).unwrap();
+    socket.set_timeout(Some(SHORT)).unwrap();
+    let started = Instant::now();
+    assert_eq!(io_kind(socket.eof()), IoErrorKind::TimedOut);
+    assert!(
+        started.elapsed() >= Duration::from_millis(SHORT.into()),
+        "it did wait"
+    );
+    socket.set_timeout(None).unwrap();
+    done.send(()).unwrap();
+    server.join();
+    assert!(socket.eof().unwrap());
+}
+
+#[test]
+fn a_peer_that_stops_reading_times_writes_out_and_nothing_is_lost() {
+    const SIZE: usize = 64 << 20;
+    let (go_on, wait) = mpsc::channel::<()>();
+    let server = Server::start(move |mut s| {
+        wait.recv().unwrap();
+        read_to_end(&mut s)
+    });
+    let socket = loopback().connect("127.0.0.1", server.port, None).unwrap();
+    socket.set_timeout(Some(SHORT)).unwrap();
+    let data: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8).collect();
+    assert_eq!(io_kind(socket.write(&data)), IoErrorKind::TimedOut);
+    assert_eq!(
+        io_kind(socket.write_ln(b"after")),
+        IoErrorKind::TimedOut,
+        "queued behind"
+    );
+    go_on.send(()).unwrap();
+    socket.set_timeout(None).unwrap();
+    socket.flush().unwrap();
+    socket.close().unwrap();
+    let got = server.join();
+    assert_eq!(got.len(), SIZE + 6);
+    assert!(got[..SIZE] == data[..], "every byte, in order");
+    assert_eq!(&got[SIZE..], b"after\n");
+}
+
+/// A loopback listener whose backlog is full: its next SYNs get no answer.
+fn unanswering() -> (socket2::Socket, socket2::Socket, u16) {
+    use socket2::{Domain, Socket, Type};
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    listener
+        .bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
+        .unwrap();
+    listener.listen(0).unwrap();
+    let port = listener.local_addr().unwrap().as_socket().unwrap().port();
+    let filler = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    filler
+        .connect(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)).into())
+        .unwrap();
+    (listener, filler, port)
+}
+
+#[test]
+fn a_destination_that_never_answers_times_connect_out() {
+    let (_listener, _filler, port) = unanswering();
+    let options = ConnectOptions {
+        buffering: None,
+        timeout_ms: Some(SHORT),
+    };
+    let started = Instant::now();
+    assert_eq!(
+        io_kind(loopback().connect_with("127.0.0.1", port, options)),
+        IoErrorKind::TimedOut
+    );
+    assert!(started.elapsed() < PATIENCE);
+}
+
+#[test]
+fn connect_with_options_sets_the_buffering() {
+    let server = Server::start(|mut s| {
+        let early = arrived_within(&mut s, QUIET);
+        (early, read_to_end(&mut s))
+    });
+    let options = ConnectOptions {
+        buffering: Some(Buffering::Buffered),
+        timeout_ms: Some(5_000),
+    };
+    let socket = loopback()
+        .connect_with("localhost", server.port, options)
+        .unwrap();
+    socket.write_ln(b"held").unwrap();
+    std::thread::sleep(QUIET * 2);
+    socket.close().unwrap();
+    assert_eq!(server.join(), (b"".to_vec(), b"held\n".to_vec()));
+}
+
+#[test]
+fn shutdown_output_sends_fin_and_reads_go_on() {
+    let server = Server::start(|mut s| {
+        let request = read_to_end(&mut s);
+        s.write_all(b"response to ").unwrap();
+        s.write_all(&request).unwrap();
+    });
+    let socket = loopback()
+        .connect("127.0.0.1", server.port, Some(Buffering::Buffered))
+        .unwrap();
+    socket.write(b"request").unwrap();
+    socket.shutdown_output().unwrap();
+    assert_eq!(io_kind(socket.write(b"more")), IoErrorKind::Closed);
+    assert_eq!(socket.read(None).unwrap(), b"response to request");
+    server.join();
+}
+
+#[test]
+fn the_line_limit_can_be_lowered_and_the_stream_goes_on() {
+    let server = Server::start(|mut s| s.write_all(b"short\nmuch too long\nnext\n").unwrap());
+    let socket = loopback().connect("127.0.0.1", server.port, None).unwrap();
+    assert!(socket.set_max_line_length(0).unwrap_err().is_value_error());
+    socket.set_max_line_length(8).unwrap();
+    assert_eq!(socket.read_ln().unwrap(), b"short");
+    assert_eq!(io_kind(socket.read_ln()), IoErrorKind::LimitExceeded);
+    assert_eq!(
+        socket.read_ln().unwrap(),
+        b" long",
+        "the rest of the long line"
+    );
+    assert_eq!(socket.read_ln().unwrap(), b"next");
+    server.join();
+}
+
+#[test]
+fn a_drip_of_one_byte_every_10_ms_is_read_whole() {
+    let server = Server::start(|mut s| {
+        s.set_nodelay(true).unwrap();
+        for b in b"drip\r\ndrop\n" {
+            s.write_all(&[*b]).unwrap();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+    let socket = loopback().connect("127.0.0.1", server.port, None).unwrap();
+    socket.set_timeout(Some(5_000)).unwrap();
+    assert_eq!(
+        socket.read_lines().unwrap(),
+        [b"drip".to_vec(), b"drop".to_vec()]
+    );
+    server.join();
+}
+
+#[test]
+fn a_peer_that_closes_right_after_accept_is_just_the_end() {
+    let server = Server::start(drop);
+    let socket = loopback().connect("127.0.0.1", server.port, None).unwrap();
+    server.join();
+    assert!(socket.eof().unwrap());
+    assert_eq!(io_kind(socket.read_ln()), IoErrorKind::EndOfStream);
+}
