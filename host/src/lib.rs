@@ -23,7 +23,7 @@ mod runtime;
 pub use bindings::{Buffering, ConnectOptions, IoError, IoErrorKind, SocketError};
 pub use error::{Error, kind_name};
 pub use instance::{Instance, ServerSocket, Socket};
-pub use policy::{Allow, ParseAllowError, Policy};
+pub use policy::{Allow, DEFAULT_MEMORY_LIMIT, ParseAllowError, Policy};
 pub use runtime::{
     COMPONENT_ENV, CommandOutput, MAX_CAPTURED_OUTPUT, Runtime, State, Stdio, build_wasm,
     locate_component,

@@ -108,8 +108,14 @@ impl fmt::Display for Allow {
 #[error("invalid allow rule {0:?}: expected ADDR[/BITS][:PORT[-PORT]], e.g. 127.0.0.1:8000-8099")]
 pub struct ParseAllowError(String);
 
-/// What the component may do on the network. [`Policy::default`] denies everything.
-#[derive(Debug, Clone, Default)]
+/// How much memory one instance of the component may use unless told otherwise: ample for
+/// thousands of sockets and for multi-megabyte reads, and small enough that a misbehaving
+/// guest cannot take the host's memory with it.
+pub const DEFAULT_MEMORY_LIMIT: usize = 256 << 20;
+
+/// What the component may do on the network, and how much memory it may use.
+/// [`Policy::default`] denies all network use and allows [`DEFAULT_MEMORY_LIMIT`].
+#[derive(Debug, Clone)]
 pub struct Policy {
     allowed: Vec<Allow>,
     listen: Vec<Allow>,
@@ -118,6 +124,22 @@ pub struct Policy {
     resolver: Option<SocketAddrV4>,
     etc: Option<PathBuf>,
     host_name: HostName,
+    memory_limit: usize,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            allowed: Vec::new(),
+            listen: Vec::new(),
+            lookups: false,
+            reverse: false,
+            resolver: None,
+            etc: None,
+            host_name: HostName::default(),
+            memory_limit: DEFAULT_MEMORY_LIMIT,
+        }
+    }
 }
 
 /// What `$HOSTNAME` the component is given when reverse lookups are on.
@@ -219,6 +241,17 @@ impl Policy {
     pub fn host_name(mut self, name: Option<&str>) -> Self {
         self.host_name = name.map_or(HostName::Unset, |n| HostName::Given(n.to_owned()));
         self
+    }
+
+    /// The most linear memory the instance may have, in bytes. Past it, the component's
+    /// allocations fail (reads then fail with `limit-exceeded`); the host is never at risk.
+    pub fn memory_limit(mut self, bytes: usize) -> Self {
+        self.memory_limit = bytes;
+        self
+    }
+
+    pub(crate) fn memory_limit_bytes(&self) -> usize {
+        self.memory_limit
     }
 
     pub fn allows_reverse_lookup(&self) -> bool {

@@ -9,7 +9,7 @@ use std::process::Command;
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::ProviderPre;
@@ -27,15 +27,39 @@ pub struct State {
     table: ResourceTable,
     /// The private `/etc` given to the component; it must outlive the instance's preopen.
     _etc: Option<TempDir>,
+    limits: StoreLimits,
 }
 
+/// Table elements an instance may have: the component's tables hold a few hundred functions.
+const MAX_TABLE_ELEMENTS: usize = 10_000;
+/// Core instances a store may hold: one component instance makes about a dozen.
+const MAX_INSTANCES: usize = 100;
+
 impl State {
-    fn new(mut builder: WasiCtxBuilder, etc: Option<TempDir>) -> Self {
+    fn new(mut builder: WasiCtxBuilder, etc: Option<TempDir>, policy: &Policy) -> Self {
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(policy.memory_limit_bytes())
+            .table_elements(MAX_TABLE_ELEMENTS)
+            .instances(MAX_INSTANCES)
+            .build();
         State {
             ctx: builder.build(),
             table: ResourceTable::new(),
             _etc: etc,
+            limits,
         }
+    }
+
+    /// A store whose guest is kept within the policy's limits.
+    fn store(
+        engine: &Engine,
+        builder: WasiCtxBuilder,
+        etc: Option<TempDir>,
+        policy: &Policy,
+    ) -> Store<State> {
+        let mut store = Store::new(engine, State::new(builder, etc, policy));
+        store.limiter(|state| &mut state.limits);
+        store
     }
 }
 
@@ -157,7 +181,7 @@ impl Runtime {
                 Some((stdout, stderr))
             }
         };
-        let mut store = Store::new(&self.engine, State::new(builder, etc));
+        let mut store = State::store(&self.engine, builder, etc, policy);
         let command =
             Command::instantiate(&mut store, &component, &self.linker).map_err(Error::wasm)?;
         let code = match command.wasi_cli_run().call_run(&mut store) {
@@ -212,7 +236,7 @@ impl Runtime {
     /// A fresh instance of the component (its own memory and sockets) under `policy`.
     pub fn instantiate(&self, policy: &Policy) -> Result<Instance, Error> {
         let (builder, etc) = self.context(policy)?;
-        let mut store = Store::new(&self.engine, State::new(builder, etc));
+        let mut store = State::store(&self.engine, builder, etc, policy);
         let bindings = self.pre.instantiate(&mut store).map_err(Error::wasm)?;
         Ok(Instance::new(store, bindings))
     }

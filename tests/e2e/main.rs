@@ -11,6 +11,7 @@ mod connect;
 mod contract;
 mod dns_server;
 mod faults;
+mod limits;
 mod names;
 mod node;
 mod reading;

@@ -1,0 +1,81 @@
+//! The host keeps the guest in bounds: a guest over its memory limit gets an error and the
+//! host goes on; within 64 MiB, one instance holds 1000 echoing sockets at once.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Ipv4Addr, TcpListener};
+use std::thread;
+
+use alore_socket_host::{Allow, IoErrorKind, Policy};
+
+use crate::common::*;
+
+fn limited(bytes: usize) -> alore_socket_host::Instance {
+    instance(
+        Policy::deny_all()
+            .allow(Allow::host(Ipv4Addr::LOCALHOST))
+            .memory_limit(bytes),
+    )
+}
+
+#[test]
+fn a_guest_over_its_memory_limit_gets_an_error_and_the_host_goes_on() {
+    const SENT: usize = 64 << 20;
+    let server = Server::start(|mut s| {
+        let chunk = vec![7u8; 1 << 20];
+        for _ in 0..SENT >> 20 {
+            if s.write_all(&chunk).is_err() {
+                break; // the client gave up, as it should
+            }
+        }
+    });
+    let instance = limited(16 << 20);
+    let socket = instance.connect("127.0.0.1", server.port, None).unwrap();
+    let error = socket.read(None).unwrap_err();
+    assert_eq!(error.io_kind(), Some(IoErrorKind::LimitExceeded), "{error}");
+    drop(socket);
+    server.join();
+    // The same instance still answers, and so does a new one.
+    assert_eq!(instance.get_host_by_name("10.0.0.1").unwrap(), "10.0.0.1");
+    assert_eq!(
+        limited(16 << 20).get_host_by_name("10.0.0.2").unwrap(),
+        "10.0.0.2"
+    );
+}
+
+#[test]
+fn a_thousand_sockets_echo_at_once_within_64_mebibytes() {
+    const SOCKETS: usize = 1000;
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let acceptor = thread::spawn(move || {
+        for stream in listener.incoming().take(SOCKETS) {
+            let stream = stream.unwrap();
+            thread::Builder::new()
+                .stack_size(64 << 10)
+                .spawn(move || {
+                    let mut writer = stream.try_clone().unwrap();
+                    for line in BufReader::new(stream).lines() {
+                        let Ok(line) = line else { break };
+                        if writer.write_all(format!("{line}\n").as_bytes()).is_err() {
+                            break;
+                        }
+                    }
+                })
+                .unwrap();
+        }
+    });
+    let instance = limited(64 << 20);
+    let sockets: Vec<_> = (0..SOCKETS)
+        .map(|_| instance.connect("127.0.0.1", port, None).unwrap())
+        .collect();
+    for (i, socket) in sockets.iter().enumerate() {
+        socket.write_ln(format!("socket {i}").as_bytes()).unwrap();
+    }
+    for (i, socket) in sockets.iter().enumerate().rev() {
+        assert_eq!(socket.read_ln().unwrap(), format!("socket {i}").as_bytes());
+    }
+    for socket in &sockets {
+        socket.close().unwrap();
+    }
+    acceptor.join().unwrap();
+}
