@@ -14,6 +14,7 @@ mod faults;
 mod limits;
 mod names;
 mod node;
+mod nothing_lost;
 mod reading;
 mod reverse;
 mod server;
