@@ -15,6 +15,8 @@ use crate::net::{self, Deadline};
 
 /// The longest host name DNS can carry in text form (RFC 1035: 255 octets on the wire).
 pub const MAX_NAME_LENGTH: usize = 253;
+/// The longest label of a host name (RFC 1035 §2.3.4).
+pub const MAX_LABEL_LENGTH: usize = 63;
 
 /// Check a destination or name before any traffic (spec decision 7).
 pub fn check_name(name: &str) -> Result<(), Error> {
@@ -30,6 +32,19 @@ pub fn check_name(name: &str) -> Result<(), Error> {
         return Err(Error::Value(
             "Host name contains a space, NUL or control character".into(),
         ));
+    }
+    // One trailing dot is allowed: it only says the name is fully qualified.
+    let labels = name.strip_suffix('.').unwrap_or(name);
+    if labels.split('.').any(str::is_empty) {
+        return Err(Error::Value("Host name has an empty label".into()));
+    }
+    if labels
+        .split('.')
+        .any(|label| label.len() > MAX_LABEL_LENGTH)
+    {
+        return Err(Error::Value(format!(
+            "Host name has a label longer than {MAX_LABEL_LENGTH} bytes"
+        )));
     }
     Ok(())
 }
@@ -240,7 +255,29 @@ mod tests {
     #[test]
     fn names_are_checked_before_traffic() {
         assert!(check_name("example.com").is_ok());
-        assert!(check_name(&"a".repeat(253)).is_ok());
+        assert!(check_name("example.com.").is_ok(), "fully qualified");
+        assert!(
+            check_name(
+                &[
+                    "a".repeat(63),
+                    "b".repeat(63),
+                    "c".repeat(63),
+                    "d".repeat(61)
+                ]
+                .join(".")
+            )
+            .is_ok()
+        );
+        for bad in [
+            ".",
+            "a..b",
+            ".a",
+            "a.b..",
+            &"x".repeat(64),
+            &format!("{}.com", "x".repeat(64)),
+        ] {
+            assert!(matches!(check_name(bad), Err(Error::Value(_))), "{bad:?}");
+        }
         for bad in ["", "a b", "a\0b", "a\tb", "a\nb", &"a".repeat(254)] {
             assert!(matches!(check_name(bad), Err(Error::Value(_))), "{bad:?}");
         }

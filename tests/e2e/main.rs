@@ -3,6 +3,7 @@
 
 mod alore_suite;
 mod alore_suite_in_component;
+mod bad_input;
 mod buffering;
 mod closing;
 mod common;
