@@ -4,6 +4,8 @@
 //! Behaviour lives in [`stream`] (buffering, lines, closing), [`net`] (WASI TCP) and
 //! [`names`] (argument checks and lookups); errors in [`error`].
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod check;
 pub mod dns;
 pub mod error;
 pub mod names;

@@ -700,3 +700,44 @@ proptest! {
         prop_assert_eq!(wire.sent_bytes(), expected);
     }
 }
+
+// ---- the model-based check (`crate::check`), on generated scenarios ----------------------
+
+fn scenario() -> impl Strategy<Value = crate::check::Input> {
+    use crate::check::{Input, Op};
+    let byte = || prop_oneof![Just(b'\n'), Just(b'\r'), any::<u8>()];
+    let bytes = move |max| prop::collection::vec(byte(), 0..max);
+    let op = prop_oneof![
+        4 => any::<u16>().prop_map(|n| Op::Read(n % 300)),
+        4 => Just(Op::ReadLn),
+        1 => Just(Op::Peek),
+        1 => Just(Op::Eof),
+        3 => bytes(300).prop_map(Op::Write),
+        2 => bytes(300).prop_map(Op::WriteLn),
+        1 => Just(Op::Flush),
+        1 => any::<u16>().prop_map(|n| Op::Stall(n % 600)),
+        1 => Just(Op::Unstall),
+        1 => Just(Op::Close),
+    ];
+    (
+        prop::collection::vec(bytes(80), 0..30),
+        prop::collection::vec(op, 0..80),
+        any::<u8>(),
+        any::<u8>(),
+    )
+        .prop_map(|(arrivals, ops, mode, max_line)| Input {
+            arrivals,
+            ops,
+            mode,
+            max_line,
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    #[test]
+    fn random_operation_sequences_agree_with_the_model(input in scenario()) {
+        crate::check::check(input);
+    }
+}
