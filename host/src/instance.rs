@@ -38,7 +38,11 @@ impl Instance {
     }
 
     fn call<T>(&self, f: impl FnOnce(&mut Inner) -> CallResult<T>) -> Result<T, Error> {
-        Ok(f(&mut self.lock()).map_err(Error::wasm)??)
+        let mut inner = self.lock();
+        // Each call gets the whole deadline, counted from now.
+        let ticks = inner.store.data().deadline_ticks;
+        inner.store.set_epoch_deadline(ticks);
+        Ok(f(&mut inner).map_err(Error::wasm)??)
     }
 
     /// `Socket(destination, port, buffering)`: connect, by address or by name.

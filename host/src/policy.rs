@@ -6,6 +6,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::Duration;
 
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::sockets::SocketAddrUse;
@@ -125,6 +126,7 @@ pub struct Policy {
     etc: Option<PathBuf>,
     host_name: HostName,
     memory_limit: usize,
+    call_deadline: Option<Duration>,
 }
 
 impl Default for Policy {
@@ -138,6 +140,7 @@ impl Default for Policy {
             etc: None,
             host_name: HostName::default(),
             memory_limit: DEFAULT_MEMORY_LIMIT,
+            call_deadline: None,
         }
     }
 }
@@ -252,6 +255,20 @@ impl Policy {
 
     pub(crate) fn memory_limit_bytes(&self) -> usize {
         self.memory_limit
+    }
+
+    /// Interrupt any call into the component (and a whole `run_command`) that runs longer
+    /// than this: it fails with [`crate::Error::Wasm`] and the instance is unusable after.
+    /// The check runs whenever the guest's own code runs, so a guest blocked inside one host
+    /// call is stopped when that call returns; `set-timeout` bounds such waits. `None` (the
+    /// default): no deadline.
+    pub fn call_deadline(mut self, deadline: Option<Duration>) -> Self {
+        self.call_deadline = deadline;
+        self
+    }
+
+    pub(crate) fn call_deadline_value(&self) -> Option<Duration> {
+        self.call_deadline
     }
 
     pub fn allows_reverse_lookup(&self) -> bool {

@@ -5,6 +5,7 @@ use std::hash::{Hash, Hasher};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
@@ -28,7 +29,16 @@ pub struct State {
     /// The private `/etc` given to the component; it must outlive the instance's preopen.
     _etc: Option<TempDir>,
     limits: StoreLimits,
+    /// Epoch ticks a call may run ([`Policy::call_deadline`]); [`NO_DEADLINE`]: none.
+    pub(crate) deadline_ticks: u64,
 }
+
+/// How often the engine's epoch advances: the granularity of call deadlines. Short enough to
+/// stop a runaway call promptly, long enough that the ticking costs nothing measurable.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// "No deadline" in epoch ticks: wasmtime adds the current epoch to it, so it must leave room;
+/// at one tick per 10 ms it is never reached.
+const NO_DEADLINE: u64 = u64::MAX / 2;
 
 /// Table elements an instance may have: the component's tables hold a few hundred functions.
 const MAX_TABLE_ELEMENTS: usize = 10_000;
@@ -42,11 +52,20 @@ impl State {
             .table_elements(MAX_TABLE_ELEMENTS)
             .instances(MAX_INSTANCES)
             .build();
+        let deadline_ticks = policy
+            .call_deadline_value()
+            .map_or(NO_DEADLINE, |deadline| {
+                let ticks = deadline.as_nanos().div_ceil(EPOCH_TICK.as_nanos());
+                u64::try_from(ticks)
+                    .unwrap_or(NO_DEADLINE)
+                    .clamp(1, NO_DEADLINE)
+            });
         State {
             ctx: builder.build(),
             table: ResourceTable::new(),
             _etc: etc,
             limits,
+            deadline_ticks,
         }
     }
 
@@ -59,6 +78,8 @@ impl State {
     ) -> Store<State> {
         let mut store = Store::new(engine, State::new(builder, etc, policy));
         store.limiter(|state| &mut state.limits);
+        let ticks = store.data().deadline_ticks;
+        store.set_epoch_deadline(ticks);
         store
     }
 }
@@ -112,7 +133,10 @@ impl Runtime {
 
     /// The component at `path`.
     pub fn from_file(path: &Path) -> Result<Self, Error> {
-        let engine = Engine::new(&Config::new()).map_err(Error::wasm)?;
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(Error::wasm)?;
+        tick(&engine);
         let wasm = std::fs::read(path).map_err(|e| Error::load(path, e))?;
         let cache_dir = path.parent().unwrap_or(Path::new(".")).to_owned();
         let stem = path.file_stem().unwrap_or_default().to_string_lossy();
@@ -269,6 +293,21 @@ impl Runtime {
         policy.apply(&mut builder, resolvers);
         Ok((builder, etc))
     }
+}
+
+/// Advance `engine`'s epoch every [`EPOCH_TICK`] for as long as the engine lives.
+fn tick(engine: &Engine) {
+    let engine = engine.weak();
+    std::thread::Builder::new()
+        .name("alore-socket-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("a thread for the epoch ticker");
 }
 
 /// The variables the component reads for reverse lookups and its host name.

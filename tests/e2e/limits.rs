@@ -79,3 +79,35 @@ fn a_thousand_sockets_echo_at_once_within_64_mebibytes() {
     }
     acceptor.join().unwrap();
 }
+
+#[test]
+fn a_call_past_its_deadline_is_interrupted_and_the_host_goes_on() {
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+    // A peer that reads 64 KiB every 20 ms: a 64 MiB write would take 20 s.
+    let server = Server::start(|mut s| {
+        let mut buf = vec![0; 64 << 10];
+        while let Ok(1..) = s.read(&mut buf) {
+            thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let policy = Policy::deny_all()
+        .allow(Allow::host(Ipv4Addr::LOCALHOST))
+        .call_deadline(Some(Duration::from_millis(200)));
+    let socket = instance(policy)
+        .connect("127.0.0.1", server.port, None)
+        .unwrap();
+    let started = Instant::now();
+    let error = socket.write(&vec![0; 64 << 20]).unwrap_err();
+    assert!(
+        matches!(error, alore_socket_host::Error::Wasm(_)),
+        "{error}"
+    );
+    assert!(started.elapsed() < PATIENCE, "interrupted, not waited out");
+    drop(socket); // the trapped instance goes, and its connection with it
+    server.join();
+    assert_eq!(
+        limited(16 << 20).get_host_by_name("10.0.0.3").unwrap(),
+        "10.0.0.3"
+    );
+}
