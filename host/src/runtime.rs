@@ -510,6 +510,32 @@ mod tests {
     }
 
     #[test]
+    fn the_private_etc_holds_only_the_three_files() {
+        let source = tempfile::tempdir().unwrap();
+        for file in [
+            "hosts",
+            "resolv.conf",
+            "hostname",
+            "shadow",
+            "passwd",
+            "ssl",
+        ] {
+            std::fs::write(source.path().join(file), file).unwrap();
+        }
+        let etc = private_etc(source.path()).unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(etc.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["hostname", "hosts", "resolv.conf"]);
+        assert_eq!(
+            std::fs::read_to_string(etc.path().join("hosts")).unwrap(),
+            "hosts"
+        );
+    }
+
+    #[test]
     fn only_ipv4_nameservers_on_port_53_are_allowed() {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("resolv.conf");

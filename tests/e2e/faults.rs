@@ -198,3 +198,18 @@ fn a_peer_that_closes_right_after_accept_is_just_the_end() {
     assert!(socket.eof().unwrap());
     assert_eq!(io_kind(socket.read_ln()), IoErrorKind::EndOfStream);
 }
+
+#[test]
+fn a_peer_that_half_closes_ends_our_reads_but_still_takes_our_writes() {
+    let server = Server::start(|mut s| {
+        s.write_all(b"last words\n").unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        read_to_end(&mut s)
+    });
+    let socket = loopback().connect("127.0.0.1", server.port, None).unwrap();
+    assert_eq!(socket.read_ln().unwrap(), b"last words");
+    assert!(socket.eof().unwrap());
+    socket.write_ln(b"still heard").unwrap();
+    socket.close().unwrap();
+    assert_eq!(server.join(), b"still heard\n");
+}
