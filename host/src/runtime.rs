@@ -230,6 +230,24 @@ impl Runtime {
         &self.engine
     }
 
+    /// The linker with WASI 0.2, for instantiating other components (e.g. compositions) in
+    /// stores from [`Runtime::new_store`].
+    pub fn linker(&self) -> &Linker<State> {
+        &self.linker
+    }
+
+    /// Compile any component for this runtime's engine, through the same on-disk cache.
+    pub fn compile(&self, wasm: &[u8]) -> Result<Component, Error> {
+        load_cached(&self.engine, &self.cache_dir, "component", wasm)
+    }
+
+    /// A store set up as `policy` says (network, `/etc`, memory limit, call deadline), for
+    /// any component this runtime compiled.
+    pub fn new_store(&self, policy: &Policy) -> Result<Store<State>, Error> {
+        let (builder, etc) = self.context(policy)?;
+        Ok(State::store(&self.engine, builder, etc, policy))
+    }
+
     /// The names of the interfaces the component imports, e.g. `wasi:sockets/tcp@0.2.12`.
     pub fn imports(&self) -> Vec<String> {
         let ty = self.pre.instance_pre().component().component_type();
