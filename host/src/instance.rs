@@ -52,17 +52,13 @@ impl Instance {
         port: u16,
         buffering: Option<Buffering>,
     ) -> Result<Socket, Error> {
-        let handle = self.call(|i| {
+        self.socket(|i| {
             i.bindings.alore_socket_socket().socket().call_constructor(
                 &mut i.store,
                 destination,
                 port,
                 buffering,
             )
-        })?;
-        Ok(Socket {
-            instance: self.clone(),
-            handle,
         })
     }
 
@@ -73,17 +69,24 @@ impl Instance {
         port: u16,
         options: ConnectOptions,
     ) -> Result<Socket, Error> {
-        let handle = self.call(|i| {
+        self.socket(|i| {
             i.bindings.alore_socket_socket().socket().call_connect(
                 &mut i.store,
                 destination,
                 port,
                 options,
             )
-        })?;
+        })
+    }
+
+    /// A typed socket for the handle a call into the component returns.
+    fn socket(
+        &self,
+        f: impl FnOnce(&mut Inner) -> CallResult<ResourceAny>,
+    ) -> Result<Socket, Error> {
         Ok(Socket {
             instance: self.clone(),
-            handle,
+            handle: self.call(f)?,
         })
     }
 
@@ -196,15 +199,11 @@ pub struct ServerSocket {
 impl ServerSocket {
     /// Wait for a connection, and return it as a socket with the given buffering.
     pub fn accept(&self, buffering: Option<Buffering>) -> Result<Socket, Error> {
-        let handle = self.instance.call(|i| {
+        self.instance.socket(|i| {
             i.bindings
                 .alore_socket_server_socket()
                 .server_socket()
                 .call_accept(&mut i.store, self.handle, buffering)
-        })?;
-        Ok(Socket {
-            instance: self.instance.clone(),
-            handle,
         })
     }
 
