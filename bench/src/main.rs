@@ -8,7 +8,8 @@
 //!    (`bench/std-peer`), run by the same engine;
 //! 5. Python's `socket` module (`bench/peer.py`), when `python3` exists.
 //!
-//! A full run writes `bench/results.md`; `--quick` (for CI) only prints. Progress goes to
+//! A full run writes `bench/results.md`; `--quick` (for CI) and `--only WORKLOAD` (receive,
+//! send, lines, round-trips, connects, lookups, instantiation) only print. Progress goes to
 //! stderr.
 
 use std::fmt::Write as _;
@@ -126,7 +127,14 @@ fn wasm_artifact(package: &str, artifact: &str) -> Result<Vec<u8>> {
 }
 
 fn main() -> Result<()> {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    // `--only WORKLOAD` runs one workload (through every contender), e.g. for a profiler.
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1));
+    let wanted = |workload: &str| only.is_none_or(|o| o == workload);
     let sizes = if quick { QUICK } else { FULL };
     let runtime = Runtime::new()?;
     let policy = Policy::deny_all()
@@ -152,177 +160,190 @@ fn main() -> Result<()> {
 
     let mb = sizes.bulk as f64 / (1 << 20) as f64;
     let bulk = sizes.bulk as u64;
-    progress("bulk receive");
-    rows.push(Row {
-        workload: format!("bulk receive, {mb:.0} MiB in 64 KiB reads"),
-        unit: "MiB/s",
-        higher_is_better: true,
-        figures: [
-            Some(native_receive(sizes.bulk)?),
-            Some(component_receive(&instance, sizes.bulk)?),
-            Some(
-                composed.seconds(|w, s| {
-                    w.call_receive(s, sized_server(sizes.bulk, serve_bytes), bulk)
-                })?,
-            ),
-            Some(
-                peer.seconds(|w, s| {
-                    w.call_receive(s, sized_server(sizes.bulk, serve_bytes), bulk)
-                })?,
-            ),
-            python
-                .then(|| {
-                    python_seconds("receive", sized_server(sizes.bulk, serve_bytes), sizes.bulk)
-                })
-                .transpose()?,
-        ]
-        .map(|s| s.map(|s| mb / s)),
-    });
-    progress("bulk send");
-    rows.push(Row {
-        workload: format!("bulk send, {mb:.0} MiB in 64 KiB writes"),
-        unit: "MiB/s",
-        higher_is_better: true,
-        figures: [
-            Some(native_send(sizes.bulk)?),
-            Some(component_send(&instance, sizes.bulk)?),
-            Some(
-                composed
-                    .seconds(|w, s| w.call_send(s, sized_server(sizes.bulk, take_bytes), bulk))?,
-            ),
-            Some(peer.seconds(|w, s| w.call_send(s, sized_server(sizes.bulk, take_bytes), bulk))?),
-            python
-                .then(|| python_seconds("send", sized_server(sizes.bulk, take_bytes), sizes.bulk))
-                .transpose()?,
-        ]
-        .map(|s| s.map(|s| mb / s)),
-    });
-    progress("lines");
-    let lines = sizes.lines as f64;
-    let count = sizes.lines as u32;
-    rows.push(Row {
-        workload: format!("read-ln, {} lines of 40 bytes", sizes.lines),
-        unit: "lines/s",
-        higher_is_better: true,
-        figures: [
-            Some(native_lines(sizes.lines)?),
-            Some(component_lines(&instance, sizes.lines)?),
-            Some(
-                composed.seconds(|w, s| {
-                    w.call_lines(s, sized_server(sizes.lines, serve_lines), count)
-                })?,
-            ),
-            Some(
-                peer.seconds(|w, s| {
-                    w.call_lines(s, sized_server(sizes.lines, serve_lines), count)
-                })?,
-            ),
-            python
-                .then(|| {
-                    python_seconds("lines", sized_server(sizes.lines, serve_lines), sizes.lines)
-                })
-                .transpose()?,
-        ]
-        .map(|s| s.map(|s| lines / s)),
-    });
-    progress("round trips");
-    let trips = sizes.round_trips as u32;
-    let micros = |ns: Vec<u64>| ns.into_iter().map(|n| n as f64 / 1e3).collect::<Vec<_>>();
-    let round_trips: [Option<Vec<f64>>; 5] = [
-        Some(native_round_trips(sizes.round_trips)?),
-        Some(component_round_trips(&instance, sizes.round_trips)?),
-        Some(micros(
-            composed.run(|w, s| w.call_round_trips(s, echo_server(), trips))?,
-        )),
-        Some(micros(
-            peer.run(|w, s| w.call_round_trips(s, echo_server(), trips))?,
-        )),
-        python
-            .then(|| python_round_trips(sizes.round_trips))
-            .transpose()?,
-    ];
-    for (name, quantile) in [("p50", 0.50), ("p99", 0.99)] {
+    if wanted("receive") {
+        progress("bulk receive");
         rows.push(Row {
-            workload: format!("round trip (write-ln + read-ln, echo), {name}"),
-            unit: "µs",
-            higher_is_better: false,
-            figures: round_trips
-                .each_ref()
-                .map(|t| t.as_ref().map(|t| percentile(t, quantile))),
+            workload: format!("bulk receive, {mb:.0} MiB in 64 KiB reads"),
+            unit: "MiB/s",
+            higher_is_better: true,
+            figures: [
+                Some(native_receive(sizes.bulk)?),
+                Some(component_receive(&instance, sizes.bulk)?),
+                Some(composed.seconds(|w, s| {
+                    w.call_receive(s, sized_server(sizes.bulk, serve_bytes), bulk)
+                })?),
+                Some(peer.seconds(|w, s| {
+                    w.call_receive(s, sized_server(sizes.bulk, serve_bytes), bulk)
+                })?),
+                python
+                    .then(|| {
+                        python_seconds("receive", sized_server(sizes.bulk, serve_bytes), sizes.bulk)
+                    })
+                    .transpose()?,
+            ]
+            .map(|s| s.map(|s| mb / s)),
         });
     }
-    progress("connect + close");
-    let connects = sizes.connects as f64;
-    let count = sizes.connects as u32;
-    rows.push(Row {
-        workload: "connect + close".into(),
-        unit: "per s",
-        higher_is_better: true,
-        figures: [
-            Some(native_connects(sizes.connects)?),
-            Some(component_connects(&instance, sizes.connects)?),
-            Some(composed.seconds(|w, s| {
-                w.call_connects(s, sized_server(sizes.connects, accept_all), count)
-            })?),
-            Some(peer.seconds(|w, s| {
-                w.call_connects(s, sized_server(sizes.connects, accept_all), count)
-            })?),
-            python
-                .then(|| {
-                    python_seconds(
-                        "connect",
-                        sized_server(sizes.connects, accept_all),
-                        sizes.connects,
-                    )
-                })
-                .transpose()?,
-        ]
-        .map(|s| s.map(|s| connects / s)),
-    });
-    progress("lookups");
-    let lookups = sizes.lookups as f64;
-    let count = sizes.lookups as u32;
-    rows.push(Row {
-        workload: "get-host-by-name(\"localhost\")".into(),
-        unit: "per s",
-        higher_is_better: true,
-        figures: [
-            Some(time(|| native_lookups(sizes.lookups))?),
-            Some(time(|| component_lookups(&instance, sizes.lookups))?),
-            Some(composed.seconds(|w, s| w.call_lookups(s, count))?),
-            Some(peer.seconds(|w, s| w.call_lookups(s, count))?),
-            python
-                .then(|| python_seconds("lookup", 0, sizes.lookups))
-                .transpose()?,
-        ]
-        .map(|s| s.map(|s| lookups / s)),
-    });
-    progress("instantiation");
-    let started = Instant::now();
-    for _ in 0..sizes.instantiations {
-        runtime.instantiate(&policy)?;
+    if wanted("send") {
+        progress("bulk send");
+        rows.push(Row {
+            workload: format!("bulk send, {mb:.0} MiB in 64 KiB writes"),
+            unit: "MiB/s",
+            higher_is_better: true,
+            figures: [
+                Some(native_send(sizes.bulk)?),
+                Some(component_send(&instance, sizes.bulk)?),
+                Some(
+                    composed.seconds(|w, s| {
+                        w.call_send(s, sized_server(sizes.bulk, take_bytes), bulk)
+                    })?,
+                ),
+                Some(
+                    peer.seconds(|w, s| {
+                        w.call_send(s, sized_server(sizes.bulk, take_bytes), bulk)
+                    })?,
+                ),
+                python
+                    .then(|| {
+                        python_seconds("send", sized_server(sizes.bulk, take_bytes), sizes.bulk)
+                    })
+                    .transpose()?,
+            ]
+            .map(|s| s.map(|s| mb / s)),
+        });
     }
-    let mut figures = [None; 5];
-    figures[HOST] = Some(started.elapsed().as_secs_f64() * 1e6 / sizes.instantiations as f64);
-    rows.push(Row {
-        workload: "instantiate the component (precompiled)".into(),
-        unit: "µs",
-        higher_is_better: false,
-        figures,
-    });
-    let mut figures = [None; 5];
-    figures[HOST] =
-        Some(std::fs::metadata(alore_socket_host::locate_component()?)?.len() as f64 / 1024.0);
-    rows.push(Row {
-        workload: "component size".into(),
-        unit: "KiB",
-        higher_is_better: false,
-        figures,
-    });
+    if wanted("lines") {
+        progress("lines");
+        let lines = sizes.lines as f64;
+        let count = sizes.lines as u32;
+        rows.push(Row {
+            workload: format!("read-ln, {} lines of 40 bytes", sizes.lines),
+            unit: "lines/s",
+            higher_is_better: true,
+            figures: [
+                Some(native_lines(sizes.lines)?),
+                Some(component_lines(&instance, sizes.lines)?),
+                Some(composed.seconds(|w, s| {
+                    w.call_lines(s, sized_server(sizes.lines, serve_lines), count)
+                })?),
+                Some(peer.seconds(|w, s| {
+                    w.call_lines(s, sized_server(sizes.lines, serve_lines), count)
+                })?),
+                python
+                    .then(|| {
+                        python_seconds("lines", sized_server(sizes.lines, serve_lines), sizes.lines)
+                    })
+                    .transpose()?,
+            ]
+            .map(|s| s.map(|s| lines / s)),
+        });
+    }
+    if wanted("round-trips") {
+        progress("round trips");
+        let trips = sizes.round_trips as u32;
+        let micros = |ns: Vec<u64>| ns.into_iter().map(|n| n as f64 / 1e3).collect::<Vec<_>>();
+        let round_trips: [Option<Vec<f64>>; 5] = [
+            Some(native_round_trips(sizes.round_trips)?),
+            Some(component_round_trips(&instance, sizes.round_trips)?),
+            Some(micros(
+                composed.run(|w, s| w.call_round_trips(s, echo_server(), trips))?,
+            )),
+            Some(micros(
+                peer.run(|w, s| w.call_round_trips(s, echo_server(), trips))?,
+            )),
+            python
+                .then(|| python_round_trips(sizes.round_trips))
+                .transpose()?,
+        ];
+        for (name, quantile) in [("p50", 0.50), ("p99", 0.99)] {
+            rows.push(Row {
+                workload: format!("round trip (write-ln + read-ln, echo), {name}"),
+                unit: "µs",
+                higher_is_better: false,
+                figures: round_trips
+                    .each_ref()
+                    .map(|t| t.as_ref().map(|t| percentile(t, quantile))),
+            });
+        }
+    }
+    if wanted("connects") {
+        progress("connect + close");
+        let connects = sizes.connects as f64;
+        let count = sizes.connects as u32;
+        rows.push(Row {
+            workload: "connect + close".into(),
+            unit: "per s",
+            higher_is_better: true,
+            figures: [
+                Some(native_connects(sizes.connects)?),
+                Some(component_connects(&instance, sizes.connects)?),
+                Some(composed.seconds(|w, s| {
+                    w.call_connects(s, sized_server(sizes.connects, accept_all), count)
+                })?),
+                Some(peer.seconds(|w, s| {
+                    w.call_connects(s, sized_server(sizes.connects, accept_all), count)
+                })?),
+                python
+                    .then(|| {
+                        python_seconds(
+                            "connect",
+                            sized_server(sizes.connects, accept_all),
+                            sizes.connects,
+                        )
+                    })
+                    .transpose()?,
+            ]
+            .map(|s| s.map(|s| connects / s)),
+        });
+    }
+    if wanted("lookups") {
+        progress("lookups");
+        let lookups = sizes.lookups as f64;
+        let count = sizes.lookups as u32;
+        rows.push(Row {
+            workload: "get-host-by-name(\"localhost\")".into(),
+            unit: "per s",
+            higher_is_better: true,
+            figures: [
+                Some(time(|| native_lookups(sizes.lookups))?),
+                Some(time(|| component_lookups(&instance, sizes.lookups))?),
+                Some(composed.seconds(|w, s| w.call_lookups(s, count))?),
+                Some(peer.seconds(|w, s| w.call_lookups(s, count))?),
+                python
+                    .then(|| python_seconds("lookup", 0, sizes.lookups))
+                    .transpose()?,
+            ]
+            .map(|s| s.map(|s| lookups / s)),
+        });
+    }
+    if wanted("instantiation") {
+        progress("instantiation");
+        let started = Instant::now();
+        for _ in 0..sizes.instantiations {
+            runtime.instantiate(&policy)?;
+        }
+        let mut figures = [None; 5];
+        figures[HOST] = Some(started.elapsed().as_secs_f64() * 1e6 / sizes.instantiations as f64);
+        rows.push(Row {
+            workload: "instantiate the component (precompiled)".into(),
+            unit: "µs",
+            higher_is_better: false,
+            figures,
+        });
+        let mut figures = [None; 5];
+        figures[HOST] =
+            Some(std::fs::metadata(alore_socket_host::locate_component()?)?.len() as f64 / 1024.0);
+        rows.push(Row {
+            workload: "component size".into(),
+            unit: "KiB",
+            higher_is_better: false,
+            figures,
+        });
+    }
 
     let report = report(&rows, quick)?;
     print!("{report}");
-    if !quick {
+    if !quick && only.is_none() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("results.md");
         std::fs::write(&path, &report)
             .with_context(|| format!("cannot write {}", path.display()))?;
