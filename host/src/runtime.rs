@@ -507,6 +507,42 @@ fn store_in_cache(cache: &Path, compiled: &[u8]) {
     if std::fs::write(&temporary, compiled).is_ok() && std::fs::rename(&temporary, cache).is_err() {
         let _ = std::fs::remove_file(&temporary);
     }
+    prune_cache(cache);
+}
+
+/// How many compiled forms of one name the cache keeps, newest first: a debug and a release
+/// host, and a rebuild or two, without every build leaving a megabyte behind for good.
+const MAX_CACHED_PER_NAME: usize = 4;
+
+/// Delete all but the newest [`MAX_CACHED_PER_NAME`] `NAME.HASH.cwasm` files beside `cache`.
+/// Loads read a cache file into memory, so deleting one never disturbs a running process.
+fn prune_cache(cache: &Path) {
+    let Some((dir, name)) = cache
+        .parent()
+        .zip(cache.file_name().and_then(|n| n.to_str()))
+    else {
+        return;
+    };
+    let Some((stem, _hash)) = name.strip_suffix(".cwasm").and_then(|n| n.rsplit_once('.')) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut cached: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .flatten()
+        .filter(|entry| {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let hashed = name.strip_suffix(".cwasm").and_then(|n| n.rsplit_once('.'));
+            hashed.is_some_and(|(other, _)| other == stem)
+        })
+        .filter_map(|entry| Some((entry.metadata().ok()?.modified().ok()?, entry.path())))
+        .collect();
+    cached.sort_by(|a, b| b.0.cmp(&a.0));
+    for (_, old) in cached.into_iter().skip(MAX_CACHED_PER_NAME) {
+        let _ = std::fs::remove_file(old);
+    }
 }
 
 #[cfg(test)]
@@ -525,6 +561,42 @@ mod tests {
             "a rebuild misses"
         );
         assert!(a.starts_with("/x") && a.extension().is_some_and(|e| e == "cwasm"));
+    }
+
+    #[test]
+    fn the_cache_keeps_only_the_newest_few_of_each_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        for (i, name) in ["app.{}.cwasm", "other.{}.cwasm"].iter().enumerate() {
+            for age in 0..6u64 {
+                let path = dir
+                    .path()
+                    .join(name.replace("{}", &format!("{i}{age:031}")));
+                std::fs::write(&path, b"x").unwrap();
+                let file = std::fs::File::options().write(true).open(&path).unwrap();
+                file.set_modified(base + Duration::from_secs(age)).unwrap();
+            }
+        }
+        std::fs::write(dir.path().join("app.wasm"), b"keep").unwrap();
+        prune_cache(&dir.path().join("app.0x.cwasm"));
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let apps: Vec<&String> = left.iter().filter(|n| n.starts_with("app.0")).collect();
+        assert_eq!(apps.len(), MAX_CACHED_PER_NAME, "{left:?}");
+        assert!(
+            apps.iter()
+                .all(|n| !n.ends_with("0000.cwasm") && !n.ends_with("0001.cwasm")),
+            "the oldest went: {left:?}"
+        );
+        assert_eq!(
+            left.iter().filter(|n| n.starts_with("other.")).count(),
+            6,
+            "other names untouched"
+        );
+        assert!(left.contains(&"app.wasm".to_owned()), "only cache files go");
     }
 
     #[test]
