@@ -539,7 +539,7 @@ fn prune_cache(cache: &Path) {
         })
         .filter_map(|entry| Some((entry.metadata().ok()?.modified().ok()?, entry.path())))
         .collect();
-    cached.sort_by(|a, b| b.0.cmp(&a.0));
+    cached.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
     for (_, old) in cached.into_iter().skip(MAX_CACHED_PER_NAME) {
         let _ = std::fs::remove_file(old);
     }
