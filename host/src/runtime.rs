@@ -185,7 +185,7 @@ impl Runtime {
     ) -> Result<CommandOutput, Error> {
         use wasmtime_wasi::p2::bindings::sync::Command;
         use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
-        let component = load_cached(&self.engine, &self.cache_dir, "command", command)?;
+        let component = self.compile(command)?;
         let (mut builder, etc) = self.context(policy)?;
         builder.args(args);
         let captured = match stdio {
@@ -258,7 +258,7 @@ impl Runtime {
 
     /// The names of the interfaces another component imports (e.g. a composition).
     pub fn imports_of(&self, wasm: &[u8]) -> Result<Vec<String>, Error> {
-        let component = load_cached(&self.engine, &self.cache_dir, "imports", wasm)?;
+        let component = self.compile(wasm)?;
         let ty = component.component_type();
         Ok(ty
             .imports(&self.engine)
