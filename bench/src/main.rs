@@ -20,7 +20,7 @@ use std::process::Command;
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
-use alore_socket_host::{Allow, Buffering, Instance, Policy, Runtime};
+use alore_socket_host::{Allow, Buffering, Instance, Policy, Runtime, block_on};
 use anyhow::{Context, Result, bail};
 
 /// Reads and writes move 64 KiB at a time: wasmtime's largest stream read.
@@ -79,7 +79,7 @@ struct Row {
     figures: [Option<f64>; 5],
 }
 
-wasmtime::component::bindgen!({ path: "wit", world: "runner" });
+wasmtime::component::bindgen!({ path: "wit", world: "runner", exports: { default: async } });
 
 /// A workload component (contender 3 or 4) in a store of its own.
 struct InWasm {
@@ -88,33 +88,34 @@ struct InWasm {
 }
 
 type Workloads = exports::alore::socket_bench::workloads::Guest;
+type Store = wasmtime::Store<alore_socket_host::State>;
 
 impl InWasm {
     fn new(runtime: &Runtime, policy: &Policy, wasm: &[u8]) -> Result<Self> {
         let component = runtime.compile(wasm)?;
         let mut store = runtime.new_store(policy)?;
-        let runner = Runner::instantiate(&mut store, &component, runtime.linker())?;
+        let runner = block_on(
+            None,
+            Runner::instantiate_async(&mut store, &component, runtime.linker()),
+        )
+        .expect("no deadline")?;
         Ok(InWasm { store, runner })
     }
 
     /// Run one workload and return what it measured.
     fn run<T>(
         &mut self,
-        call: impl FnOnce(
-            &Workloads,
-            &mut wasmtime::Store<alore_socket_host::State>,
-        ) -> wasmtime::Result<Result<T, String>>,
+        call: impl AsyncFnOnce(&Workloads, &mut Store) -> wasmtime::Result<Result<T, String>>,
     ) -> Result<T> {
         let workloads = self.runner.alore_socket_bench_workloads();
-        call(workloads, &mut self.store)?.map_err(anyhow::Error::msg)
+        block_on(None, call(workloads, &mut self.store))
+            .expect("no deadline")?
+            .map_err(anyhow::Error::msg)
     }
 
     fn seconds(
         &mut self,
-        call: impl FnOnce(
-            &Workloads,
-            &mut wasmtime::Store<alore_socket_host::State>,
-        ) -> wasmtime::Result<Result<u64, String>>,
+        call: impl AsyncFnOnce(&Workloads, &mut Store) -> wasmtime::Result<Result<u64, String>>,
     ) -> Result<f64> {
         Ok(self.run(call)? as f64 / 1e9)
     }
@@ -169,11 +170,13 @@ fn main() -> Result<()> {
             figures: [
                 Some(native_receive(sizes.bulk)?),
                 Some(component_receive(&instance, sizes.bulk)?),
-                Some(composed.seconds(|w, s| {
+                Some(composed.seconds(async |w, s| {
                     w.call_receive(s, sized_server(sizes.bulk, serve_bytes), bulk)
+                        .await
                 })?),
-                Some(peer.seconds(|w, s| {
+                Some(peer.seconds(async |w, s| {
                     w.call_receive(s, sized_server(sizes.bulk, serve_bytes), bulk)
+                        .await
                 })?),
                 python
                     .then(|| {
@@ -193,16 +196,14 @@ fn main() -> Result<()> {
             figures: [
                 Some(native_send(sizes.bulk)?),
                 Some(component_send(&instance, sizes.bulk)?),
-                Some(
-                    composed.seconds(|w, s| {
-                        w.call_send(s, sized_server(sizes.bulk, take_bytes), bulk)
-                    })?,
-                ),
-                Some(
-                    peer.seconds(|w, s| {
-                        w.call_send(s, sized_server(sizes.bulk, take_bytes), bulk)
-                    })?,
-                ),
+                Some(composed.seconds(async |w, s| {
+                    w.call_send(s, sized_server(sizes.bulk, take_bytes), bulk)
+                        .await
+                })?),
+                Some(peer.seconds(async |w, s| {
+                    w.call_send(s, sized_server(sizes.bulk, take_bytes), bulk)
+                        .await
+                })?),
                 python
                     .then(|| {
                         python_seconds("send", sized_server(sizes.bulk, take_bytes), sizes.bulk)
@@ -223,11 +224,13 @@ fn main() -> Result<()> {
             figures: [
                 Some(native_lines(sizes.lines)?),
                 Some(component_lines(&instance, sizes.lines)?),
-                Some(composed.seconds(|w, s| {
+                Some(composed.seconds(async |w, s| {
                     w.call_lines(s, sized_server(sizes.lines, serve_lines), count)
+                        .await
                 })?),
-                Some(peer.seconds(|w, s| {
+                Some(peer.seconds(async |w, s| {
                     w.call_lines(s, sized_server(sizes.lines, serve_lines), count)
+                        .await
                 })?),
                 python
                     .then(|| {
@@ -245,12 +248,12 @@ fn main() -> Result<()> {
         let round_trips: [Option<Vec<f64>>; 5] = [
             Some(native_round_trips(sizes.round_trips)?),
             Some(component_round_trips(&instance, sizes.round_trips)?),
-            Some(micros(
-                composed.run(|w, s| w.call_round_trips(s, echo_server(), trips))?,
-            )),
-            Some(micros(
-                peer.run(|w, s| w.call_round_trips(s, echo_server(), trips))?,
-            )),
+            Some(micros(composed.run(async |w, s| {
+                w.call_round_trips(s, echo_server(), trips).await
+            })?)),
+            Some(micros(peer.run(async |w, s| {
+                w.call_round_trips(s, echo_server(), trips).await
+            })?)),
             python
                 .then(|| python_round_trips(sizes.round_trips))
                 .transpose()?,
@@ -277,11 +280,13 @@ fn main() -> Result<()> {
             figures: [
                 Some(native_connects(sizes.connects)?),
                 Some(component_connects(&instance, sizes.connects)?),
-                Some(composed.seconds(|w, s| {
+                Some(composed.seconds(async |w, s| {
                     w.call_connects(s, sized_server(sizes.connects, accept_all), count)
+                        .await
                 })?),
-                Some(peer.seconds(|w, s| {
+                Some(peer.seconds(async |w, s| {
                     w.call_connects(s, sized_server(sizes.connects, accept_all), count)
+                        .await
                 })?),
                 python
                     .then(|| {
@@ -307,8 +312,8 @@ fn main() -> Result<()> {
             figures: [
                 Some(time(|| native_lookups(sizes.lookups))?),
                 Some(time(|| component_lookups(&instance, sizes.lookups))?),
-                Some(composed.seconds(|w, s| w.call_lookups(s, count))?),
-                Some(peer.seconds(|w, s| w.call_lookups(s, count))?),
+                Some(composed.seconds(async |w, s| w.call_lookups(s, count).await)?),
+                Some(peer.seconds(async |w, s| w.call_lookups(s, count).await)?),
                 python
                     .then(|| python_seconds("lookup", 0, sizes.lookups))
                     .transpose()?,

@@ -1,6 +1,12 @@
 //! Host bindings for the `alore:socket` contract, generated from `wit/`.
 
-wasmtime::component::bindgen!({ path: "../wit", world: "provider" });
+// Async exports: a call can then be stopped while the guest waits in the host for the
+// network, which a synchronous call cannot be.
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "provider",
+    exports: { default: async },
+});
 
 pub use exports::alore::socket::socket::{
     Buffering, ConnectOptions, Error as SocketError, IoError, IoErrorKind,

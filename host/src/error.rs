@@ -15,6 +15,11 @@ pub enum Error {
     /// a trap.
     #[error("the component failed: {0}")]
     Wasm(Box<dyn std::error::Error + Send + Sync>),
+    /// The call ran past [`crate::Policy::call_deadline`] and was stopped, wherever it was:
+    /// in the guest's code or waiting in the host for the network. The instance is not
+    /// usable after it.
+    #[error("the call ran past its deadline ({0:?}) and was stopped")]
+    Deadline(std::time::Duration),
     /// An application could not be composed with the component.
     #[error("cannot compose: {0}")]
     Compose(String),
@@ -34,6 +39,11 @@ impl From<SocketError> for Error {
 impl Error {
     pub(crate) fn wasm(e: wasmtime::Error) -> Self {
         Error::Wasm(e.into_boxed_dyn_error())
+    }
+
+    /// The error for a call [`crate::runtime::block_on`] stopped at `deadline`.
+    pub(crate) fn deadline(deadline: Option<std::time::Duration>) -> Self {
+        Error::Deadline(deadline.unwrap_or_default())
     }
 
     pub(crate) fn load(path: impl Into<PathBuf>, message: impl std::fmt::Display) -> Self {

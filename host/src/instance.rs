@@ -7,7 +7,7 @@ use wasmtime::component::ResourceAny;
 
 use crate::Error;
 use crate::bindings::{Buffering, ConnectOptions, Provider, SocketError};
-use crate::runtime::State;
+use crate::runtime::{State, block_on};
 
 /// One instance of the component, with its own memory, sockets and network policy. Cheap to
 /// clone (clones share the instance); calls from several threads take turns, since a
@@ -37,12 +37,25 @@ impl Instance {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn call<T>(&self, f: impl FnOnce(&mut Inner) -> CallResult<T>) -> Result<T, Error> {
+    /// Run one call into the component, under the policy's deadline.
+    fn call<T>(&self, f: impl AsyncFnOnce(&mut Inner) -> CallResult<T>) -> Result<T, Error> {
         let mut inner = self.lock();
-        // Each call gets the whole deadline, counted from now.
-        let ticks = inner.store.data().deadline_ticks;
-        inner.store.set_epoch_deadline(ticks);
-        Ok(f(&mut inner).map_err(Error::wasm)??)
+        let inner = &mut *inner;
+        // Guest code yields once per epoch tick; the first tick of this call is a whole one.
+        inner.store.set_epoch_deadline(1);
+        let deadline = inner.store.data().call_deadline;
+        let outcome = block_on(deadline, f(inner)).ok_or_else(|| Error::deadline(deadline))?;
+        Ok(outcome.map_err(Error::wasm)??)
+    }
+
+    /// Drop a guest resource, which runs its destructor (a socket's flushes), under the
+    /// deadline. It can fail only if the instance already trapped or was stopped, and then
+    /// there is nothing left to release.
+    fn drop_resource(&self, handle: ResourceAny) {
+        let mut inner = self.lock();
+        let deadline = inner.store.data().call_deadline;
+        inner.store.set_epoch_deadline(1);
+        let _ = block_on(deadline, handle.resource_drop_async(&mut inner.store));
     }
 
     /// `Socket(destination, port, buffering)`: connect, by address or by name.
@@ -52,13 +65,10 @@ impl Instance {
         port: u16,
         buffering: Option<Buffering>,
     ) -> Result<Socket, Error> {
-        self.socket(|i| {
-            i.bindings.alore_socket_socket().socket().call_constructor(
-                &mut i.store,
-                destination,
-                port,
-                buffering,
-            )
+        self.socket(async |i| {
+            let api = i.bindings.alore_socket_socket().socket();
+            api.call_constructor(&mut i.store, destination, port, buffering)
+                .await
         })
     }
 
@@ -69,20 +79,17 @@ impl Instance {
         port: u16,
         options: ConnectOptions,
     ) -> Result<Socket, Error> {
-        self.socket(|i| {
-            i.bindings.alore_socket_socket().socket().call_connect(
-                &mut i.store,
-                destination,
-                port,
-                options,
-            )
+        self.socket(async |i| {
+            let api = i.bindings.alore_socket_socket().socket();
+            api.call_connect(&mut i.store, destination, port, options)
+                .await
         })
     }
 
     /// A typed socket for the handle a call into the component returns.
     fn socket(
         &self,
-        f: impl FnOnce(&mut Inner) -> CallResult<ResourceAny>,
+        f: impl AsyncFnOnce(&mut Inner) -> CallResult<ResourceAny>,
     ) -> Result<Socket, Error> {
         Ok(Socket {
             instance: self.clone(),
@@ -93,11 +100,9 @@ impl Instance {
     /// `ServerSocket(port, address)`: listen on `port` (0: any free port) of `address`
     /// (default: every interface).
     pub fn listen(&self, port: u16, address: Option<&str>) -> Result<ServerSocket, Error> {
-        let handle = self.call(|i| {
-            i.bindings
-                .alore_socket_server_socket()
-                .server_socket()
-                .call_constructor(&mut i.store, port, address)
+        let handle = self.call(async |i| {
+            let api = i.bindings.alore_socket_server_socket().server_socket();
+            api.call_constructor(&mut i.store, port, address).await
         })?;
         Ok(ServerSocket {
             instance: self.clone(),
@@ -107,28 +112,25 @@ impl Instance {
 
     /// `GetHostByName(name)`.
     pub fn get_host_by_name(&self, name: &str) -> Result<String, Error> {
-        self.call(|i| {
-            i.bindings
-                .alore_socket_socket()
-                .call_get_host_by_name(&mut i.store, name)
+        self.call(async |i| {
+            let api = i.bindings.alore_socket_socket();
+            api.call_get_host_by_name(&mut i.store, name).await
         })
     }
 
     /// `GetHostByAddress(address)`.
     pub fn get_host_by_address(&self, address: &str) -> Result<String, Error> {
-        self.call(|i| {
-            i.bindings
-                .alore_socket_socket()
-                .call_get_host_by_address(&mut i.store, address)
+        self.call(async |i| {
+            let api = i.bindings.alore_socket_socket();
+            api.call_get_host_by_address(&mut i.store, address).await
         })
     }
 
     /// `GetHostName()`.
     pub fn get_host_name(&self) -> Result<String, Error> {
-        self.call(|i| {
-            i.bindings
-                .alore_socket_socket()
-                .call_get_host_name(&mut i.store)
+        self.call(async |i| {
+            let api = i.bindings.alore_socket_socket();
+            api.call_get_host_name(&mut i.store).await
         })
     }
 }
@@ -145,8 +147,9 @@ macro_rules! forward {
     ($(#[$doc:meta])* $name:ident => $call:ident($($arg:ident: $ty:ty),*) -> $out:ty) => {
         $(#[$doc])*
         pub fn $name(&self $(, $arg: $ty)*) -> Result<$out, Error> {
-            self.instance.call(|i| {
-                i.bindings.alore_socket_socket().socket().$call(&mut i.store, self.handle $(, $arg)*)
+            self.instance.call(async |i| {
+                let api = i.bindings.alore_socket_socket().socket();
+                api.$call(&mut i.store, self.handle $(, $arg)*).await
             })
         }
     };
@@ -199,43 +202,40 @@ pub struct ServerSocket {
 impl ServerSocket {
     /// Wait for a connection, and return it as a socket with the given buffering.
     pub fn accept(&self, buffering: Option<Buffering>) -> Result<Socket, Error> {
-        self.instance.socket(|i| {
-            i.bindings
-                .alore_socket_server_socket()
-                .server_socket()
-                .call_accept(&mut i.store, self.handle, buffering)
+        self.instance.socket(async |i| {
+            let api = i.bindings.alore_socket_server_socket().server_socket();
+            api.call_accept(&mut i.store, self.handle, buffering).await
         })
     }
 
     /// The port actually bound.
     pub fn local_port(&self) -> Result<u16, Error> {
-        self.instance.call(|i| {
+        self.instance.call(async |i| {
             let api = i.bindings.alore_socket_server_socket().server_socket();
-            api.call_local_port(&mut i.store, self.handle)
+            api.call_local_port(&mut i.store, self.handle).await
         })
     }
 
     /// The address listened on.
     pub fn local_address(&self) -> Result<String, Error> {
-        self.instance.call(|i| {
+        self.instance.call(async |i| {
             let api = i.bindings.alore_socket_server_socket().server_socket();
-            api.call_local_address(&mut i.store, self.handle)
+            api.call_local_address(&mut i.store, self.handle).await
         })
     }
 
     /// Stop listening; accepted sockets stay open. A second close does nothing.
     pub fn close(&self) -> Result<(), Error> {
-        self.instance.call(|i| {
+        self.instance.call(async |i| {
             let api = i.bindings.alore_socket_server_socket().server_socket();
-            api.call_close(&mut i.store, self.handle)
+            api.call_close(&mut i.store, self.handle).await
         })
     }
 }
 
 impl Drop for ServerSocket {
     fn drop(&mut self) {
-        // As for `Socket`: it can fail only if the instance already trapped.
-        let _ = self.handle.resource_drop(&mut self.instance.lock().store);
+        self.instance.drop_resource(self.handle);
     }
 }
 
@@ -259,8 +259,6 @@ impl std::fmt::Debug for Instance {
 
 impl Drop for Socket {
     fn drop(&mut self) {
-        // Runs the guest destructor. It can fail only if the instance already trapped, and
-        // then there is nothing left to release.
-        let _ = self.handle.resource_drop(&mut self.instance.lock().store);
+        self.instance.drop_resource(self.handle);
     }
 }

@@ -257,17 +257,17 @@ impl Policy {
         self.memory_limit
     }
 
-    /// Interrupt any call into the component (and a whole `run_command`) that runs longer
-    /// than this: it fails with [`crate::Error::Wasm`] and the instance is unusable after.
-    /// The check runs whenever the guest's own code runs, so a guest blocked inside one host
-    /// call is stopped when that call returns; `set-timeout` bounds such waits. `None` (the
-    /// default): no deadline.
+    /// Stop any call into the component (and a whole `run_command`) that runs longer than
+    /// this, whether the guest computes or waits for the network: it fails with
+    /// [`crate::Error::Deadline`] and the instance is unusable after. `None` (the default):
+    /// no deadline; `set-timeout` then still bounds each wait for the network.
     pub fn call_deadline(mut self, deadline: Option<Duration>) -> Self {
         self.call_deadline = deadline;
         self
     }
 
-    pub(crate) fn call_deadline_value(&self) -> Option<Duration> {
+    /// The deadline of each call, if any: pass it to [`crate::block_on`].
+    pub fn call_deadline_value(&self) -> Option<Duration> {
         self.call_deadline
     }
 

@@ -29,16 +29,14 @@ pub struct State {
     /// The private `/etc` given to the component; it must outlive the instance's preopen.
     _etc: Option<TempDir>,
     limits: StoreLimits,
-    /// Epoch ticks a call may run ([`Policy::call_deadline`]); [`NO_DEADLINE`]: none.
-    pub(crate) deadline_ticks: u64,
+    /// How long one call may run ([`Policy::call_deadline`]).
+    pub(crate) call_deadline: Option<Duration>,
 }
 
-/// How often the engine's epoch advances: the granularity of call deadlines. Short enough to
-/// stop a runaway call promptly, long enough that the ticking costs nothing measurable.
+/// How often the engine's epoch advances, and so how often running guest code yields to the
+/// host: the granularity of call deadlines. Short enough to stop a runaway call promptly,
+/// long enough that the ticking costs nothing measurable.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
-/// "No deadline" in epoch ticks: wasmtime adds the current epoch to it, so it must leave room;
-/// at one tick per 10 ms it is never reached.
-const NO_DEADLINE: u64 = u64::MAX / 2;
 
 /// Table elements an instance may have: the component's tables hold a few hundred functions.
 const MAX_TABLE_ELEMENTS: usize = 10_000;
@@ -52,20 +50,12 @@ impl State {
             .table_elements(MAX_TABLE_ELEMENTS)
             .instances(MAX_INSTANCES)
             .build();
-        let deadline_ticks = policy
-            .call_deadline_value()
-            .map_or(NO_DEADLINE, |deadline| {
-                let ticks = deadline.as_nanos().div_ceil(EPOCH_TICK.as_nanos());
-                u64::try_from(ticks)
-                    .unwrap_or(NO_DEADLINE)
-                    .clamp(1, NO_DEADLINE)
-            });
         State {
             ctx: builder.build(),
             table: ResourceTable::new(),
             _etc: etc,
             limits,
-            deadline_ticks,
+            call_deadline: policy.call_deadline_value(),
         }
     }
 
@@ -78,10 +68,28 @@ impl State {
     ) -> Store<State> {
         let mut store = Store::new(engine, State::new(builder, etc, policy));
         store.limiter(|state| &mut state.limits);
-        let ticks = store.data().deadline_ticks;
-        store.set_epoch_deadline(ticks);
+        // Guest code that runs a whole tick yields to the executor, so a deadline (a timer
+        // beside the call, see `run`) can stop even a guest that never calls the host.
+        store.epoch_deadline_async_yield_and_update(1);
+        store.set_epoch_deadline(1);
         store
     }
+}
+
+/// Drive `call`, a future of calls into a store from [`Runtime::new_store`] (e.g.
+/// `call_async` of generated bindings), to completion on the Tokio runtime that WASI's
+/// sockets live on; no later than `deadline` when there is one, and then `None`: the call was
+/// stopped and its instance cannot be used again. Must not be called from inside an async
+/// runtime (it blocks the thread).
+pub fn block_on<F: Future>(deadline: Option<Duration>, call: F) -> Option<F::Output> {
+    wasmtime_wasi::runtime::in_tokio(async move {
+        match deadline {
+            // Dropping the future on expiry unwinds the guest's stack: wasmtime resumes the
+            // suspended fiber with an error, so nothing of the call runs after this returns.
+            Some(deadline) => tokio::time::timeout(deadline, call).await.ok(),
+            None => Some(call.await),
+        }
+    })
 }
 
 impl WasiView for State {
@@ -142,7 +150,7 @@ impl Runtime {
         let stem = path.file_stem().unwrap_or_default().to_string_lossy();
         let component = load_cached(&engine, &cache_dir, &stem, &wasm)?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(Error::wasm)?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(Error::wasm)?;
         let pre = linker.instantiate_pre(&component).map_err(Error::wasm)?;
         let pre = ProviderPre::new(pre).map_err(Error::wasm)?;
         Ok(Runtime {
@@ -183,7 +191,7 @@ impl Runtime {
         args: &[String],
         stdio: Stdio,
     ) -> Result<CommandOutput, Error> {
-        use wasmtime_wasi::p2::bindings::sync::Command;
+        use wasmtime_wasi::p2::bindings::Command;
         use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
         let component = self.compile(command)?;
         let (mut builder, etc) = self.context(policy)?;
@@ -206,9 +214,12 @@ impl Runtime {
             }
         };
         let mut store = State::store(&self.engine, builder, etc, policy);
-        let command =
-            Command::instantiate(&mut store, &component, &self.linker).map_err(Error::wasm)?;
-        let code = match command.wasi_cli_run().call_run(&mut store) {
+        let deadline = policy.call_deadline_value();
+        let run = block_on(deadline, async {
+            let command = Command::instantiate_async(&mut store, &component, &self.linker).await?;
+            command.wasi_cli_run().call_run(&mut store).await
+        });
+        let code = match run.ok_or_else(|| Error::deadline(deadline))? {
             Ok(Ok(())) => 0,
             Ok(Err(())) => 1,
             Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
@@ -230,8 +241,8 @@ impl Runtime {
         &self.engine
     }
 
-    /// The linker with WASI 0.2, for instantiating other components (e.g. compositions) in
-    /// stores from [`Runtime::new_store`].
+    /// The linker with WASI 0.2 (its async flavour), for instantiating other components (e.g.
+    /// compositions) in stores from [`Runtime::new_store`]; drive them with [`block_on`].
     pub fn linker(&self) -> &Linker<State> {
         &self.linker
     }
@@ -241,8 +252,9 @@ impl Runtime {
         load_cached(&self.engine, &self.cache_dir, "component", wasm)
     }
 
-    /// A store set up as `policy` says (network, `/etc`, memory limit, call deadline), for
-    /// any component this runtime compiled.
+    /// A store set up as `policy` says (network, `/etc`, memory limit), for any component
+    /// this runtime compiled. Its calls must be async ([`block_on`] drives them); pass it
+    /// the policy's call deadline to have one.
     pub fn new_store(&self, policy: &Policy) -> Result<Store<State>, Error> {
         let (builder, etc) = self.context(policy)?;
         Ok(State::store(&self.engine, builder, etc, policy))
@@ -279,7 +291,10 @@ impl Runtime {
     pub fn instantiate(&self, policy: &Policy) -> Result<Instance, Error> {
         let (builder, etc) = self.context(policy)?;
         let mut store = State::store(&self.engine, builder, etc, policy);
-        let bindings = self.pre.instantiate(&mut store).map_err(Error::wasm)?;
+        let deadline = policy.call_deadline_value();
+        let bindings = block_on(deadline, self.pre.instantiate_async(&mut store))
+            .ok_or_else(|| Error::deadline(deadline))?
+            .map_err(Error::wasm)?;
         Ok(Instance::new(store, bindings))
     }
 

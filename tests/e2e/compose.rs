@@ -140,3 +140,36 @@ fn the_policy_holds_inside_a_composition() {
     drop(std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, server.port)).unwrap());
     assert_eq!(server.join(), b"");
 }
+
+#[test]
+fn a_composed_command_waiting_on_a_silent_peer_is_stopped_at_its_deadline() {
+    use std::time::{Duration, Instant};
+    const DEADLINE: Duration = Duration::from_millis(300);
+    let (release, silent) = std::sync::mpsc::channel::<()>();
+    let server = Server::start(move |_s| {
+        let _ = silent.recv();
+    });
+    let policy = Policy::deny_all()
+        .allow(Allow::host(Ipv4Addr::LOCALHOST).port(server.port))
+        .call_deadline(Some(DEADLINE));
+    let port = server.port.to_string();
+    let started = Instant::now();
+    let error = runtime()
+        .run_command(
+            &composed("line-client"),
+            &policy,
+            &args(&["line-client", "127.0.0.1", &port]),
+            Stdio::Capture {
+                stdin: b"hello?\n".to_vec(),
+            },
+        )
+        .unwrap_err();
+    let waited = started.elapsed();
+    assert!(
+        matches!(error, alore_socket_host::Error::Deadline(d) if d == DEADLINE),
+        "{error}"
+    );
+    assert!(waited >= DEADLINE && waited < PATIENCE, "{waited:?}");
+    drop(release);
+    server.join();
+}

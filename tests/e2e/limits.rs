@@ -100,7 +100,7 @@ fn a_call_past_its_deadline_is_interrupted_and_the_host_goes_on() {
     let started = Instant::now();
     let error = socket.write(&vec![0; 64 << 20]).unwrap_err();
     assert!(
-        matches!(error, alore_socket_host::Error::Wasm(_)),
+        matches!(error, alore_socket_host::Error::Deadline(_)),
         "{error}"
     );
     assert!(started.elapsed() < PATIENCE, "interrupted, not waited out");
@@ -109,5 +109,45 @@ fn a_call_past_its_deadline_is_interrupted_and_the_host_goes_on() {
     assert_eq!(
         limited(16 << 20).get_host_by_name("10.0.0.3").unwrap(),
         "10.0.0.3"
+    );
+}
+
+#[test]
+fn a_call_waiting_in_the_host_is_stopped_at_its_deadline() {
+    use std::time::{Duration, Instant};
+    const DEADLINE: Duration = Duration::from_millis(300);
+    // A peer that accepts and never writes: with no `set-timeout`, `read-ln` waits in one
+    // host call (`pollable.block`) for as long as the peer stays silent.
+    let (release, silent) = std::sync::mpsc::channel::<()>();
+    let server = Server::start(move |_s| {
+        let _ = silent.recv();
+    });
+    let instance = instance(
+        Policy::deny_all()
+            .allow(Allow::host(Ipv4Addr::LOCALHOST))
+            .call_deadline(Some(DEADLINE)),
+    );
+    let socket = instance.connect("127.0.0.1", server.port, None).unwrap();
+    let started = Instant::now();
+    let error = socket.read_ln().unwrap_err();
+    let waited = started.elapsed();
+    assert!(
+        matches!(error, alore_socket_host::Error::Deadline(d) if d == DEADLINE),
+        "{error}"
+    );
+    assert!(waited >= DEADLINE, "not before the deadline: {waited:?}");
+    assert!(waited < PATIENCE, "stopped, not waited out: {waited:?}");
+    // The stopped instance refuses further calls with an error, at once.
+    let error = socket.read_ln().unwrap_err();
+    assert!(
+        matches!(error, alore_socket_host::Error::Wasm(_)),
+        "{error}"
+    );
+    drop(socket);
+    drop(release);
+    server.join();
+    assert_eq!(
+        limited(16 << 20).get_host_by_name("10.0.0.4").unwrap(),
+        "10.0.0.4"
     );
 }
