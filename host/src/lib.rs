@@ -25,6 +25,6 @@ pub use error::{Error, kind_name};
 pub use instance::{Instance, ServerSocket, Socket};
 pub use policy::{Allow, DEFAULT_MEMORY_LIMIT, ParseAllowError, Policy};
 pub use runtime::{
-    COMPONENT_ENV, CommandOutput, EPOCH_TICK, MAX_CAPTURED_OUTPUT, Runtime, State, Stdio, block_on,
-    build_wasm, locate_component,
+    COMPONENT_ENV, CommandOutput, EPOCH_TICK, MAX_CAPTURED_OUTPUT, PROFILE_ENV, Runtime, State,
+    Stdio, block_on, build_wasm, locate_component,
 };

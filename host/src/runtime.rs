@@ -22,6 +22,9 @@ use crate::{Error, Policy};
 /// Names a component file to use instead of finding or building one.
 pub const COMPONENT_ENV: &str = "ALORE_SOCKET_COMPONENT";
 const GUEST_TARGET: &str = "wasm32-wasip2";
+/// Set to `perfmap` to have wasmtime write `/tmp/perf-PID.map`, which names the compiled
+/// guest and adapter functions for `perf` (or for reading a callgrind profile).
+pub const PROFILE_ENV: &str = "ALORE_SOCKET_PROFILE";
 
 /// The per-store state: the WASI context and its resource table.
 pub struct State {
@@ -163,6 +166,9 @@ impl Runtime {
     pub fn from_file(path: &Path) -> Result<Self, Error> {
         let mut config = Config::new();
         config.epoch_interruption(true);
+        if std::env::var_os(PROFILE_ENV).is_some_and(|v| v == "perfmap") {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config).map_err(Error::wasm)?;
         tick(&engine);
         let wasm = std::fs::read(path).map_err(|e| Error::load(path, e))?;

@@ -741,3 +741,39 @@ proptest! {
         crate::check::check(input);
     }
 }
+
+#[test]
+fn the_line_end_scan_finds_the_first_lf_or_cr_at_every_offset() {
+    for len in 0..40 {
+        for at in 0..len {
+            for (end, other) in [(b'\n', b'\r'), (b'\r', b'\n')] {
+                // High bytes and bytes one above an end are where a word-wise scan could err.
+                let mut bytes: Vec<u8> =
+                    (0..len).map(|i| [0xff, 0x0b, 0x0e, 0x80][i % 4]).collect();
+                bytes[at] = end;
+                if at + 1 < len {
+                    bytes[at + 1] = other;
+                }
+                assert_eq!(find_line_end(&bytes), Some(at), "{bytes:?}");
+            }
+        }
+        assert_eq!(find_line_end(&vec![b'a'; len]), None);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    #[test]
+    fn the_line_end_scan_agrees_with_a_byte_loop(
+        bytes in prop::collection::vec(
+            prop_oneof![1 => Just(b'\n'), 1 => Just(b'\r'), 30 => any::<u8>()],
+            0..100,
+        ),
+        skip in 0usize..100,
+    ) {
+        let slice = &bytes[skip.min(bytes.len())..];
+        let expected = slice.iter().position(|&b| b == b'\n' || b == b'\r');
+        prop_assert_eq!(find_line_end(slice), expected);
+    }
+}
