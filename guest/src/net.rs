@@ -94,15 +94,16 @@ impl TcpConnection {
             .map_err(error::from_code)?;
         let (input, output) = {
             let connected = socket.subscribe();
+            // Wait first: a connect is hardly ever done as it starts, so finishing it at
+            // once would cost a call; waiting on a ready pollable costs almost nothing.
             loop {
+                if !deadline.wait(&connected) {
+                    return Err(timed_out());
+                }
                 match socket.finish_connect() {
                     Ok(streams) => break streams,
-                    // A pollable may wake early: ask again until it is really done.
-                    Err(ErrorCode::WouldBlock) => {
-                        if !deadline.wait(&connected) {
-                            return Err(timed_out());
-                        }
-                    }
+                    // A pollable may wake early: wait again until it is really done.
+                    Err(ErrorCode::WouldBlock) => {}
                     Err(code) => return Err(error::from_code(code)),
                 }
             }
