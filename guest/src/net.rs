@@ -6,6 +6,7 @@
 //! `check-write`/`write` (the `blocking-*` calls trap on large buffers or repeated spurious
 //! wakeups); child resources are dropped before their parents.
 
+use std::cell::OnceCell;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
@@ -26,8 +27,9 @@ use crate::stream::Transport;
 pub struct TcpConnection {
     // Declaration order is drop order, and WASI traps when a parent resource is dropped
     // before its children: pollables before their streams, streams before their socket.
-    readable: Pollable,
-    writable: Pollable,
+    // The pollables are made on the first wait: many connections never wait.
+    readable: OnceCell<Pollable>,
+    writable: OnceCell<Pollable>,
     input: InputStream,
     output: OutputStream,
     socket: TcpSocket,
@@ -114,8 +116,8 @@ impl TcpConnection {
     /// A connection from its parts (a connect's or a listener's accept).
     fn accepted(socket: TcpSocket, input: InputStream, output: OutputStream) -> Self {
         TcpConnection {
-            readable: input.subscribe(),
-            writable: output.subscribe(),
+            readable: OnceCell::new(),
+            writable: OnceCell::new(),
             input,
             output,
             socket,
@@ -136,7 +138,7 @@ impl TcpConnection {
         loop {
             match self.output.check_write() {
                 Ok(0) => {
-                    if !deadline.wait(&self.writable) {
+                    if !deadline.wait(self.writable.get_or_init(|| self.output.subscribe())) {
                         return Err(timed_out());
                     }
                 }
@@ -165,7 +167,7 @@ impl TcpConnection {
         loop {
             match self.input.read(max as u64) {
                 Ok(bytes) if bytes.is_empty() => {
-                    if !deadline.wait(&self.readable) {
+                    if !deadline.wait(self.readable.get_or_init(|| self.input.subscribe())) {
                         return Err(timed_out());
                     }
                 }
