@@ -37,25 +37,27 @@ impl Instance {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Run one call into the component, under the policy's deadline.
-    fn call<T>(&self, f: impl AsyncFnOnce(&mut Inner) -> CallResult<T>) -> Result<T, Error> {
+    /// Run `f` on the store, under the policy's deadline.
+    fn run<R>(&self, f: impl AsyncFnOnce(&mut Inner) -> R) -> Result<R, Error> {
         let mut inner = self.lock();
         let inner = &mut *inner;
-        // Guest code yields once per epoch tick; the first tick of this call is a whole one.
+        // Guest code yields at every epoch tick from the next one on, which lets the
+        // deadline's timer fire even while the guest computes.
         inner.store.set_epoch_deadline(1);
         let deadline = inner.store.data().call_deadline;
-        let outcome = block_on(deadline, f(inner)).ok_or_else(|| Error::deadline(deadline))?;
-        Ok(outcome.map_err(Error::wasm)??)
+        block_on(deadline, f(inner)).ok_or_else(|| Error::deadline(deadline))
+    }
+
+    /// Run one call into the component, under the policy's deadline.
+    fn call<T>(&self, f: impl AsyncFnOnce(&mut Inner) -> CallResult<T>) -> Result<T, Error> {
+        Ok(self.run(f)?.map_err(Error::wasm)??)
     }
 
     /// Drop a guest resource, which runs its destructor (a socket's flushes), under the
     /// deadline. It can fail only if the instance already trapped or was stopped, and then
     /// there is nothing left to release.
     fn drop_resource(&self, handle: ResourceAny) {
-        let mut inner = self.lock();
-        let deadline = inner.store.data().call_deadline;
-        inner.store.set_epoch_deadline(1);
-        let _ = block_on(deadline, handle.resource_drop_async(&mut inner.store));
+        let _ = self.run(async |i| handle.resource_drop_async(&mut i.store).await);
     }
 
     /// `Socket(destination, port, buffering)`: connect, by address or by name.

@@ -89,6 +89,16 @@ impl<T: Send + 'static> Server<T> {
     }
 }
 
+/// A server that accepts one connection and keeps it open without writing until the returned
+/// sender sends or is dropped; then it closes the connection.
+pub fn silent_server() -> (Server<()>, std::sync::mpsc::Sender<()>) {
+    let (release, wait) = std::sync::mpsc::channel::<()>();
+    let server = Server::start(move |_s| {
+        let _ = wait.recv();
+    });
+    (server, release)
+}
+
 /// Read exactly `n` bytes (or fail after [`PATIENCE`]).
 pub fn read_n(stream: &mut TcpStream, n: usize) -> Vec<u8> {
     let mut buf = vec![0; n];

@@ -145,10 +145,7 @@ fn the_policy_holds_inside_a_composition() {
 fn a_composed_command_waiting_on_a_silent_peer_is_stopped_at_its_deadline() {
     use std::time::{Duration, Instant};
     const DEADLINE: Duration = Duration::from_millis(300);
-    let (release, silent) = std::sync::mpsc::channel::<()>();
-    let server = Server::start(move |_s| {
-        let _ = silent.recv();
-    });
+    let (server, release) = silent_server();
     let policy = Policy::deny_all()
         .allow(Allow::host(Ipv4Addr::LOCALHOST).port(server.port))
         .call_deadline(Some(DEADLINE));

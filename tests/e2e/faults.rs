@@ -45,8 +45,7 @@ fn a_timed_out_read_consumes_nothing() {
 
 #[test]
 fn a_server_that_never_writes_times_eof_out() {
-    let (done, wait) = mpsc::channel::<()>();
-    let server = Server::start(move |_s| wait.recv().unwrap());
+    let (server, done) = silent_server();
     let socket = loopback().connect("127.0.0.1", server.port, None).unwrap();
     socket.set_timeout(Some(SHORT)).unwrap();
     let started = Instant::now();

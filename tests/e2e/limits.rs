@@ -118,10 +118,7 @@ fn a_call_waiting_in_the_host_is_stopped_at_its_deadline() {
     const DEADLINE: Duration = Duration::from_millis(300);
     // A peer that accepts and never writes: with no `set-timeout`, `read-ln` waits in one
     // host call (`pollable.block`) for as long as the peer stays silent.
-    let (release, silent) = std::sync::mpsc::channel::<()>();
-    let server = Server::start(move |_s| {
-        let _ = silent.recv();
-    });
+    let (server, release) = silent_server();
     let instance = instance(
         Policy::deny_all()
             .allow(Allow::host(Ipv4Addr::LOCALHOST))
