@@ -72,8 +72,8 @@ impl State {
     ) -> Store<State> {
         let mut store = Store::new(engine, State::new(builder, etc, policy));
         store.limiter(|state| &mut state.limits);
-        // Guest code that runs a whole tick yields to the executor, so a deadline (a timer
-        // beside the call, see `run`) can stop even a guest that never calls the host.
+        // Guest code yields to the executor at every epoch tick, so a deadline (the timer
+        // beside each call in `block_on`) can stop even a guest that never calls the host.
         store.epoch_deadline_async_yield_and_update(1);
         store.set_epoch_deadline(1);
         store
