@@ -129,6 +129,14 @@ pub struct Policy {
     call_deadline: Option<Duration>,
 }
 
+/// Whether one of `rules` allows `address`; IPv6 never is (the component is IPv4-only).
+fn any_allows(rules: &[Allow], address: SocketAddr) -> bool {
+    match address.ip() {
+        IpAddr::V4(ip) => rules.iter().any(|rule| rule.allows(ip, address.port())),
+        IpAddr::V6(_) => false,
+    }
+}
+
 impl Default for Policy {
     fn default() -> Self {
         Policy {
@@ -179,13 +187,7 @@ impl Policy {
 
     /// Whether listening on `address` is allowed.
     pub fn allows_listen(&self, address: SocketAddr) -> bool {
-        match address.ip() {
-            IpAddr::V4(ip) => self
-                .listen
-                .iter()
-                .any(|rule| rule.allows(ip, address.port())),
-            IpAddr::V6(_) => false,
-        }
+        any_allows(&self.listen, address)
     }
 
     /// Whether an explicit bind of `address` is allowed: a listener's, port 0 meaning "any".
@@ -206,13 +208,7 @@ impl Policy {
 
     /// Whether a TCP connection to `address` is allowed.
     pub fn allows_connect(&self, address: SocketAddr) -> bool {
-        match address.ip() {
-            IpAddr::V4(ip) => self
-                .allowed
-                .iter()
-                .any(|rule| rule.allows(ip, address.port())),
-            IpAddr::V6(_) => false,
-        }
+        any_allows(&self.allowed, address)
     }
 
     pub fn allows_lookup(&self) -> bool {
