@@ -1,24 +1,12 @@
 //! The pure parts of reverse lookup: the hosts file, `resolv.conf`, and DNS PTR messages
 //! (encoded and decoded by `simple-dns`). No WASI here; `names` does the I/O.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
-use std::time::Duration;
+use std::net::Ipv4Addr;
 
 use simple_dns::rdata::RData;
 use simple_dns::{CLASS, Name, Packet, PacketFlag, Question, RCODE, TYPE};
 
 use crate::error::Error;
-
-/// The DNS port, for `nameserver` lines (which cannot name another).
-pub const DNS_PORT: u16 = 53;
-/// How long one try waits for an answer when `resolv.conf` does not say (`timeout:`).
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
-/// How many rounds over the servers when `resolv.conf` does not say (`attempts:`).
-pub const DEFAULT_ATTEMPTS: u32 = 2;
-/// glibc's caps on `timeout:` and `attempts:` (resolv.conf(5)), so that no configuration can
-/// make a lookup wait for hours.
-pub const MAX_TIMEOUT: Duration = Duration::from_secs(30);
-pub const MAX_ATTEMPTS: u32 = 5;
 
 /// The first name the hosts file gives `address`: the first line whose address matches.
 pub fn name_in_hosts(hosts: &str, address: Ipv4Addr) -> Option<String> {
@@ -28,71 +16,6 @@ pub fn name_in_hosts(hosts: &str, address: Ipv4Addr) -> Option<String> {
         let matches = fields.next()?.parse::<Ipv4Addr>().ok()? == address;
         matches.then(|| fields.next().map(str::to_owned)).flatten()
     })
-}
-
-/// What reverse lookup takes from `resolv.conf`: IPv4 `nameserver`s and `options timeout:N
-/// attempts:N`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResolvConf {
-    pub nameservers: Vec<SocketAddrV4>,
-    pub timeout: Duration,
-    pub attempts: u32,
-}
-
-impl Default for ResolvConf {
-    fn default() -> Self {
-        ResolvConf {
-            nameservers: Vec::new(),
-            timeout: DEFAULT_TIMEOUT,
-            attempts: DEFAULT_ATTEMPTS,
-        }
-    }
-}
-
-impl ResolvConf {
-    pub fn parse(text: &str) -> Self {
-        let mut conf = ResolvConf::default();
-        for line in text.lines() {
-            let mut words = line
-                .split(['#', ';'])
-                .next()
-                .unwrap_or_default()
-                .split_whitespace();
-            match words.next() {
-                Some("nameserver") => {
-                    // IPv6 servers are skipped: this component speaks IPv4 only.
-                    if let Some(ip) = words.next().and_then(|w| w.parse::<Ipv4Addr>().ok()) {
-                        conf.nameservers.push(SocketAddrV4::new(ip, DNS_PORT));
-                    }
-                }
-                Some("options") => {
-                    for option in words {
-                        let number = |prefix| option.strip_prefix(prefix)?.parse::<u32>().ok();
-                        if let Some(seconds) = number("timeout:") {
-                            conf.timeout = Duration::from_secs(seconds.into())
-                                .clamp(Duration::from_secs(1), MAX_TIMEOUT);
-                        }
-                        if let Some(attempts) = number("attempts:") {
-                            conf.attempts = attempts.clamp(1, MAX_ATTEMPTS);
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        conf
-    }
-}
-
-/// `IP[:PORT]`, as `ALORE_SOCKET_RESOLVER` names a resolver.
-pub fn parse_resolver(text: &str) -> Option<SocketAddrV4> {
-    match text.split_once(':') {
-        Some((ip, port)) => Some(SocketAddrV4::new(
-            ip.parse().ok()?,
-            port.parse().ok().filter(|&p| p != 0)?,
-        )),
-        None => Some(SocketAddrV4::new(text.parse().ok()?, DNS_PORT)),
-    }
 }
 
 /// The name a PTR query asks about: `d.c.b.a.in-addr.arpa` for `a.b.c.d`.
@@ -144,10 +67,20 @@ pub enum Reply {
     Truncated,
     /// The server could not answer (SERVFAIL, REFUSED, …): try another.
     Failed(String),
+    /// The answer is not one to believe (a PTR record for another name, a target that is no
+    /// host name): say so, and do not ask again.
+    Invalid(String),
 }
 
-/// Read a reply that [`answers`] accepted.
-pub fn read_reply(message: &[u8]) -> Reply {
+/// How many CNAME links an answer may take from the question to its PTR record (RFC 2317
+/// delegations use one); more is a loop or a trick.
+const MAX_CNAME_LINKS: usize = 8;
+
+/// Read a reply that [`answers`] accepted to the question `name`. Only a PTR record owned by
+/// `name` (or by the end of a CNAME chain from it, within the same answer) counts, and only
+/// if its target is a valid host name: a name with other bytes (newlines, escapes) is refused
+/// without echoing it, since it would end up in logs and on terminals.
+pub fn read_reply(message: &[u8], name: &str) -> Reply {
     let Ok(packet) = Packet::parse(message) else {
         return Reply::Failed("unreadable reply".into());
     };
@@ -155,19 +88,40 @@ pub fn read_reply(message: &[u8]) -> Reply {
         return Reply::Truncated;
     }
     match packet.rcode() {
-        RCODE::NoError => packet
-            .answers
-            .iter()
-            .find_map(|record| match &record.rdata {
-                RData::PTR(ptr) => Some(Reply::Name(
-                    ptr.0.to_string().trim_end_matches('.').to_owned(),
-                )),
-                _ => None,
-            })
-            .unwrap_or(Reply::NoRecord),
-        RCODE::NameError => Reply::NoSuchName,
-        other => Reply::Failed(format!("{other:?}")),
+        RCODE::NoError => {}
+        RCODE::NameError => return Reply::NoSuchName,
+        other => return Reply::Failed(format!("{other:?}")),
     }
+    let same = |a: &Name, b: &str| a.to_string().eq_ignore_ascii_case(b);
+    let mut owner = name.to_owned();
+    for _ in 0..=MAX_CNAME_LINKS {
+        let owned = || packet.answers.iter().filter(|r| same(&r.name, &owner));
+        if let Some(target) = owned().find_map(|r| match &r.rdata {
+            RData::PTR(ptr) => Some(ptr.0.to_string()),
+            _ => None,
+        }) {
+            let target = target.strip_suffix('.').unwrap_or(&target);
+            return match alore_socket_rules::check_answered_name(target) {
+                Ok(()) => Reply::Name(target.to_owned()),
+                Err(why) => Reply::Invalid(format!("the PTR answer is no valid host name: {why}")),
+            };
+        }
+        match owned().find_map(|r| match &r.rdata {
+            RData::CNAME(cname) => Some(cname.0.to_string()),
+            _ => None,
+        }) {
+            Some(next) => owner = next,
+            None => break,
+        }
+    }
+    if packet
+        .answers
+        .iter()
+        .any(|r| matches!(r.rdata, RData::PTR(_)))
+    {
+        return Reply::Invalid("the answer's PTR record is for another name than asked".into());
+    }
+    Reply::NoRecord
 }
 
 #[cfg(test)]
@@ -193,49 +147,6 @@ mod tests {
             None,
             "no name"
         );
-    }
-
-    #[test]
-    fn resolv_conf_servers_and_options() {
-        let conf = ResolvConf::parse(
-            "; comment\nnameserver 10.1.1.1\nnameserver ::1\nnameserver 10.2.2.2 # x\noptions ndots:2 timeout:3 attempts:4\n",
-        );
-        assert_eq!(
-            conf.nameservers,
-            [
-                SocketAddrV4::new(Ipv4Addr::new(10, 1, 1, 1), 53),
-                SocketAddrV4::new(Ipv4Addr::new(10, 2, 2, 2), 53)
-            ]
-        );
-        assert_eq!((conf.timeout, conf.attempts), (Duration::from_secs(3), 4));
-        let capped = ResolvConf::parse("options timeout:0 attempts:99\noptions timeout:1000");
-        assert_eq!(
-            (capped.timeout, capped.attempts),
-            (MAX_TIMEOUT, MAX_ATTEMPTS)
-        );
-        assert_eq!(ResolvConf::parse(""), ResolvConf::default());
-    }
-
-    #[test]
-    fn resolver_addresses() {
-        assert_eq!(
-            parse_resolver("127.0.0.1"),
-            Some(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 53))
-        );
-        assert_eq!(
-            parse_resolver("127.0.0.1:5353"),
-            Some(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 5353))
-        );
-        for bad in [
-            "",
-            "localhost",
-            "127.0.0.1:",
-            "127.0.0.1:0",
-            "127.0.0.1:x",
-            "::1",
-        ] {
-            assert_eq!(parse_resolver(bad), None, "{bad:?}");
-        }
     }
 
     fn reply(id: u16, question: &str, rcode: RCODE, ptr: Option<&str>, truncated: bool) -> Vec<u8> {
@@ -272,7 +183,7 @@ mod tests {
         assert!(!answers(&good, 8, &name), "wrong ID");
         assert!(!answers(&good, 7, "5.3.2.1.in-addr.arpa"), "wrong question");
         assert!(!answers(b"junk", 7, &name));
-        assert_eq!(read_reply(&good), Reply::Name("host.example".into()));
+        assert_eq!(read_reply(&good, &name), Reply::Name("host.example".into()));
         assert!(answers(
             &reply(7, &name.to_uppercase(), RCODE::NoError, None, false),
             7,
@@ -280,20 +191,105 @@ mod tests {
         ));
 
         assert_eq!(
-            read_reply(&reply(7, &name, RCODE::NameError, None, false)),
+            read_reply(&reply(7, &name, RCODE::NameError, None, false), &name),
             Reply::NoSuchName
         );
         assert_eq!(
-            read_reply(&reply(7, &name, RCODE::NoError, None, false)),
+            read_reply(&reply(7, &name, RCODE::NoError, None, false), &name),
             Reply::NoRecord
         );
         assert_eq!(
-            read_reply(&reply(7, &name, RCODE::NoError, None, true)),
+            read_reply(&reply(7, &name, RCODE::NoError, None, true), &name),
             Reply::Truncated
         );
         assert!(matches!(
-            read_reply(&reply(7, &name, RCODE::ServerFailure, None, false)),
+            read_reply(&reply(7, &name, RCODE::ServerFailure, None, false), &name),
             Reply::Failed(_)
         ));
+    }
+
+    /// A NOERROR reply to `question` whose answer holds these records.
+    fn reply_with(question: &str, records: Vec<ResourceRecord<'static>>) -> Vec<u8> {
+        let mut packet = Packet::new_reply(7);
+        let qname = Name::new_unchecked(question).into_owned();
+        packet.questions.push(Question::new(
+            qname,
+            TYPE::PTR.into(),
+            CLASS::IN.into(),
+            false,
+        ));
+        packet.answers = records;
+        packet.build_bytes_vec().unwrap()
+    }
+
+    fn record(owner: &str, rdata: RData<'static>) -> ResourceRecord<'static> {
+        let owner = Name::new_unchecked(owner).into_owned();
+        ResourceRecord::new(owner, CLASS::IN, 60, rdata)
+    }
+
+    fn ptr(target: &str) -> RData<'static> {
+        RData::PTR(PTR(Name::new_unchecked(target).into_owned()))
+    }
+
+    #[test]
+    fn only_a_ptr_record_owned_by_the_question_counts() {
+        let name = ptr_name(Ipv4Addr::new(1, 2, 3, 4));
+        let other = reply_with(
+            &name,
+            vec![record("9.9.9.9.in-addr.arpa", ptr("evil.example"))],
+        );
+        assert!(
+            matches!(read_reply(&other, &name), Reply::Invalid(why) if why.contains("another name"))
+        );
+        let both = reply_with(
+            &name,
+            vec![
+                record("9.9.9.9.in-addr.arpa", ptr("evil.example")),
+                record(&name, ptr("good.example")),
+            ],
+        );
+        assert_eq!(read_reply(&both, &name), Reply::Name("good.example".into()));
+        // RFC 2317: the question's name is an alias of the record's owner.
+        let alias = "4.0/24.3.2.1.in-addr.arpa";
+        let delegated = reply_with(
+            &name,
+            vec![
+                record(
+                    &name,
+                    RData::CNAME(simple_dns::rdata::CNAME(
+                        Name::new_unchecked(alias).into_owned(),
+                    )),
+                ),
+                record(alias, ptr("classless.example")),
+            ],
+        );
+        assert_eq!(
+            read_reply(&delegated, &name),
+            Reply::Name("classless.example".into())
+        );
+    }
+
+    #[test]
+    fn a_ptr_target_that_is_no_host_name_is_refused_without_echo() {
+        let name = ptr_name(Ipv4Addr::new(1, 2, 3, 4));
+        for bad in [
+            "line1\nline2.example",
+            "red\x1b[31m.example",
+            "spa ce.example",
+            "nul\0.example",
+        ] {
+            let message = reply_with(&name, vec![record(&name, ptr(bad))]);
+            match read_reply(&message, &name) {
+                Reply::Invalid(why) => {
+                    assert!(why.contains("no valid host name"), "{why}");
+                    assert!(
+                        !why.contains(bad.split('.').next().unwrap()),
+                        "{bad:?}: {why}"
+                    );
+                    assert!(!why.chars().any(char::is_control), "{why:?}");
+                }
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
     }
 }

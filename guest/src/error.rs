@@ -91,10 +91,14 @@ pub fn from_code(code: ErrorCode) -> Error {
         ErrorCode::AddressNotBindable => {
             return Error::io(IoKind::Other, "Local address not available [EADDRNOTAVAIL]");
         }
+        // WASI's messages run over several lines ("…invalid.\n\nPOSIX equivalent: …"); the
+        // first says it, and the code's name says the rest.
         other => {
+            let message = other.message();
+            let first = message.lines().next().unwrap_or_default();
             return Error::io(
                 IoKind::Other,
-                format!("{} [{}]", other.message(), other.name()),
+                format!("{} [{}]", one_line(first), other.name()),
             );
         }
     };
@@ -105,12 +109,19 @@ pub fn from_code(code: ErrorCode) -> Error {
 /// string here (`network-error-code` is unstable), so the kind is read from it: wasmtime
 /// prints Rust's `io::Error`, whose `kind: ConnectionReset` names the failure portably.
 pub fn from_stream(error: &WasiError) -> Error {
-    let text = error.to_debug_string();
+    let text = one_line(&error.to_debug_string());
     let kind = classify(&text);
     match message_of(kind) {
         "" => Error::io(kind, text),
         message => Error::io(kind, message),
     }
+}
+
+/// `text` on one line: every run of white space (newlines too) becomes one space, and other
+/// control characters are dropped, so that no message can break a log line or a terminal.
+pub fn one_line(text: &str) -> String {
+    let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    words.chars().filter(|c| !c.is_control()).collect()
 }
 
 /// The kind named in a host's error text, `Other` when none is recognised.
@@ -145,5 +156,20 @@ mod tests {
         let pipe = r#"Os { code: 32, kind: BrokenPipe, message: "Broken pipe" }"#;
         assert_eq!(classify(pipe), IoKind::ConnectionReset);
         assert_eq!(classify("something else"), IoKind::Other);
+    }
+
+    #[test]
+    fn messages_are_one_line() {
+        assert_eq!(
+            one_line("invalid.\n\n POSIX equivalent:\tEINVAL\x1b"),
+            "invalid. POSIX equivalent: EINVAL"
+        );
+        let Error::Io { message, .. } = from_code(ErrorCode::InvalidArgument) else {
+            panic!("an io-error");
+        };
+        assert!(
+            !message.contains('\n') && message.ends_with("[invalid-argument]"),
+            "{message:?}"
+        );
     }
 }

@@ -172,11 +172,11 @@ impl api::GuestSocket for Socket {
     }
 
     fn remote_address(&self) -> Result<String, api::Error> {
-        self.with(|s| Ok(s.transport()?.remote_address()?.0.to_string()))
+        self.with(|s| Ok(s.transport()?.remote_address().0.to_string()))
     }
 
     fn remote_port(&self) -> Result<u16, api::Error> {
-        self.with(|s| Ok(s.transport()?.remote_address()?.1))
+        self.with(|s| Ok(s.transport()?.remote_address().1))
     }
 }
 
@@ -197,7 +197,7 @@ impl server_api::GuestServerSocket for ServerSocket {
     fn new(port: u16, address: Option<String>) -> Result<Self, api::Error> {
         let ip = match address {
             None => Ipv4Addr::UNSPECIFIED,
-            Some(text) => names::parse_ipv4(&text).ok_or_else(|| {
+            Some(text) => alore_socket_rules::parse_ipv4(&text).ok_or_else(|| {
                 Error::Value(format!(
                     "Invalid address: {text:?} is not dotted-decimal IPv4"
                 ))

@@ -9,50 +9,15 @@ use wasip2::sockets::instance_network::instance_network;
 use wasip2::sockets::ip_name_lookup::resolve_addresses;
 use wasip2::sockets::network::{ErrorCode, IpAddress};
 
-use crate::dns::{self, Reply, ResolvConf};
+use alore_socket_rules::{self as rules, HOSTNAME_ENV, RESOLVER_ENV, ResolvConf, parse_ipv4};
+
+use crate::dns::{self, Reply};
 use crate::error::{self, Error};
 use crate::net::{self, Deadline};
 
-/// The longest host name DNS can carry in text form (RFC 1035: 255 octets on the wire).
-pub const MAX_NAME_LENGTH: usize = 253;
-/// The longest label of a host name (RFC 1035 §2.3.4).
-pub const MAX_LABEL_LENGTH: usize = 63;
-
-/// Check a destination or name before any traffic (spec decision 7).
+/// Check a destination or name before any traffic; the rule is the host's too.
 pub fn check_name(name: &str) -> Result<(), Error> {
-    if name.is_empty() {
-        return Err(Error::Value("Empty host name".into()));
-    }
-    if name.len() > MAX_NAME_LENGTH {
-        return Err(Error::Value(format!(
-            "Host name longer than {MAX_NAME_LENGTH} bytes"
-        )));
-    }
-    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(Error::Value(
-            "Host name contains a space, NUL or control character".into(),
-        ));
-    }
-    // One trailing dot is allowed: it only says the name is fully qualified.
-    let labels = name.strip_suffix('.').unwrap_or(name);
-    if labels.split('.').any(str::is_empty) {
-        return Err(Error::Value("Host name has an empty label".into()));
-    }
-    if labels
-        .split('.')
-        .any(|label| label.len() > MAX_LABEL_LENGTH)
-    {
-        return Err(Error::Value(format!(
-            "Host name has a label longer than {MAX_LABEL_LENGTH} bytes"
-        )));
-    }
-    Ok(())
-}
-
-/// A strict dotted-decimal IPv4 address, as `inet_pton(AF_INET)` takes it: four decimal
-/// parts of 0..=255 with no leading zeros. ("127.1" is not one.)
-pub fn parse_ipv4(text: &str) -> Option<Ipv4Addr> {
-    text.parse().ok()
+    rules::check_name(name).map_err(|why| Error::Value(why.into()))
 }
 
 /// The IPv4 addresses of a `name` that passed [`check_name`], in the resolver's order. A
@@ -106,14 +71,10 @@ pub fn host_by_name(name: &str) -> Result<String, Error> {
 }
 
 /// Where reverse lookup looks first, as a POSIX resolver does: the host gives the component
-/// copies of these files in a read-only `/etc`.
-pub const HOSTS_FILE: &str = "/etc/hosts";
-pub const RESOLV_CONF: &str = "/etc/resolv.conf";
-pub const HOSTNAME_FILE: &str = "/etc/hostname";
-/// Names the resolver (`IP[:PORT]`) instead of `resolv.conf`'s `nameserver`s.
-pub const RESOLVER_ENV: &str = "ALORE_SOCKET_RESOLVER";
-/// The host's name, as the host chooses to tell it.
-pub const HOSTNAME_ENV: &str = "HOSTNAME";
+/// copies of these files in a read-only `/etc` (`rules::ETC_FILES`).
+const HOSTS_FILE: &str = "/etc/hosts";
+const RESOLV_CONF: &str = "/etc/resolv.conf";
+const HOSTNAME_FILE: &str = "/etc/hostname";
 
 fn env(name: &str) -> Option<String> {
     wasip2::cli::environment::get_environment()
@@ -139,8 +100,8 @@ pub fn host_by_address(address: &str) -> Result<String, Error> {
         .unwrap_or_default();
     let servers = match env(RESOLVER_ENV) {
         Some(text) => vec![
-            dns::parse_resolver(&text)
-                .ok_or_else(|| Error::Name(format!("{RESOLVER_ENV}={text:?} is not IP[:PORT]")))?,
+            rules::parse_resolver(&text)
+                .map_err(|why| Error::Name(format!("{RESOLVER_ENV}: {why}")))?,
         ],
         None => conf.nameservers.clone(),
     };
@@ -166,7 +127,7 @@ fn reverse_dns(ip: Ipv4Addr, servers: &[SocketAddrV4], conf: &ResolvConf) -> Res
             let is_ours = |message: &[u8]| dns::answers(message, id, &name);
             let reply =
                 match net::udp_exchange(server, &query, Deadline::after(conf.timeout), is_ours) {
-                    Ok(Some(message)) => dns::read_reply(&message),
+                    Ok(Some(message)) => dns::read_reply(&message, &name),
                     Ok(None) => {
                         last_failure = format!("no answer from {server} within {:?}", conf.timeout);
                         continue;
@@ -179,7 +140,7 @@ fn reverse_dns(ip: Ipv4Addr, servers: &[SocketAddrV4], conf: &ResolvConf) -> Res
             let reply = match reply {
                 Reply::Truncated => {
                     match net::tcp_exchange(server, &query, Deadline::after(conf.timeout)) {
-                        Ok(message) if is_ours(&message) => dns::read_reply(&message),
+                        Ok(message) if is_ours(&message) => dns::read_reply(&message, &name),
                         Ok(_) => Reply::Failed("a TCP answer to another question".into()),
                         Err(e) => Reply::Failed(format!("over TCP: {e}")),
                     }
@@ -196,6 +157,11 @@ fn reverse_dns(ip: Ipv4Addr, servers: &[SocketAddrV4], conf: &ResolvConf) -> Res
                 Reply::NoRecord => {
                     return Err(Error::Name(format!(
                         "Unknown host: {name} has no PTR record ({server})"
+                    )));
+                }
+                Reply::Invalid(why) => {
+                    return Err(Error::Name(format!(
+                        "Unknown host: {server} answered for {name}, but {why}"
                     )));
                 }
                 Reply::Truncated => last_failure = format!("{server}: truncated over TCP too"),
@@ -224,62 +190,4 @@ pub fn host_name() -> Result<String, Error> {
                 "Unknown host name: the host gave neither {HOSTNAME_ENV} nor {HOSTNAME_FILE}"
             ))
         })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dotted_decimal_is_strict() {
-        assert_eq!(parse_ipv4("127.0.0.1"), Some(Ipv4Addr::LOCALHOST));
-        assert_eq!(parse_ipv4("255.255.255.255"), Some(Ipv4Addr::BROADCAST));
-        for bad in [
-            "127.1",
-            "1.2.3",
-            "1.2.3.4.5",
-            "01.2.3.4",
-            "1.2.3.256",
-            "::1",
-            "localhost",
-            " 1.2.3.4",
-            "1.2.3.4 ",
-            "",
-            "1..2.3",
-            "+1.2.3.4",
-        ] {
-            assert_eq!(parse_ipv4(bad), None, "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn names_are_checked_before_traffic() {
-        assert!(check_name("example.com").is_ok());
-        assert!(check_name("example.com.").is_ok(), "fully qualified");
-        assert!(
-            check_name(
-                &[
-                    "a".repeat(63),
-                    "b".repeat(63),
-                    "c".repeat(63),
-                    "d".repeat(61)
-                ]
-                .join(".")
-            )
-            .is_ok()
-        );
-        for bad in [
-            ".",
-            "a..b",
-            ".a",
-            "a.b..",
-            &"x".repeat(64),
-            &format!("{}.com", "x".repeat(64)),
-        ] {
-            assert!(matches!(check_name(bad), Err(Error::Value(_))), "{bad:?}");
-        }
-        for bad in ["", "a b", "a\0b", "a\tb", "a\nb", &"a".repeat(254)] {
-            assert!(matches!(check_name(bad), Err(Error::Value(_))), "{bad:?}");
-        }
-    }
 }

@@ -33,6 +33,9 @@ pub struct TcpConnection {
     input: InputStream,
     output: OutputStream,
     socket: TcpSocket,
+    /// The peer's address, known when the connection is made: asked of the host later, it
+    /// would fail once the peer has reset the connection (ENOTCONN).
+    remote: SocketAddrV4,
     /// How long one wait for the network may last (`set-timeout`); `None`: forever.
     timeout: Option<Duration>,
 }
@@ -81,13 +84,8 @@ fn socket_address(address: SocketAddrV4) -> IpSocketAddress {
 }
 
 impl TcpConnection {
-    /// Connect to `address:port`. A socket can try to connect only once, so each attempt
-    /// gets a fresh one.
-    pub fn connect(address: Ipv4Addr, port: u16) -> Result<Self, Error> {
-        Self::connect_by(SocketAddrV4::new(address, port), Deadline::NEVER)
-    }
-
-    /// Connect, giving up with `timed-out` at `deadline`.
+    /// Connect, giving up with `timed-out` at `deadline`. A socket can try to connect only
+    /// once, so each attempt gets a fresh one.
     pub fn connect_by(remote: SocketAddrV4, deadline: Deadline) -> Result<Self, Error> {
         let network = instance_network();
         let socket = create_tcp_socket(IpAddressFamily::Ipv4).map_err(error::from_code)?;
@@ -110,17 +108,23 @@ impl TcpConnection {
                 }
             }
         };
-        Ok(TcpConnection::accepted(socket, input, output))
+        Ok(TcpConnection::from_parts(socket, input, output, remote))
     }
 
     /// A connection from its parts (a connect's or a listener's accept).
-    fn accepted(socket: TcpSocket, input: InputStream, output: OutputStream) -> Self {
+    fn from_parts(
+        socket: TcpSocket,
+        input: InputStream,
+        output: OutputStream,
+        remote: SocketAddrV4,
+    ) -> Self {
         TcpConnection {
             readable: OnceCell::new(),
             writable: OnceCell::new(),
             input,
             output,
             socket,
+            remote,
             timeout: None,
         }
     }
@@ -129,8 +133,8 @@ impl TcpConnection {
         ipv4_of(self.socket.local_address())
     }
 
-    pub fn remote_address(&self) -> Result<(Ipv4Addr, u16), Error> {
-        ipv4_of(self.socket.remote_address())
+    pub fn remote_address(&self) -> (Ipv4Addr, u16) {
+        (*self.remote.ip(), self.remote.port())
     }
 
     /// Wait until the output stream can take more bytes; returns how many.
@@ -248,18 +252,39 @@ impl TcpListener {
         socket
             .start_bind(&network, socket_address(address))
             .map_err(error::from_code)?;
-        finish(&ready, || socket.finish_bind())?;
+        finish(&ready, || socket.finish_bind()).map_err(error::from_code)?;
         // Best effort, as with listen(2): a host may cap or refuse the size.
         let _ = socket.set_listen_backlog_size(LISTEN_BACKLOG);
         socket.start_listen().map_err(error::from_code)?;
-        finish(&ready, || socket.finish_listen())?;
+        finish(&ready, || socket.finish_listen()).map_err(error::from_code)?;
         Ok(TcpListener { ready, socket })
     }
 
-    /// Wait for the next connection.
+    /// Wait for the next connection. A peer that is gone by the time it is accepted (it
+    /// reset the connection right after the handshake) is `connection-reset`, as the host
+    /// then cannot even say who it was; the listener goes on.
     pub fn accept(&self) -> Result<TcpConnection, Error> {
-        let (socket, input, output) = finish(&self.ready, || self.socket.accept())?;
-        Ok(TcpConnection::accepted(socket, input, output))
+        let gone = || {
+            Error::io(
+                IoKind::ConnectionReset,
+                "Connection reset by peer before it was accepted [ECONNRESET]",
+            )
+        };
+        let (socket, input, output) = match finish(&self.ready, || self.socket.accept()) {
+            Ok(parts) => parts,
+            // The listener listens, so a state error is the accepted socket's own.
+            Err(ErrorCode::InvalidState) => return Err(gone()),
+            Err(code) => return Err(error::from_code(code)),
+        };
+        let remote = match ipv4_of(socket.remote_address()) {
+            Ok((ip, port)) => SocketAddrV4::new(ip, port),
+            Err(_) => {
+                // Children first: the streams go before their socket.
+                drop((input, output));
+                return Err(gone());
+            }
+        };
+        Ok(TcpConnection::from_parts(socket, input, output, remote))
     }
 
     pub fn local_address(&self) -> Result<(Ipv4Addr, u16), Error> {
@@ -268,11 +293,14 @@ impl TcpListener {
 }
 
 /// Call a WASI `finish-*`/`accept` until it stops answering `would-block`.
-fn finish<T>(ready: &Pollable, mut step: impl FnMut() -> Result<T, ErrorCode>) -> Result<T, Error> {
+fn finish<T>(
+    ready: &Pollable,
+    mut step: impl FnMut() -> Result<T, ErrorCode>,
+) -> Result<T, ErrorCode> {
     loop {
         match step() {
             Err(ErrorCode::WouldBlock) => ready.block(),
-            result => return result.map_err(error::from_code),
+            result => return result,
         }
     }
 }

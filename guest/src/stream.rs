@@ -327,23 +327,28 @@ impl<T: Transport> Stream<T> {
         let mut out = Vec::new();
         match self.gather(n, &mut out) {
             Ok(()) => Ok(out),
-            Err(e) => {
-                self.give_back(out);
-                Err(e)
-            }
+            Err(e) => Err(self.give_back(out, e)),
         }
     }
 
-    /// Put bytes a failed read had taken back in front of the unread ones: a read that fails
-    /// (a timeout, say) consumes nothing.
-    fn give_back(&mut self, mut bytes: Vec<u8>) {
+    /// Put bytes a read that failed with `error` had taken back in front of the unread ones:
+    /// a read that fails (a timeout, say) consumes nothing. Returns the error to report: the
+    /// same, or `limit-exceeded` if there was no memory to put them back (then they are lost).
+    fn give_back(&mut self, bytes: Vec<u8>, error: Error) -> Error {
         if bytes.is_empty() {
-            return;
+            return error;
         }
-        bytes.extend_from_slice(self.unread());
-        self.input = bytes;
-        self.read_pos = 0;
         self.line_scanned = 0;
+        if self.unread().is_empty() {
+            self.input = bytes;
+            self.read_pos = 0;
+            return error;
+        }
+        if self.input.try_reserve(bytes.len()).is_err() {
+            return Error::out_of_memory();
+        }
+        self.input.splice(self.read_pos..self.read_pos, bytes);
+        error
     }
 
     /// Move up to `n` bytes into `out`: buffered ones first, then from the transport.
@@ -383,10 +388,7 @@ impl<T: Transport> Stream<T> {
         loop {
             let chunk = match self.transport_mut()?.read(MAX_READ_CHUNK) {
                 Ok(chunk) => chunk,
-                Err(e) => {
-                    self.give_back(out);
-                    return Err(e);
-                }
+                Err(e) => return Err(self.give_back(out, e)),
             };
             if chunk.is_empty() {
                 break;
@@ -405,16 +407,16 @@ impl<T: Transport> Stream<T> {
             let found = find_line_end(&unread[self.line_scanned..]).map(|i| i + self.line_scanned);
             match found {
                 Some(end) if end > self.max_line => return Err(self.drop_long_line()),
-                Some(end) if unread[end] == b'\n' => return Ok(self.take_line(end, 1)),
+                Some(end) if unread[end] == b'\n' => return self.take_line(end, 1),
                 Some(end) if end + 1 < unread.len() => {
                     let ending = if unread[end + 1] == b'\n' { 2 } else { 1 };
-                    return Ok(self.take_line(end, ending));
+                    return self.take_line(end, ending);
                 }
                 Some(end) => {
                     // A CR is the last byte so far: wait to see whether an LF follows.
                     self.line_scanned = end;
                     if self.fill(self.mode.refill_size())? == 0 {
-                        return Ok(self.take_line(end, 1));
+                        return self.take_line(end, 1);
                     }
                 }
                 None => {
@@ -425,7 +427,7 @@ impl<T: Transport> Stream<T> {
                     if self.fill(self.mode.refill_size())? == 0 {
                         return match self.unread().len() {
                             0 => Err(Error::end_of_stream()),
-                            len => Ok(self.take_line(len, 0)),
+                            len => self.take_line(len, 0),
                         };
                     }
                 }
@@ -433,10 +435,13 @@ impl<T: Transport> Stream<T> {
         }
     }
 
-    fn take_line(&mut self, len: usize, ending: usize) -> Vec<u8> {
-        let line = self.unread()[..len].to_vec();
+    /// Take the next `len` bytes as a line and drop its `ending`. A line's size is the
+    /// peer's to choose, so getting its memory may fail (`limit-exceeded`, nothing consumed).
+    fn take_line(&mut self, len: usize, ending: usize) -> Result<Vec<u8>, Error> {
+        let mut line = Vec::new();
+        push(&mut line, &self.unread()[..len])?;
         self.consume(len + ending);
-        line
+        Ok(line)
     }
 
     /// A line over the limit: drop its first `max_line` bytes (spec decision 11), so memory
@@ -465,6 +470,9 @@ impl<T: Transport> Stream<T> {
     fn collect_lines(&mut self) -> Result<Vec<Vec<u8>>, Error> {
         let mut lines = Vec::new();
         while !self.eof()? {
+            // How many lines there are is the peer's to choose: an endless stream of short
+            // lines must end in `limit-exceeded`, not in a trap.
+            lines.try_reserve(1).map_err(|_| Error::out_of_memory())?;
             lines.push(self.read_ln()?);
         }
         Ok(lines)
@@ -473,7 +481,9 @@ impl<T: Transport> Stream<T> {
     /// The unread bytes, without reading or consuming.
     pub fn peek(&self) -> Result<Vec<u8>, Error> {
         self.transport()?;
-        Ok(self.unread().to_vec())
+        let mut copy = Vec::new();
+        push(&mut copy, self.unread())?;
+        Ok(copy)
     }
 
     /// True when no byte is left; blocks until a byte or the end of the stream arrives.

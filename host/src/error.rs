@@ -13,7 +13,7 @@ pub enum Error {
     Socket(SocketError),
     /// The component trapped, or wasmtime failed to run it. The instance is not usable after
     /// a trap.
-    #[error("the component failed: {0}")]
+    #[error("the component failed: {}", one_line(&.0.to_string()))]
     Wasm(Box<dyn std::error::Error + Send + Sync>),
     /// The call ran past [`crate::Policy::call_deadline`] and was stopped, wherever it was:
     /// in the guest's code or waiting in the host for the network. The instance is not
@@ -49,7 +49,7 @@ impl Error {
     pub(crate) fn load(path: impl Into<PathBuf>, message: impl std::fmt::Display) -> Self {
         Error::Load {
             path: path.into(),
-            message: message.to_string(),
+            message: one_line(&message.to_string()),
         }
     }
 
@@ -75,10 +75,20 @@ impl Error {
 /// `NameError: …`, `ValueError: …` or `IoError (kind): …`, with the WIT's names.
 fn describe(error: &SocketError) -> String {
     match error {
-        SocketError::NameError(message) => format!("NameError: {message}"),
-        SocketError::ValueError(message) => format!("ValueError: {message}"),
-        SocketError::IoError(e) => format!("IoError ({}): {}", kind_name(e.kind), e.message),
+        SocketError::NameError(message) => format!("NameError: {}", one_line(message)),
+        SocketError::ValueError(message) => format!("ValueError: {}", one_line(message)),
+        SocketError::IoError(e) => {
+            format!("IoError ({}): {}", kind_name(e.kind), one_line(&e.message))
+        }
     }
+}
+
+/// `text` on one line: every run of white space (newlines too) becomes one space and other
+/// control characters go, so that no message can break a log line or drive a terminal.
+/// (The component's own messages are one line already; this holds for any build.)
+pub fn one_line(text: &str) -> String {
+    let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    words.chars().filter(|c| !c.is_control()).collect()
 }
 
 /// The WIT name of an I/O error kind.

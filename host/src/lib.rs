@@ -21,7 +21,7 @@ mod policy;
 mod runtime;
 
 pub use bindings::{Buffering, ConnectOptions, IoError, IoErrorKind, SocketError};
-pub use error::{Error, kind_name};
+pub use error::{Error, kind_name, one_line};
 pub use instance::{Instance, ServerSocket, Socket};
 pub use policy::{Allow, DEFAULT_MEMORY_LIMIT, ParseAllowError, Policy};
 pub use runtime::{

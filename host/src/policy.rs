@@ -162,9 +162,6 @@ enum HostName {
     Unset,
 }
 
-/// The host's files reverse lookup reads, as the component sees them in its `/etc`.
-pub const ETC_FILES: [&str; 3] = ["hosts", "resolv.conf", "hostname"];
-
 impl Policy {
     /// No connections, no name lookups.
     pub fn deny_all() -> Self {

@@ -2,21 +2,21 @@
 //! per process, and cache the compiled form on disk.
 
 use std::hash::{Hash, Hasher};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::SocketAddrV4;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use alore_socket_rules::{ETC_DIR, ETC_FILES, HOSTNAME_ENV, RESOLVER_ENV, ResolvConf};
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Config, Engine, ResourceLimiter, Store};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::ProviderPre;
 use crate::instance::Instance;
-use crate::policy::ETC_FILES;
 use crate::{Error, Policy};
 
 /// Names a component file to use instead of finding or building one.
@@ -32,7 +32,7 @@ pub struct State {
     table: ResourceTable,
     /// The private `/etc` given to the component; it must outlive the instance's preopen.
     _etc: Option<TempDir>,
-    limits: StoreLimits,
+    limits: Limits,
     /// How long one call may run ([`Policy::call_deadline`]).
     pub(crate) call_deadline: Option<Duration>,
 }
@@ -42,18 +42,59 @@ pub struct State {
 /// long enough that the ticking costs nothing measurable.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Table elements an instance may have: the component's tables hold a few hundred functions.
+/// Table elements a table may have: the component's tables hold a few hundred functions.
 const MAX_TABLE_ELEMENTS: usize = 10_000;
-/// Core instances a store may hold: one component instance makes about a dozen.
+/// Core instances a store may hold: one component instance makes about a dozen, and a
+/// composition with an application a few dozen.
 const MAX_INSTANCES: usize = 100;
+
+/// Keeps a store within the policy's limits. The memory limit bounds the sum of all the
+/// store's linear memories, so a composition (the component plus the application it is
+/// plugged into, each with a memory of its own) gets the limit once, not once per memory.
+struct Limits {
+    memory_limit: usize,
+    /// Bytes of linear memory the store's memories have been allowed to grow to, together.
+    memory_used: usize,
+}
+
+impl ResourceLimiter for Limits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // Called for a memory's first allocation too (`current` 0), so every byte counts.
+        let used = self
+            .memory_used
+            .saturating_add(desired.saturating_sub(current));
+        if used > self.memory_limit {
+            return Ok(false); // the guest's `memory.grow` returns -1; its allocator fails
+        }
+        self.memory_used = used;
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+}
 
 impl State {
     fn new(mut builder: WasiCtxBuilder, etc: Option<TempDir>, policy: &Policy) -> Self {
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(policy.memory_limit_bytes())
-            .table_elements(MAX_TABLE_ELEMENTS)
-            .instances(MAX_INSTANCES)
-            .build();
+        let limits = Limits {
+            memory_limit: policy.memory_limit_bytes(),
+            memory_used: 0,
+        };
         State {
             ctx: builder.build(),
             table: ResourceTable::new(),
@@ -173,8 +214,7 @@ impl Runtime {
         tick(&engine);
         let wasm = std::fs::read(path).map_err(|e| Error::load(path, e))?;
         let cache_dir = path.parent().unwrap_or(Path::new(".")).to_owned();
-        let stem = path.file_stem().unwrap_or_default().to_string_lossy();
-        let component = load_cached(&engine, &cache_dir, &stem, &wasm)?;
+        let component = load_cached(&engine, path, &wasm)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(Error::wasm)?;
         let pre = linker.instantiate_pre(&component).map_err(Error::wasm)?;
@@ -193,7 +233,8 @@ impl Runtime {
     /// The result imports only what the two import from WASI.
     pub fn compose(&self, app: &[u8]) -> Result<Vec<u8>, Error> {
         use wac_graph::{CompositionGraph, EncodeOptions, types::Package};
-        let failed = |e: &dyn std::fmt::Display| Error::Compose(format!("{e:#}"));
+        let failed =
+            |e: &dyn std::fmt::Display| Error::Compose(crate::error::one_line(&format!("{e:#}")));
         let mut graph = CompositionGraph::new();
         let provider =
             Package::from_bytes("alore:socket", None, self.wasm.clone(), graph.types_mut())
@@ -275,7 +316,7 @@ impl Runtime {
 
     /// Compile any component for this runtime's engine, through the same on-disk cache.
     pub fn compile(&self, wasm: &[u8]) -> Result<Component, Error> {
-        load_cached(&self.engine, &self.cache_dir, "component", wasm)
+        load_cached(&self.engine, &self.cache_dir.join("component.wasm"), wasm)
     }
 
     /// A store set up as `policy` says (network, `/etc`, memory limit), for any component
@@ -331,7 +372,7 @@ impl Runtime {
         let etc = if policy.allows_reverse_lookup() {
             let etc = private_etc(policy.etc_source())?;
             builder
-                .preopened_dir(etc.path(), "/etc", FsPerms::ReadOnly)
+                .preopened_dir(etc.path(), ETC_DIR, FsPerms::ReadOnly)
                 .map_err(|e| {
                     Error::load(etc.path(), format!("cannot give the component /etc: {e:#}"))
                 })?;
@@ -369,10 +410,6 @@ fn tick(engine: &Engine) {
         .expect("a thread for the epoch ticker");
 }
 
-/// The variables the component reads for reverse lookups and its host name.
-const HOSTNAME_ENV: &str = "HOSTNAME";
-const RESOLVER_ENV: &str = "ALORE_SOCKET_RESOLVER";
-
 /// A private temporary directory holding copies of the few `/etc` files the component reads,
 /// and nothing else: the real `/etc` holds secrets. Missing files are left out.
 fn private_etc(source: &Path) -> Result<TempDir, Error> {
@@ -389,19 +426,11 @@ fn private_etc(source: &Path) -> Result<TempDir, Error> {
     Ok(etc)
 }
 
-/// The IPv4 `nameserver`s of a `resolv.conf`, on the DNS port: the only UDP the component
-/// may send.
+/// The `nameserver`s of a `resolv.conf` the component will use, read by the same rules it
+/// reads them by: the only DNS servers it may reach.
 fn nameservers(resolv_conf: &Path) -> Vec<SocketAddrV4> {
     let text = std::fs::read_to_string(resolv_conf).unwrap_or_default();
-    text.lines()
-        .filter_map(
-            |line| match line.split_whitespace().collect::<Vec<_>>()[..] {
-                ["nameserver", ip, ..] => ip.parse::<Ipv4Addr>().ok(),
-                _ => None,
-            },
-        )
-        .map(|ip| SocketAddrV4::new(ip, 53))
-        .collect()
+    ResolvConf::parse(&text).nameservers
 }
 
 /// The component file to load. From a workspace checkout this runs `cargo build`, which is a
@@ -483,18 +512,12 @@ fn ensure_guest_target() -> Result<(), Error> {
     Ok(())
 }
 
-/// Compile `path`, or load its compiled form from the cache beside it. The cache file is
+/// Compile `wasm`, read from `source` (named in errors), or load its compiled form from the
+/// cache beside `source`, named after it. The cache file is
 /// named by a SHA-256 of the component's bytes and of the engine's compatibility hash
 /// (wasmtime version, target, settings), so a rebuilt component or a new wasmtime misses.
-fn load_cached(
-    engine: &Engine,
-    cache_dir: &Path,
-    stem: &str,
-    wasm: &[u8],
-) -> Result<Component, Error> {
-    let path = cache_dir.join(format!("{stem}.wasm"));
-    let path = path.as_path();
-    let cache = cache_path(engine, path, wasm);
+fn load_cached(engine: &Engine, source: &Path, wasm: &[u8]) -> Result<Component, Error> {
+    let cache = cache_path(engine, source, wasm);
     if let Ok(compiled) = std::fs::read(&cache) {
         // SAFETY: wasmtime requires these bytes to be the unmodified output of
         // `precompile_component` by a compatible engine. This file was written only by the
@@ -510,14 +533,17 @@ fn load_cached(
             return Ok(component);
         }
     }
-    let compiled = engine
-        .precompile_component(wasm)
-        .map_err(|e| Error::load(path, format!("{e:#}")))?;
+    let compiled = engine.precompile_component(wasm).map_err(|e| {
+        Error::load(
+            source,
+            format!("not a component wasmtime can compile: {e:#}"),
+        )
+    })?;
     store_in_cache(&cache, &compiled);
     // SAFETY: `compiled` was produced by `precompile_component` of this very engine just now.
     #[allow(unsafe_code)]
     unsafe { Component::deserialize(engine, &compiled) }
-        .map_err(|e| Error::load(path, format!("{e:#}")))
+        .map_err(|e| Error::load(source, format!("{e:#}")))
 }
 
 fn cache_path(engine: &Engine, path: &Path, wasm: &[u8]) -> PathBuf {
@@ -667,16 +693,17 @@ mod tests {
     }
 
     #[test]
-    fn only_ipv4_nameservers_on_port_53_are_allowed() {
+    fn the_host_allows_the_nameservers_the_component_will_use() {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("resolv.conf");
-        let text =
-            "# x\nnameserver 10.0.0.53\nnameserver ::1\nsearch example\nnameserver 127.0.0.1 # y\n";
+        // A comment sign right after the address, IPv6, and more servers than count.
+        let text = "# x\nnameserver 10.0.0.53;x\nnameserver ::1\nsearch example\n\
+                    nameserver 127.0.0.1#y\nnameserver 10.0.0.3\nnameserver 10.0.0.4\n";
         std::fs::write(&conf, text).unwrap();
-        let expected = [
-            SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 53), 53),
-            SocketAddrV4::new(Ipv4Addr::LOCALHOST, 53),
-        ];
+        let expected = ResolvConf::parse(text).nameservers;
+        assert_eq!(expected.len(), alore_socket_rules::MAX_NAMESERVERS);
+        assert_eq!(expected[0], "10.0.0.53:53".parse().unwrap());
+        assert_eq!(expected[1], "127.0.0.1:53".parse().unwrap());
         assert_eq!(nameservers(&conf), expected);
         assert!(nameservers(&dir.path().join("missing")).is_empty());
     }

@@ -156,3 +156,190 @@ fn serve_and_connect_talk_to_each_other() {
         assert_eq!(text(&out.stdout), "hello\nworld\n", "{destination}");
     }
 }
+
+/// The port of `serve`'s first log line ("echoing lines on 127.0.0.1:PORT").
+fn served_port(log: &mut impl BufRead) -> u16 {
+    let mut first = String::new();
+    log.read_line(&mut first).unwrap();
+    first
+        .trim()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse::<u16>().ok())
+        .unwrap_or_else(|| panic!("no port in {first:?}"))
+}
+
+/// Send a line to `port` and read the echo.
+fn echoes(port: u16, line: &str) -> String {
+    use std::io::Read;
+    let mut client = std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+    client
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    client.write_all(format!("{line}\n").as_bytes()).unwrap();
+    let mut reply = vec![0; line.len() + 1];
+    client.read_exact(&mut reply).unwrap();
+    text(&reply)
+}
+
+#[test]
+fn serve_survives_five_hundred_peers_that_reset_at_once_and_still_echoes() {
+    let mut server = Killed(
+        alore_socket()
+            .args(["serve", "0"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut log = BufReader::new(server.0.stderr.take().unwrap());
+    let port = served_port(&mut log);
+    // Read the log as it comes, so that a full pipe never stops the server.
+    let log = std::thread::spawn(move || {
+        log.lines()
+            .map_while(Result::ok)
+            .filter(|line| line.contains("connection-reset"))
+            .count()
+    });
+    for _ in 0..500 {
+        let client = std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+        socket2::SockRef::from(&client)
+            .set_linger(Some(std::time::Duration::ZERO))
+            .unwrap();
+    }
+    assert_eq!(echoes(port, "still here"), "still here\n");
+    assert!(
+        server.0.try_wait().unwrap().is_none(),
+        "the server is still running"
+    );
+    drop(server); // killed: its log ends
+    let resets = log.join().unwrap();
+    assert!(resets > 0, "the resets were seen and survived");
+}
+
+#[test]
+fn serve_drops_a_silent_peer_after_its_idle_timeout() {
+    let mut server = Killed(
+        alore_socket()
+            .args(["serve", "0", "--idle-timeout", "300"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut log = BufReader::new(server.0.stderr.take().unwrap());
+    let port = served_port(&mut log);
+    let mut silent = std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+    silent
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut rest = Vec::new();
+    use std::io::Read;
+    silent
+        .read_to_end(&mut rest)
+        .expect("closed by the server, not by our patience");
+    assert!(rest.is_empty());
+    assert_eq!(echoes(port, "next"), "next\n", "the next peer is served");
+}
+
+#[test]
+fn connect_gives_up_on_a_silent_server_after_its_timeout() {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let held = std::thread::spawn(move || listener.accept().map(|(s, _)| s));
+    let mut client = alore_socket()
+        .args(["connect", "127.0.0.1", &port, "--timeout", "300"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    client
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"anyone?\n")
+        .unwrap();
+    let out = client.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("timed-out"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    drop(held.join());
+}
+
+/// The composed line-client, built once.
+fn line_client() -> std::path::PathBuf {
+    alore_socket_host::build_wasm("alore-socket-line-client", "line-client").unwrap()
+}
+
+#[test]
+fn run_grants_nothing_for_reverse_lookups_unless_asked() {
+    // A "resolver" that is a TCP echo server: the reverse-lookup grant lets the whole
+    // composition reach the resolver's address, so line-client can reach it only with that
+    // grant.
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let resolver = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let port = listener.local_addr().unwrap().port().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut writer = stream.try_clone().unwrap();
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let _ = writer.write_all(format!("{line}\n").as_bytes());
+            }
+        }
+    });
+    let app = line_client();
+    let app = app.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut command = alore_socket();
+        command.args(["--resolver", &resolver]).args(extra);
+        let mut child = command
+            .args(["run", app, "127.0.0.1", &port])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(b"hi\n").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let denied = run(&[]);
+    assert_eq!(denied.status.code(), Some(1), "{}", text(&denied.stderr));
+    assert!(
+        text(&denied.stderr).contains("EACCES"),
+        "{}",
+        text(&denied.stderr)
+    );
+    let granted = run(&["--allow-reverse-lookup"]);
+    assert!(granted.status.success(), "{}", text(&granted.stderr));
+    assert_eq!(
+        text(&granted.stdout),
+        "hi\n",
+        "the grant reaches the application"
+    );
+}
+
+#[test]
+fn bad_command_lines_and_components_are_one_line_errors() {
+    let not_wasm = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(not_wasm.path(), b"#!/bin/sh\necho not a component\n").unwrap();
+    let given = not_wasm.path().to_str().unwrap();
+    let port = nowhere().rsplit(':').next().unwrap().to_owned();
+    for (args, expected) in [
+        (vec!["--resolver", "127.0.0.1:0", "hostname"], "port 0"),
+        (vec!["--resolver", "localhost", "hostname"], "not IP[:PORT]"),
+        (vec!["--component", given, "hostname"], given),
+        (vec!["connect", "0.0.0.0", port.as_str()], "IoError"),
+        (vec!["connect", "a b", "80"], "ValueError"),
+        (vec!["connect", "", "80"], "ValueError: Empty host name"),
+    ] {
+        let out = alore_socket()
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("alore-socket: "), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}

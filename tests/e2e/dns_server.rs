@@ -3,10 +3,10 @@
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use simple_dns::rdata::{PTR, RData};
 use simple_dns::{CLASS, Name, Packet, PacketFlag, Question, RCODE, ResourceRecord, TYPE};
@@ -28,6 +28,8 @@ pub enum Behaviour {
     WrongQuestionFirst(&'static str),
     /// Over UDP only a truncated reply; the answer over TCP.
     Truncated(&'static str),
+    /// A PTR record with this name, owned by another name than the question's.
+    OtherOwner(&'static str),
 }
 
 /// How often the server's threads look at the stop flag.
@@ -37,6 +39,8 @@ pub struct DnsServer {
     pub address: SocketAddrV4,
     udp_queries: Arc<AtomicUsize>,
     tcp_queries: Arc<AtomicUsize>,
+    /// When each UDP query came.
+    udp_times: Arc<Mutex<Vec<Instant>>>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -51,17 +55,42 @@ impl DnsServer {
                 Some((udp, tcp))
             })
             .expect("a port free for both UDP and TCP");
-        let address = SocketAddrV4::new(Ipv4Addr::LOCALHOST, udp.local_addr().unwrap().port());
+        Self::serve(udp, tcp, behaviour)
+    }
+
+    /// A server on the DNS port of `ip`, a loopback address of the test's own (e.g.
+    /// 127.53.0.1), as a `nameserver` line of `resolv.conf` names one. Port 53 needs root,
+    /// as the tests have on this project's machines and in CI.
+    pub fn start_on_port_53(ip: Ipv4Addr, behaviour: Behaviour) -> Self {
+        assert!(ip.is_loopback(), "tests send DNS only to loopback");
+        let at = SocketAddrV4::new(ip, 53);
+        let udp = UdpSocket::bind(at).unwrap_or_else(|e| panic!("bind UDP {at} (root?): {e}"));
+        let tcp = TcpListener::bind(at).unwrap_or_else(|e| panic!("bind TCP {at} (root?): {e}"));
+        Self::serve(udp, tcp, behaviour)
+    }
+
+    fn serve(udp: UdpSocket, tcp: TcpListener, behaviour: Behaviour) -> Self {
+        let address = match udp.local_addr().unwrap() {
+            std::net::SocketAddr::V4(v4) => v4,
+            other => panic!("an IPv4 server, not {other}"),
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let (udp_queries, tcp_queries) = (Arc::default(), Arc::default());
+        let udp_times = Arc::default();
         let threads = vec![
-            serve_udp(udp, behaviour, Arc::clone(&udp_queries), Arc::clone(&stop)),
+            serve_udp(
+                udp,
+                behaviour,
+                (Arc::clone(&udp_queries), Arc::clone(&udp_times)),
+                Arc::clone(&stop),
+            ),
             serve_tcp(tcp, behaviour, Arc::clone(&tcp_queries), Arc::clone(&stop)),
         ];
         DnsServer {
             address,
             udp_queries,
             tcp_queries,
+            udp_times,
             stop,
             threads,
         }
@@ -69,6 +98,11 @@ impl DnsServer {
 
     pub fn udp_queries(&self) -> usize {
         self.udp_queries.load(Ordering::SeqCst)
+    }
+
+    /// When each UDP query arrived, in order.
+    pub fn udp_query_times(&self) -> Vec<Instant> {
+        self.udp_times.lock().unwrap().clone()
     }
 
     pub fn tcp_queries(&self) -> usize {
@@ -88,7 +122,7 @@ impl Drop for DnsServer {
 fn serve_udp(
     socket: UdpSocket,
     behaviour: Behaviour,
-    queries: Arc<AtomicUsize>,
+    (queries, times): (Arc<AtomicUsize>, Arc<Mutex<Vec<Instant>>>),
     stop: Arc<AtomicBool>,
 ) -> JoinHandle<()> {
     socket.set_read_timeout(Some(TICK)).unwrap();
@@ -98,6 +132,7 @@ fn serve_udp(
             let Ok((n, from)) = socket.recv_from(&mut buf) else {
                 continue;
             };
+            times.lock().unwrap().push(Instant::now());
             queries.fetch_add(1, Ordering::SeqCst);
             for reply in udp_replies(&buf[..n], behaviour) {
                 socket.send_to(&reply, from).unwrap();
@@ -164,6 +199,9 @@ fn udp_replies(query: &[u8], behaviour: Behaviour) -> Vec<Vec<u8>> {
         ],
         Behaviour::Truncated(_) => vec![reply(query, Err(RCODE::NoError), |p| {
             p.set_flags(PacketFlag::TRUNCATION)
+        })],
+        Behaviour::OtherOwner(name) => vec![reply(query, Ok(name), |p| {
+            p.answers[0].name = Name::new_unchecked("9.9.9.9.in-addr.arpa");
         })],
     }
 }

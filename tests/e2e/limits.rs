@@ -1,11 +1,11 @@
 //! The host keeps the guest in bounds: a guest over its memory limit gets an error and the
 //! host goes on; within 64 MiB, one instance holds 1000 echoing sockets at once.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpListener};
 use std::thread;
 
-use alore_socket_host::{Allow, IoErrorKind, Policy};
+use alore_socket_host::{Allow, IoErrorKind, Policy, Stdio};
 
 use crate::common::*;
 
@@ -82,7 +82,6 @@ fn a_thousand_sockets_echo_at_once_within_64_mebibytes() {
 
 #[test]
 fn a_call_past_its_deadline_is_interrupted_and_the_host_goes_on() {
-    use std::io::Read;
     use std::time::{Duration, Instant};
     // A peer that reads 64 KiB every 20 ms: a 64 MiB write would take 20 s.
     let server = Server::start(|mut s| {
@@ -147,4 +146,135 @@ fn a_call_waiting_in_the_host_is_stopped_at_its_deadline() {
         limited(16 << 20).get_host_by_name("10.0.0.4").unwrap(),
         "10.0.0.4"
     );
+}
+
+/// A peer that sends `pattern` over and over until the client goes away.
+fn endless(pattern: &'static [u8]) -> Server<()> {
+    Server::start(move |mut s| {
+        let block = pattern.repeat((64 << 10) / pattern.len() + 1);
+        while s.write_all(&block).is_ok() {}
+    })
+}
+
+#[test]
+fn endless_input_ends_in_limit_exceeded_never_a_trap() {
+    const LIMIT: usize = 16 << 20;
+    // Short lines for read-lines (the list of lines grows), one endless line for read-lines
+    // and read-ln with the line limit lifted (the line grows), and a stream for read(n).
+    let cases: [(&str, &'static [u8]); 4] = [
+        ("read-lines, short lines", b"0123456789abcdef\n"),
+        ("read-lines, one endless line", b"0123456789abcdef"),
+        ("read-ln, one endless line", b"0123456789abcdef"),
+        ("read(n), an endless stream", b"0123456789abcdef"),
+    ];
+    for (case, pattern) in cases {
+        let server = endless(pattern);
+        let instance = limited(LIMIT);
+        let socket = instance.connect("127.0.0.1", server.port, None).unwrap();
+        socket.set_max_line_length(u32::MAX).unwrap();
+        let result = match case {
+            c if c.starts_with("read-lines") => socket.read_lines().map(drop),
+            c if c.starts_with("read-ln") => socket.read_ln().map(drop),
+            _ => socket.read(Some(u32::MAX)).map(drop),
+        };
+        let error = result.unwrap_err();
+        assert_eq!(
+            error.io_kind(),
+            Some(IoErrorKind::LimitExceeded),
+            "{case}: {error}"
+        );
+        // What the Failure semantics table says: read-lines closes the socket whatever ended
+        // it; the others leave it open.
+        let after = socket.set_timeout(Some(1));
+        if case.starts_with("read-lines") {
+            assert_eq!(io_kind(after), IoErrorKind::Closed, "{case}");
+        } else {
+            after.unwrap_or_else(|e| panic!("{case}: open after: {e}"));
+        }
+        drop(socket);
+        server.join();
+        // The instance lives on and has its memory back.
+        assert_eq!(
+            instance.get_host_by_name("10.0.0.5").unwrap(),
+            "10.0.0.5",
+            "{case}"
+        );
+    }
+}
+
+#[test]
+fn a_composed_http_get_of_endless_lines_fails_with_limit_exceeded() {
+    let server = Server::start(|mut s| {
+        let mut request = [0; 1024];
+        let _ = s.read(&mut request);
+        let _ = s.write_all(b"HTTP/1.0 200 OK\r\n\r\n");
+        let block = b"short line\r\n".repeat(8192);
+        while s.write_all(&block).is_ok() {}
+    });
+    let policy = Policy::deny_all()
+        .allow(Allow::host(Ipv4Addr::LOCALHOST).port(server.port))
+        .memory_limit(32 << 20);
+    let url = format!("http://127.0.0.1:{}/", server.port);
+    let out = runtime()
+        .run_command(
+            &crate::compose::composed("http-get"),
+            &policy,
+            &["http-get".to_owned(), url],
+            Stdio::Capture { stdin: vec![] },
+        )
+        .expect("an error the application reports, not a trap");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.code, 1, "{stderr}");
+    assert!(stderr.contains("LimitExceeded"), "{stderr}");
+    server.join();
+}
+
+#[test]
+fn the_memory_limit_holds_for_a_whole_composition() {
+    // The body arrives as lines: read-lines holds them in the component's memory, and the
+    // list is then copied into the application's. 14 MiB twice is over a 24 MiB limit for the
+    // two memories together, though under it for each one. (The body also stays under what
+    // `Stdio::Capture` keeps, so the only limit it can meet is the memory limit.)
+    const LIMIT: usize = 24 << 20;
+    const _: () = assert!(14 << 20 < alore_socket_host::MAX_CAPTURED_OUTPUT);
+    let serve = |body_bytes: usize| {
+        Server::start(move |mut s| {
+            let mut request = [0; 1024];
+            let _ = s.read(&mut request);
+            let _ = s.write_all(b"HTTP/1.0 200 OK\r\n\r\n");
+            let line = [b'x'; 1023];
+            for _ in 0..body_bytes / 1024 {
+                if s.write_all(&line)
+                    .and_then(|()| s.write_all(b"\n"))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        })
+    };
+    let run = |server: &Server<()>| {
+        let policy = Policy::deny_all()
+            .allow(Allow::host(Ipv4Addr::LOCALHOST).port(server.port))
+            .memory_limit(LIMIT);
+        let url = format!("http://127.0.0.1:{}/", server.port);
+        runtime().run_command(
+            &crate::compose::composed("http-get"),
+            &policy,
+            &["http-get".to_owned(), url],
+            Stdio::Capture { stdin: vec![] },
+        )
+    };
+    let small = serve(4 << 20);
+    let out = run(&small).unwrap();
+    assert_eq!(out.code, 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.len() > 4_000_000, "the whole body came through");
+    small.join();
+    let large = serve(14 << 20);
+    let failed = match run(&large) {
+        Ok(out) => out.code != 0,
+        Err(_) => true, // the application trapped when its allocation failed: also the limit
+    };
+    assert!(failed, "14 MiB held twice fits the limit only per memory");
+    large.join();
 }

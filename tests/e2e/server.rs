@@ -164,3 +164,59 @@ fn accepted_peers_are_checked_like_outgoing_connections() {
     assert!(turned_away, "the denied peer was reset or closed");
     drop(allowed);
 }
+
+/// Connect to `port` and reset the connection at once (SO_LINGER 0: an RST right after the
+/// handshake), before the server has accepted it.
+pub fn connect_and_reset(port: u16) {
+    let client = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+    socket2::SockRef::from(&client)
+        .set_linger(Some(std::time::Duration::ZERO))
+        .unwrap();
+    drop(client);
+}
+
+#[test]
+fn a_peer_gone_before_it_is_accepted_is_connection_reset_and_the_listener_goes_on() {
+    let server = listening().listen(0, Some("127.0.0.1")).unwrap();
+    let port = server.local_port().unwrap();
+    connect_and_reset(port);
+    // Let the RST land before the accept.
+    std::thread::sleep(QUIET);
+    let error = server.accept(None).map(drop).unwrap_err();
+    assert_eq!(
+        error.io_kind(),
+        Some(IoErrorKind::ConnectionReset),
+        "{error}"
+    );
+    assert!(!error.to_string().contains("invalid-state"), "{error}");
+    // The listener goes on: the next peer is accepted and talks.
+    let mut client = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+    client.write_all(b"next\n").unwrap();
+    let accepted = server.accept(None).unwrap();
+    assert_eq!(accepted.read_ln().unwrap(), b"next");
+    assert_eq!(
+        accepted.remote_port().unwrap(),
+        client.local_addr().unwrap().port()
+    );
+}
+
+#[test]
+fn an_accepted_socket_keeps_its_addresses_after_its_peer_resets() {
+    let server = listening().listen(0, Some("127.0.0.1")).unwrap();
+    let port = server.local_port().unwrap();
+    let client = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+    let client_port = client.local_addr().unwrap().port();
+    let accepted = server.accept(None).unwrap();
+    socket2::SockRef::from(&client)
+        .set_linger(Some(std::time::Duration::ZERO))
+        .unwrap();
+    drop(client);
+    match accepted.eof() {
+        Ok(true) => {}
+        Err(e) if e.io_kind() == Some(IoErrorKind::ConnectionReset) => {}
+        other => panic!("the reset ends the stream: {other:?}"),
+    }
+    assert_eq!(accepted.remote_address().unwrap(), "127.0.0.1");
+    assert_eq!(accepted.remote_port().unwrap(), client_port);
+    assert_eq!(accepted.local_port().unwrap(), port);
+}

@@ -6,8 +6,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddrV4, TcpListener, TcpStream, ToSocketA
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::thread;
+use std::time::Duration;
 
-use alore_socket_host::{Allow, Buffering, Error, Instance, Policy, Runtime, Socket, Stdio};
+use alore_socket_host::{
+    Allow, Buffering, ConnectOptions, Error, Instance, IoErrorKind, Policy, Runtime, Socket, Stdio,
+    one_line,
+};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -37,12 +41,19 @@ struct Cli {
     /// Allow host name lookups through this machine's resolver.
     #[arg(long, global = true)]
     allow_lookup: bool,
-    /// Do not give the component what reverse lookups and host-name need (a private /etc with
-    /// copies of hosts, resolv.conf and hostname; $HOSTNAME; DNS to the resolvers).
+    /// Give the component what reverse lookups and host-name need, for commands that do not
+    /// get it by default (run, connect, serve, lookup): a private read-only /etc with copies
+    /// of hosts, resolv.conf and hostname; $HOSTNAME; UDP and TCP to the resolvers on their
+    /// port. In `run` the whole composition shares these grants: the application can then
+    /// send its own packets to those resolvers.
+    #[arg(long, global = true, conflicts_with = "no_reverse_lookup")]
+    allow_reverse_lookup: bool,
+    /// Withhold what reverse lookups need from `reverse` and `hostname`, which get it by
+    /// default.
     #[arg(long, global = true)]
     no_reverse_lookup: bool,
     /// Send reverse lookups to this DNS server instead of resolv.conf's nameservers.
-    #[arg(long, value_name = "IP[:PORT]", global = true, value_parser = parse_resolver)]
+    #[arg(long, value_name = "IP[:PORT]", global = true, value_parser = alore_socket_rules::parse_resolver)]
     resolver: Option<SocketAddrV4>,
     /// The component to run [default: $ALORE_SOCKET_COMPONENT, or this workspace's build].
     #[arg(long, value_name = "FILE", global = true)]
@@ -63,6 +74,10 @@ enum Command {
         port: u16,
         #[arg(long, value_enum, default_value_t = Mode::Unbuffered)]
         buffering: Mode,
+        /// Give up on the connect, and on each wait for the network after it (a reply that
+        /// does not come), after this many milliseconds.
+        #[arg(long, value_name = "MS", default_value_t = CONNECT_TIMEOUT_MS)]
+        timeout: u32,
     },
     /// An echo server inside the component: listen on ADDRESS:PORT (0: any free port) and
     /// send every line back. Listening there, and peers on 127.0.0.0/8, are allowed.
@@ -72,6 +87,14 @@ enum Command {
         address: Ipv4Addr,
         #[arg(long, value_enum, default_value_t = Mode::Unbuffered)]
         buffering: Mode,
+        /// Drop a connection whose peer does not take our reply within this many
+        /// milliseconds.
+        #[arg(long, value_name = "MS", default_value_t = SERVE_TIMEOUT_MS)]
+        timeout: u32,
+        /// Drop a connection that sends no line for this many milliseconds, so that one
+        /// silent peer cannot hold the server (it serves one connection at a time).
+        #[arg(long, value_name = "MS", default_value_t = SERVE_IDLE_TIMEOUT_MS)]
+        idle_timeout: u32,
     },
     /// Plug the component into APP (a wasi:cli/command that imports alore:socket/socket)
     /// and run it under the policy flags, passing ARGS, stdin and stdout through.
@@ -88,16 +111,18 @@ enum Command {
     Hostname,
 }
 
-fn parse_resolver(text: &str) -> Result<SocketAddrV4, String> {
-    let bad = || format!("{text:?} is not IP[:PORT]");
-    match text.split_once(':') {
-        Some((ip, port)) => Ok(SocketAddrV4::new(
-            ip.parse().map_err(|_| bad())?,
-            port.parse().map_err(|_| bad())?,
-        )),
-        None => Ok(SocketAddrV4::new(text.parse().map_err(|_| bad())?, 53)),
-    }
-}
+/// `connect`'s default limit on the connect and on each wait for a reply: long enough for a
+/// slow server, short enough that a dead one does not hang an interactive session.
+const CONNECT_TIMEOUT_MS: u32 = 30_000;
+/// `serve`'s default limit on each wait to send a reply: a peer that does not read for this
+/// long is gone or hostile.
+const SERVE_TIMEOUT_MS: u32 = 10_000;
+/// `serve`'s default idle limit: two minutes of silence is more than a person typing into
+/// `connect` pauses, and bounds how long one silent peer holds the one-at-a-time server.
+const SERVE_IDLE_TIMEOUT_MS: u32 = 120_000;
+/// How long `serve` pauses after an accept that failed for lack of descriptors, so that it
+/// does not spin while they are short.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Mode {
@@ -117,10 +142,23 @@ impl From<Mode> for Buffering {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => {
+            // clap's first paragraph says what is wrong; the rest is usage advice. One line,
+            // like every other error, and clap's usage status.
+            let text = e.render().to_string();
+            let what = text.split("\n\n").next().unwrap_or_default();
+            let what = what.strip_prefix("error: ").unwrap_or(what);
+            eprintln!("alore-socket: {} (see --help)", one_line(what));
+            return ExitCode::from(2);
+        }
+    };
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("alore-socket: {e:#}");
+            eprintln!("alore-socket: {}", one_line(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }
@@ -135,12 +173,19 @@ fn run(cli: Cli) -> Result<()> {
         .allow
         .iter()
         .fold(Policy::deny_all(), |p, &rule| p.allow(rule));
+    // Reverse lookups need grants (an /etc, UDP and TCP to the resolvers) that a composition
+    // would share with the application: only the commands that are reverse lookups get them
+    // unasked.
+    let reverse = match cli.command {
+        Command::Reverse { .. } | Command::Hostname => !cli.no_reverse_lookup,
+        _ => cli.allow_reverse_lookup,
+    };
     policy = cli
         .allow_listen
         .iter()
         .fold(policy, |p, &rule| p.allow_listen(rule))
         .allow_lookup(cli.allow_lookup)
-        .allow_reverse_lookup(!cli.no_reverse_lookup);
+        .allow_reverse_lookup(reverse);
     if let Some(resolver) = cli.resolver {
         policy = policy.resolver(resolver);
     }
@@ -150,12 +195,21 @@ fn run(cli: Cli) -> Result<()> {
             host,
             port,
             buffering,
-        } => connect(&runtime, policy, &host, port, buffering.into()),
+            timeout,
+        } => connect(&runtime, policy, &host, port, buffering.into(), timeout),
         Command::Serve {
             port,
             address,
             buffering,
-        } => serve(&runtime, policy, address, port, buffering.into()),
+            timeout,
+            idle_timeout,
+        } => {
+            let limits = ServeTimeouts {
+                reply: timeout,
+                idle: idle_timeout,
+            };
+            serve(&runtime, policy, address, port, buffering.into(), limits)
+        }
         Command::Run { app, args } => run_app(&runtime, &policy, &app, args),
         Command::Lookup { name } => print(runtime.instantiate(&policy)?.get_host_by_name(&name)?),
         Command::Reverse { address } => print(
@@ -172,16 +226,20 @@ fn print(line: String) -> Result<()> {
     Ok(())
 }
 
-/// Allow the destination (each IPv4 address it resolves to here, and lookups for a name),
-/// then send stdin's lines and print the replies.
+/// Allow the destination, then send stdin's lines and print the replies. The policy is on
+/// addresses, so a name is resolved here, by this machine's resolver, to allow the addresses
+/// it stands for (and the component then looks it up itself, which needs lookups allowed).
+/// The name is checked first, by the component's own rule, so a malformed one sends no query.
 fn connect(
     runtime: &Runtime,
     mut policy: Policy,
     host: &str,
     port: u16,
     mode: Buffering,
+    timeout_ms: u32,
 ) -> Result<()> {
-    if let Ok(address) = host.parse::<Ipv4Addr>() {
+    alore_socket_rules::check_name(host).map_err(|why| anyhow::anyhow!("ValueError: {why}"))?;
+    if let Some(address) = alore_socket_rules::parse_ipv4(host) {
         policy = policy.allow(Allow::host(address).port(port));
     } else {
         let addresses = (host, port)
@@ -194,10 +252,15 @@ fn connect(
         }
         policy = policy.allow_lookup(true);
     }
+    let options = ConnectOptions {
+        buffering: Some(mode),
+        timeout_ms: Some(timeout_ms),
+    };
     let socket = runtime
         .instantiate(&policy)?
-        .connect(host, port, Some(mode))
+        .connect_with(host, port, options)
         .with_context(|| format!("cannot connect to {host}:{port}"))?;
+    socket.set_timeout(Some(timeout_ms))?;
     let mut out = std::io::stdout().lock();
     for line in std::io::stdin().lock().lines() {
         socket.write_ln(line.context("cannot read stdin")?.as_bytes())?;
@@ -229,13 +292,24 @@ fn run_app(
     std::process::exit(output.code)
 }
 
-/// Echo every line of every connection, one connection at a time, until killed.
+/// How long `serve` waits for a peer, in milliseconds.
+struct ServeTimeouts {
+    /// For the peer to take a reply.
+    reply: u32,
+    /// For the peer's next line.
+    idle: u32,
+}
+
+/// Echo every line of every connection, one connection at a time, until killed. A failed
+/// connection ends that connection, never the server: only a failure of the listener itself
+/// stops it.
 fn serve(
     runtime: &Runtime,
     policy: Policy,
     address: Ipv4Addr,
     port: u16,
     mode: Buffering,
+    timeouts: ServeTimeouts,
 ) -> Result<()> {
     let loopback = Allow::network(Ipv4Addr::new(127, 0, 0, 0), 8).expect("8 is a prefix length");
     // Port 0 lets the system pick, so any port of the address is allowed then.
@@ -254,24 +328,51 @@ fn serve(
         server.local_port()?
     );
     loop {
-        let socket = server.accept(Some(mode))?;
-        let peer = format!("{}:{}", socket.remote_address()?, socket.remote_port()?);
-        eprintln!("alore-socket: {peer} connected");
-        let ended = loop {
-            match socket.read_ln().and_then(|line| {
-                socket.write_ln(&line)?;
-                socket.flush()
-            }) {
-                Ok(()) => {}
-                Err(e) => break e,
-            }
+        let socket = match server.accept(Some(mode)) {
+            Ok(socket) => socket,
+            Err(e) => match e.io_kind() {
+                // The peer went before we took it, or the host turned it away.
+                Some(IoErrorKind::ConnectionReset | IoErrorKind::AccessDenied) => {
+                    eprintln!("alore-socket: a connection failed before it began: {e}");
+                    continue;
+                }
+                Some(IoErrorKind::LimitExceeded) => {
+                    eprintln!("alore-socket: cannot accept now: {e}");
+                    thread::sleep(ACCEPT_BACKOFF);
+                    continue;
+                }
+                _ => return Err(e).context("the listener failed"),
+            },
         };
+        let peer = match (socket.remote_address(), socket.remote_port()) {
+            (Ok(address), Ok(port)) => format!("{address}:{port}"),
+            _ => "a peer".to_owned(),
+        };
+        eprintln!("alore-socket: {peer} connected");
+        let ended = echo_lines(&socket, &timeouts);
         let _ = socket.close();
         match ended.io_kind() {
-            Some(alore_socket_host::IoErrorKind::EndOfStream) => {
-                eprintln!("alore-socket: {peer} left")
-            }
-            _ => eprintln!("alore-socket: {peer} left: {ended}"),
+            Some(IoErrorKind::EndOfStream) => eprintln!("alore-socket: {peer} left"),
+            Some(IoErrorKind::TimedOut) => eprintln!("alore-socket: {peer} timed out: {ended}"),
+            Some(_) => eprintln!("alore-socket: {peer} left: {ended}"),
+            // Not the contract's error: the instance itself failed, and with it the listener.
+            None => return Err(ended).context("the component failed"),
+        }
+    }
+}
+
+/// Send every line back until the connection ends; returns how it ended.
+fn echo_lines(socket: &Socket, timeouts: &ServeTimeouts) -> Error {
+    let echo_one = || {
+        socket.set_timeout(Some(timeouts.idle))?;
+        let line = socket.read_ln()?;
+        socket.set_timeout(Some(timeouts.reply))?;
+        socket.write_ln(&line)?;
+        socket.flush()
+    };
+    loop {
+        if let Err(e) = echo_one() {
+            return e;
         }
     }
 }
@@ -285,7 +386,7 @@ fn print_reply(socket: &Socket, out: &mut impl Write) -> Result<bool> {
                 out.write_all(&line)?;
                 out.write_all(b"\n")?;
             }
-            Err(e) if e.io_kind() == Some(alore_socket_host::IoErrorKind::EndOfStream) => {
+            Err(e) if e.io_kind() == Some(IoErrorKind::EndOfStream) => {
                 return Ok(false);
             }
             Err(e) => return Err(e.into()),

@@ -1,0 +1,320 @@
+//! The rules the component and its host must read alike, in one place: what a host name
+//! and a dotted-decimal address look like, how `resolv.conf` and `IP[:PORT]` are read, and
+//! the names of the files and environment variables the host hands the component. Pure Rust
+//! with no dependencies, so the guest (`wasm32-wasip2`) and the host (native) build the same
+//! code. Where the two disagreed, a resolver the component used was one the host's policy
+//! did not allow.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
+
+/// The environment variable naming the resolver (`IP[:PORT]`) for reverse lookups, used
+/// instead of `resolv.conf`'s `nameserver`s.
+pub const RESOLVER_ENV: &str = "ALORE_SOCKET_RESOLVER";
+/// The environment variable holding the host's name, as the host chooses to tell it.
+pub const HOSTNAME_ENV: &str = "HOSTNAME";
+
+/// Where the component finds the copies of the host's files, as a POSIX resolver does: the
+/// host gives it a read-only `/etc` holding only [`ETC_FILES`].
+pub const ETC_DIR: &str = "/etc";
+/// The files of `/etc` reverse lookup and `get-host-name` read, and all the host copies.
+pub const ETC_FILES: [&str; 3] = ["hosts", "resolv.conf", "hostname"];
+
+/// The DNS port: `nameserver` lines cannot name another.
+pub const DNS_PORT: u16 = 53;
+/// glibc's `MAXNS`: only the first three `nameserver`s count, so that a long list cannot
+/// multiply a lookup's worst-case time.
+pub const MAX_NAMESERVERS: usize = 3;
+/// How long one try waits for an answer when `resolv.conf` does not say (`timeout:`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How many rounds over the servers when `resolv.conf` does not say (`attempts:`).
+pub const DEFAULT_ATTEMPTS: u32 = 2;
+/// glibc's caps on `timeout:` and `attempts:` (resolv.conf(5)), so that no configuration can
+/// make a lookup wait for hours.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(30);
+/// See [`MAX_TIMEOUT`].
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// The longest host name DNS can carry in text form (RFC 1035: 255 octets on the wire).
+pub const MAX_NAME_LENGTH: usize = 253;
+/// The longest label of a host name (RFC 1035 §2.3.4).
+pub const MAX_LABEL_LENGTH: usize = 63;
+
+/// What reverse lookup takes from `resolv.conf`: the first [`MAX_NAMESERVERS`] IPv4
+/// `nameserver`s, and `options timeout:N attempts:N`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvConf {
+    pub nameservers: Vec<SocketAddrV4>,
+    pub timeout: Duration,
+    pub attempts: u32,
+}
+
+impl Default for ResolvConf {
+    fn default() -> Self {
+        ResolvConf {
+            nameservers: Vec::new(),
+            timeout: DEFAULT_TIMEOUT,
+            attempts: DEFAULT_ATTEMPTS,
+        }
+    }
+}
+
+impl ResolvConf {
+    /// Read `resolv.conf` as glibc does: `#` or `;` starts a comment anywhere on a line (so
+    /// `nameserver 127.0.0.1;x` names 127.0.0.1); unknown lines and options are ignored;
+    /// IPv6 servers are skipped, since the component speaks IPv4 only.
+    pub fn parse(text: &str) -> Self {
+        let mut conf = ResolvConf::default();
+        for line in text.lines() {
+            let mut words = line
+                .split(['#', ';'])
+                .next()
+                .unwrap_or_default()
+                .split_whitespace();
+            match words.next() {
+                Some("nameserver") => {
+                    let ip = words.next().and_then(|w| w.parse::<Ipv4Addr>().ok());
+                    if let Some(ip) = ip
+                        && conf.nameservers.len() < MAX_NAMESERVERS
+                    {
+                        conf.nameservers.push(SocketAddrV4::new(ip, DNS_PORT));
+                    }
+                }
+                Some("options") => {
+                    for option in words {
+                        let number = |prefix| option.strip_prefix(prefix)?.parse::<u32>().ok();
+                        if let Some(seconds) = number("timeout:") {
+                            conf.timeout = Duration::from_secs(seconds.into())
+                                .clamp(Duration::from_secs(1), MAX_TIMEOUT);
+                        }
+                        if let Some(attempts) = number("attempts:") {
+                            conf.attempts = attempts.clamp(1, MAX_ATTEMPTS);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        conf
+    }
+}
+
+/// `IP[:PORT]`, as [`RESOLVER_ENV`] and the CLI's `--resolver` name a resolver: a strict
+/// dotted-decimal IPv4 address and a port of 1..=65535, [`DNS_PORT`] when left out.
+pub fn parse_resolver(text: &str) -> Result<SocketAddrV4, String> {
+    let bad = |why: &str| format!("{text:?} is not IP[:PORT]: {why}");
+    let (ip, port) = match text.split_once(':') {
+        Some((ip, port)) => {
+            let port = port
+                .parse::<u16>()
+                .map_err(|_| bad("the port is not a number of 1 to 65535"))?;
+            if port == 0 {
+                return Err(bad("port 0 is no port to send to"));
+            }
+            (ip, port)
+        }
+        None => (text, DNS_PORT),
+    };
+    let ip = parse_ipv4(ip).ok_or_else(|| bad("the address is not dotted-decimal IPv4"))?;
+    Ok(SocketAddrV4::new(ip, port))
+}
+
+/// A strict dotted-decimal IPv4 address, as `inet_pton(AF_INET)` takes it: four decimal
+/// parts of 0..=255 with no leading zeros. ("127.1" is not one.)
+pub fn parse_ipv4(text: &str) -> Option<Ipv4Addr> {
+    text.parse().ok()
+}
+
+/// Check a destination or name before any traffic: not empty, at most [`MAX_NAME_LENGTH`]
+/// bytes, no space or control character, no empty label (one trailing dot is allowed: it
+/// only says the name is fully qualified), no label over [`MAX_LABEL_LENGTH`] bytes. The
+/// error says which, without echoing the name.
+pub fn check_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("Empty host name");
+    }
+    if name.len() > MAX_NAME_LENGTH {
+        return Err("Host name longer than 253 bytes");
+    }
+    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("Host name contains a space, NUL or control character");
+    }
+    let labels = name.strip_suffix('.').unwrap_or(name);
+    if labels.split('.').any(str::is_empty) {
+        return Err("Host name has an empty label");
+    }
+    if labels.split('.').any(|l| l.len() > MAX_LABEL_LENGTH) {
+        return Err("Host name has a label longer than 63 bytes");
+    }
+    Ok(())
+}
+
+/// Whether `name` is a host name a resolver may hand back, as `getnameinfo` accepts one:
+/// [`check_name`]'s rules, and only ASCII letters, digits, `-`, `_` and dots. What a DNS
+/// server answers ends up in logs and on terminals: anything else could inject into them.
+pub fn check_answered_name(name: &str) -> Result<(), &'static str> {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return Err("the name holds a byte that is not a letter, digit, '-', '_' or '.'");
+    }
+    check_name(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v4(a: u8, b: u8, c: u8, d: u8, port: u16) -> SocketAddrV4 {
+        SocketAddrV4::new(Ipv4Addr::new(a, b, c, d), port)
+    }
+
+    #[test]
+    fn resolv_conf_servers_options_and_comments() {
+        let conf = ResolvConf::parse(
+            "; comment\nnameserver 10.1.1.1\nnameserver ::1\nnameserver 10.2.2.2 # x\n\
+             options ndots:2 timeout:3 attempts:4\n",
+        );
+        assert_eq!(conf.nameservers, [v4(10, 1, 1, 1, 53), v4(10, 2, 2, 2, 53)]);
+        assert_eq!((conf.timeout, conf.attempts), (Duration::from_secs(3), 4));
+        let capped = ResolvConf::parse("options timeout:0 attempts:99\noptions timeout:1000");
+        assert_eq!(
+            (capped.timeout, capped.attempts),
+            (MAX_TIMEOUT, MAX_ATTEMPTS)
+        );
+        assert_eq!(ResolvConf::parse(""), ResolvConf::default());
+    }
+
+    #[test]
+    fn a_comment_sign_ends_the_address_as_in_glibc() {
+        for line in [
+            "nameserver 127.0.0.1;x",
+            "nameserver 127.0.0.1#x",
+            "nameserver 127.0.0.1 ;",
+        ] {
+            assert_eq!(
+                ResolvConf::parse(line).nameservers,
+                [v4(127, 0, 0, 1, 53)],
+                "{line:?}"
+            );
+        }
+        assert!(
+            ResolvConf::parse("#nameserver 127.0.0.1")
+                .nameservers
+                .is_empty()
+        );
+        assert!(
+            ResolvConf::parse("nameserver 127.0.0.1x")
+                .nameservers
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn only_the_first_three_nameservers_count() {
+        let text: String = (1..=5)
+            .map(|i| format!("nameserver 10.0.0.{i}\n"))
+            .collect();
+        let conf = ResolvConf::parse(&text);
+        assert_eq!(
+            conf.nameservers,
+            [
+                v4(10, 0, 0, 1, 53),
+                v4(10, 0, 0, 2, 53),
+                v4(10, 0, 0, 3, 53)
+            ]
+        );
+        assert_eq!(MAX_NAMESERVERS, 3);
+    }
+
+    #[test]
+    fn resolver_addresses() {
+        assert_eq!(parse_resolver("127.0.0.1"), Ok(v4(127, 0, 0, 1, 53)));
+        assert_eq!(parse_resolver("127.0.0.1:5353"), Ok(v4(127, 0, 0, 1, 5353)));
+        for bad in [
+            "",
+            "localhost",
+            "127.0.0.1:",
+            "127.0.0.1:0",
+            "127.0.0.1:x",
+            "::1",
+            "127.1:53",
+        ] {
+            let error = parse_resolver(bad).unwrap_err();
+            assert!(error.contains("is not IP[:PORT]"), "{bad:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn dotted_decimal_is_strict() {
+        assert_eq!(parse_ipv4("127.0.0.1"), Some(Ipv4Addr::LOCALHOST));
+        assert_eq!(parse_ipv4("255.255.255.255"), Some(Ipv4Addr::BROADCAST));
+        for bad in [
+            "127.1",
+            "1.2.3",
+            "1.2.3.4.5",
+            "01.2.3.4",
+            "1.2.3.256",
+            "::1",
+            "localhost",
+            " 1.2.3.4",
+            "1.2.3.4 ",
+            "",
+            "1..2.3",
+            "+1.2.3.4",
+        ] {
+            assert_eq!(parse_ipv4(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn names_are_checked_before_traffic() {
+        assert!(check_name("example.com").is_ok());
+        assert!(check_name("example.com.").is_ok(), "fully qualified");
+        let longest = [
+            "a".repeat(63),
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(61),
+        ]
+        .join(".");
+        assert!(check_name(&longest).is_ok());
+        for bad in [
+            "",
+            ".",
+            "a..b",
+            ".a",
+            "a.b..",
+            "a b",
+            "a\0b",
+            "a\tb",
+            "a\nb",
+            &"x".repeat(64),
+            &format!("{}.com", "x".repeat(64)),
+            &"a".repeat(254),
+        ] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn answered_names_are_plain_host_names() {
+        for good in ["host.example", "a-b_c.d9", "localhost", "x."] {
+            assert!(check_answered_name(good).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "line1\nline2",
+            "red\x1b[31m",
+            "nul\0",
+            "a b",
+            "ünï.code",
+            "a/b",
+            "a..b",
+            "",
+            &"x".repeat(64),
+        ] {
+            assert!(check_answered_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}
