@@ -3,4 +3,6 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|input: alore_socket::check::Input| alore_socket::check::check(input));
+fuzz_target!(|input: alore_socket::check::Input| {
+    alore_socket::check::check(input);
+});

@@ -88,7 +88,7 @@ impl TcpConnection {
     /// once, so each attempt gets a fresh one.
     pub fn connect_by(remote: SocketAddrV4, deadline: Deadline) -> Result<Self, Error> {
         let network = instance_network();
-        let socket = create_tcp_socket(IpAddressFamily::Ipv4).map_err(error::from_code)?;
+        let socket = create_tcp_socket(IpAddressFamily::Ipv4).map_err(out_of_descriptors)?;
         socket
             .start_connect(&network, socket_address(remote))
             .map_err(error::from_code)?;
@@ -215,6 +215,17 @@ impl Transport for TcpConnection {
     }
 }
 
+/// A failed `socket(2)` or `accept(2)`. wasmtime 48 reports EMFILE and ENFILE from these as
+/// `unknown` (its shared errno mapping has no case for them, though its WASI one has
+/// `new-socket-limit`), and no other failure of these calls is `unknown` there: read it as
+/// the descriptor limit it is. Hosts that say `new-socket-limit` get the same error.
+fn out_of_descriptors(code: ErrorCode) -> Error {
+    match code {
+        ErrorCode::Unknown => error::from_code(ErrorCode::NewSocketLimit),
+        code => error::from_code(code),
+    }
+}
+
 /// A failed write: `closed` on an output stream means the peer is gone (EPIPE).
 fn write_failed(e: StreamError) -> Error {
     match e {
@@ -247,7 +258,7 @@ impl TcpListener {
     /// Bind `address` (port 0: any free port) and listen.
     pub fn bind(address: SocketAddrV4) -> Result<Self, Error> {
         let network = instance_network();
-        let socket = create_tcp_socket(IpAddressFamily::Ipv4).map_err(error::from_code)?;
+        let socket = create_tcp_socket(IpAddressFamily::Ipv4).map_err(out_of_descriptors)?;
         let ready = socket.subscribe();
         socket
             .start_bind(&network, socket_address(address))
@@ -274,7 +285,7 @@ impl TcpListener {
             Ok(parts) => parts,
             // The listener listens, so a state error is the accepted socket's own.
             Err(ErrorCode::InvalidState) => return Err(gone()),
-            Err(code) => return Err(error::from_code(code)),
+            Err(code) => return Err(out_of_descriptors(code)),
         };
         let remote = match ipv4_of(socket.remote_address()) {
             Ok((ip, port)) => SocketAddrV4::new(ip, port),
@@ -318,7 +329,7 @@ pub fn udp_exchange(
     mut accept: impl FnMut(&[u8]) -> bool,
 ) -> Result<Option<Vec<u8>>, Error> {
     let network = instance_network();
-    let socket = create_udp_socket(IpAddressFamily::Ipv4).map_err(error::from_code)?;
+    let socket = create_udp_socket(IpAddressFamily::Ipv4).map_err(out_of_descriptors)?;
     let anywhere = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
     socket
         .start_bind(&network, socket_address(anywhere))

@@ -17,12 +17,14 @@
 mod bindings;
 mod error;
 mod instance;
+mod lookup;
 mod policy;
 mod runtime;
 
 pub use bindings::{Buffering, ConnectOptions, IoError, IoErrorKind, SocketError};
 pub use error::{Error, kind_name, one_line};
 pub use instance::{Instance, ServerSocket, Socket};
+pub use lookup::LookupTable;
 pub use policy::{Allow, DEFAULT_MEMORY_LIMIT, ParseAllowError, Policy};
 pub use runtime::{
     COMPONENT_ENV, CommandOutput, EPOCH_TICK, MAX_CAPTURED_OUTPUT, PROFILE_ENV, Runtime, State,

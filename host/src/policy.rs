@@ -6,10 +6,13 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::sockets::SocketAddrUse;
+
+use crate::lookup::LookupTable;
 
 /// One allowed destination: an IPv4 network (address and prefix length) and a port range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +130,7 @@ pub struct Policy {
     host_name: HostName,
     memory_limit: usize,
     call_deadline: Option<Duration>,
+    lookup_table: Option<Arc<LookupTable>>,
 }
 
 /// Whether one of `rules` allows `address`; IPv6 never is (the component is IPv4-only).
@@ -149,6 +153,7 @@ impl Default for Policy {
             host_name: HostName::default(),
             memory_limit: DEFAULT_MEMORY_LIMIT,
             call_deadline: None,
+            lookup_table: None,
         }
     }
 }
@@ -210,6 +215,19 @@ impl Policy {
 
     pub fn allows_lookup(&self) -> bool {
         self.lookups
+    }
+
+    /// Answer the component's name lookups (when [`Policy::allow_lookup`] allows them) from
+    /// `table` alone, never from this machine's resolver: a name the table lacks is unknown
+    /// (`name-error`). For sandboxes that must send no DNS query, and for tests that must
+    /// control every answer. In a composition the application's lookups get the same table.
+    pub fn lookup_table(mut self, table: LookupTable) -> Self {
+        self.lookup_table = Some(Arc::new(table));
+        self
+    }
+
+    pub(crate) fn lookup_table_value(&self) -> Option<Arc<LookupTable>> {
+        self.lookup_table.clone()
     }
 
     /// Allow reverse lookups and `get-host-name`: the component gets a read-only `/etc`

@@ -17,6 +17,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::ProviderPre;
 use crate::instance::Instance;
+use crate::lookup::{self, Lookups};
 use crate::{Error, Policy};
 
 /// Names a component file to use instead of finding or building one.
@@ -35,6 +36,8 @@ pub struct State {
     limits: Limits,
     /// How long one call may run ([`Policy::call_deadline`]).
     pub(crate) call_deadline: Option<Duration>,
+    /// The policy's own answers to name lookups, if it has any ([`Policy::lookup_table`]).
+    lookups: Option<Lookups>,
 }
 
 /// How often the engine's epoch advances, and so how often running guest code yields to the
@@ -101,7 +104,19 @@ impl State {
             _etc: etc,
             limits,
             call_deadline: policy.call_deadline_value(),
+            lookups: policy.lookup_table_value().map(|table| Lookups {
+                allowed: policy.allows_lookup(),
+                table,
+            }),
         }
+    }
+
+    pub(crate) fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+
+    pub(crate) fn lookups(&self) -> Option<&Lookups> {
+        self.lookups.as_ref()
     }
 
     /// A store whose guest is kept within the policy's limits.
@@ -170,6 +185,10 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<State>,
     pre: ProviderPre<State>,
+    /// The same, with name lookups answered from the policy's table: for policies that have
+    /// one ([`Policy::lookup_table`]).
+    table_linker: Linker<State>,
+    table_pre: ProviderPre<State>,
     /// The component's bytes, to plug into applications.
     wasm: Vec<u8>,
     /// Where compiled forms are cached: beside the component.
@@ -217,12 +236,19 @@ impl Runtime {
         let component = load_cached(&engine, path, &wasm)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(Error::wasm)?;
-        let pre = linker.instantiate_pre(&component).map_err(Error::wasm)?;
-        let pre = ProviderPre::new(pre).map_err(Error::wasm)?;
+        let mut table_linker = linker.clone();
+        lookup::add_to_linker(&mut table_linker).map_err(Error::wasm)?;
+        let prepare = |linker: &Linker<State>| {
+            let pre = linker.instantiate_pre(&component).map_err(Error::wasm)?;
+            ProviderPre::new(pre).map_err(Error::wasm)
+        };
+        let (pre, table_pre) = (prepare(&linker)?, prepare(&table_linker)?);
         Ok(Runtime {
             engine,
             linker,
             pre,
+            table_linker,
+            table_pre,
             wasm,
             cache_dir,
         })
@@ -283,7 +309,8 @@ impl Runtime {
         let mut store = State::store(&self.engine, builder, etc, policy);
         let deadline = policy.call_deadline_value();
         let run = block_on(deadline, async {
-            let command = Command::instantiate_async(&mut store, &component, &self.linker).await?;
+            let linker = self.linker_for(policy);
+            let command = Command::instantiate_async(&mut store, &component, linker).await?;
             command.wasi_cli_run().call_run(&mut store).await
         });
         let code = match run.ok_or_else(|| Error::deadline(deadline))? {
@@ -312,6 +339,15 @@ impl Runtime {
     /// compositions) in stores from [`Runtime::new_store`]; drive them with [`block_on`].
     pub fn linker(&self) -> &Linker<State> {
         &self.linker
+    }
+
+    /// The linker for stores made under `policy`: [`Runtime::linker`], or, when the policy
+    /// has a [`Policy::lookup_table`], one whose name lookups are answered from it.
+    pub fn linker_for(&self, policy: &Policy) -> &Linker<State> {
+        match policy.lookup_table_value() {
+            Some(_) => &self.table_linker,
+            None => &self.linker,
+        }
     }
 
     /// Compile any component for this runtime's engine, through the same on-disk cache.
@@ -359,7 +395,11 @@ impl Runtime {
         let (builder, etc) = self.context(policy)?;
         let mut store = State::store(&self.engine, builder, etc, policy);
         let deadline = policy.call_deadline_value();
-        let bindings = block_on(deadline, self.pre.instantiate_async(&mut store))
+        let pre = match policy.lookup_table_value() {
+            Some(_) => &self.table_pre,
+            None => &self.pre,
+        };
+        let bindings = block_on(deadline, pre.instantiate_async(&mut store))
             .ok_or_else(|| Error::deadline(deadline))?
             .map_err(Error::wasm)?;
         Ok(Instance::new(store, bindings))

@@ -343,3 +343,20 @@ fn bad_command_lines_and_components_are_one_line_errors() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn a_destination_with_no_route_is_unreachable() {
+    // A network namespace of the test's own (`unshare -n`) has no interface up and no route,
+    // so the connect fails at once with ENETUNREACH, and no packet leaves it.
+    let out = Command::new("unshare")
+        .arg("-n")
+        .arg(env!("CARGO_BIN_EXE_alore-socket"))
+        .args(["--allow", "10.0.0.0/8", "connect", "10.1.2.3", "80"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("unshare runs (util-linux)");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("IoError (unreachable)"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}

@@ -118,12 +118,20 @@ fn address_and_port_info() {
 }
 
 /// `testSocketErrors` (§8.5): the `NameError` check Alore left commented out ("may cause a long
-/// delay"); the busy-port check is the server socket's (a later issue).
+/// delay"; the tests' own lookup table answers it at once), and a server socket on a port a
+/// native server holds is an `IoError`.
 #[test]
 fn socket_errors() {
     let (_listener, port) = listen(Ipv4Addr::LOCALHOST, 0);
     let error = loopback().connect("xxx.yyy.zzz", port, None).unwrap_err();
     assert!(error.is_name_error(), "{error}");
+    let error = listening().listen(port, None).map(drop).unwrap_err();
+    assert_eq!(
+        error.io_kind(),
+        Some(alore_socket_host::IoErrorKind::Other),
+        "{error}"
+    );
+    assert!(error.to_string().contains("EADDRINUSE"), "{error}");
 }
 
 /// `testBufferingModes` (§8.6), with the modes really passed (Alore had them commented out): data
@@ -140,7 +148,8 @@ fn buffering_modes() {
     }
 }
 
-/// `testListeningToSpecificInterface` (§8.7).
+/// `testListeningToSpecificInterface` (§8.7): the component as the client of a native server
+/// on 127.0.0.1, and the component's server socket on 127.0.0.1 with a native client.
 #[test]
 fn listening_to_specific_interface() {
     let (listener, port) = listen(Ipv4Addr::LOCALHOST, 0);
@@ -148,6 +157,13 @@ fn listening_to_specific_interface() {
     let mut reader = BufReader::new(accept(&listener));
     client.write_ln(b"foo").unwrap();
     assert_eq!(native_read_ln(&mut reader), "foo");
+
+    let server = listening().listen(0, Some("127.0.0.1")).unwrap();
+    let port = server.local_port().unwrap();
+    let mut native = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+    let accepted = server.accept(None).unwrap();
+    native.write_all(b"bar\n").unwrap();
+    assert_eq!(accepted.read_ln().unwrap(), b"bar");
 }
 
 /// `testGetHostByName` (§8.8).

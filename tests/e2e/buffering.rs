@@ -105,15 +105,59 @@ fn buffered_sends_only_full_buffers_flush_and_close() {
 
 #[test]
 fn reading_does_not_flush() {
-    // Alore: with Buffered, a request/response exchange needs an explicit flush.
-    let seen = wire_after_each(
-        Some(Buffering::Buffered),
-        vec![Box::new(|s| {
-            s.write_ln(b"request").unwrap();
-            assert_eq!(s.peek().unwrap(), b"");
-        })],
-    );
-    same(&seen[0], b"");
+    // Alore: with a buffer, a request/response exchange needs an explicit flush. Every read
+    // that goes to the network (read(n), read-ln, eof) leaves written bytes where they are.
+    // (Unbuffered writes are on the wire before `write` returns: nothing to hold.)
+    for mode in [Buffering::LineBuffered, Buffering::Buffered] {
+        let (step_done, step_seen) = mpsc::channel::<()>();
+        let (observed, observation) = mpsc::channel::<Vec<u8>>();
+        let server = Server::start(move |mut s| {
+            use std::io::Write;
+            s.write_all(b"ab\nline\n").unwrap();
+            while step_seen.recv().is_ok() {
+                observed.send(arrived_within(&mut s, QUIET)).unwrap();
+                s.write_all(b"more\n").unwrap(); // something for the next read to wait for
+            }
+        });
+        let socket = loopback()
+            .connect("127.0.0.1", server.port, Some(mode))
+            .unwrap();
+        socket.write(b"held, no line feed").unwrap();
+        let step = |name: &str, result: bool| {
+            assert!(result, "{mode:?}: {name}");
+            step_done.send(()).unwrap();
+            let seen = observation.recv().unwrap();
+            assert!(seen.is_empty(), "{mode:?}: {name} flushed {seen:?}");
+        };
+        step("read(2)", socket.read(Some(2)).unwrap() == b"ab");
+        step("read-ln", socket.read_ln().unwrap() == b"");
+        step("read-ln", socket.read_ln().unwrap() == b"line");
+        step("eof", !socket.eof().unwrap());
+        socket.flush().unwrap();
+        drop(step_done);
+        drop(socket);
+        server.join();
+    }
+}
+
+/// The bytes a held write leaves on the wire once it is flushed: nothing was lost by the
+/// reads that did not flush it.
+#[test]
+fn held_bytes_arrive_whole_after_reads() {
+    for mode in [Buffering::LineBuffered, Buffering::Buffered] {
+        let server = Server::start(|mut s| {
+            use std::io::Write;
+            s.write_all(b"reply\n").unwrap();
+            read_to_end(&mut s)
+        });
+        let socket = loopback()
+            .connect("127.0.0.1", server.port, Some(mode))
+            .unwrap();
+        socket.write(b"held").unwrap();
+        assert_eq!(socket.read_ln().unwrap(), b"reply");
+        socket.close().unwrap();
+        same(&server.join(), b"held");
+    }
 }
 
 #[test]

@@ -89,13 +89,19 @@ fn a_reset_connection_is_connection_reset() {
     server.join();
     std::thread::sleep(Duration::from_millis(50));
     assert_eq!(io_kind(socket.read(Some(10))), IoErrorKind::ConnectionReset);
+    // Open but dead: reading sees the end of the stream from now on.
+    assert_eq!(socket.read(Some(10)).unwrap(), b"", "nothing more to read");
+    assert!(socket.eof().unwrap(), "the end");
+    assert_eq!(io_kind(socket.read_ln()), IoErrorKind::EndOfStream);
     // Writing to the dead connection fails too (EPIPE), within a few tries.
     let write_error = (0..10).find_map(|_| socket.write(&[0; 1024]).err());
     let kind = write_error.expect("a write fails").io_kind();
     assert_eq!(kind, Some(IoErrorKind::ConnectionReset));
-    // close still releases it, whatever the final flush says.
-    let _ = socket.close();
+    // The failed write's bytes are still queued: close's final flush fails, says so, and
+    // releases the connection anyway.
+    assert_eq!(io_kind(socket.close()), IoErrorKind::ConnectionReset);
     assert_eq!(io_kind(socket.peek()), IoErrorKind::Closed);
+    socket.close().expect("a second close does nothing");
 }
 
 #[test]
@@ -108,15 +114,30 @@ fn writing_after_the_peer_left_fails_at_flush_when_buffered() {
         .unwrap();
     server.join();
     std::thread::sleep(Duration::from_millis(50));
-    socket.write(b"late").unwrap();
+    // Small writes stay in the 8192-byte buffer and never touch the network: only the flush
+    // can find the peer gone (the first one may still be taken by the peer's kernel).
     let failure = (0..10).find_map(|_| {
         socket
-            .write(&[0; 8192])
-            .err()
-            .or_else(|| socket.flush().err())
+            .write(b"late")
+            .expect("a buffered write does not send");
+        socket.flush().err()
     });
     assert_eq!(
         failure.and_then(|e| e.io_kind()),
         Some(IoErrorKind::ConnectionReset)
     );
+}
+
+#[test]
+fn set_max_line_length_after_close_is_closed() {
+    let server = Server::start(|mut s| read_to_end(&mut s));
+    let socket = loopback().connect("127.0.0.1", server.port, None).unwrap();
+    socket.close().unwrap();
+    assert_eq!(io_kind(socket.set_max_line_length(10)), IoErrorKind::Closed);
+    assert_eq!(
+        io_kind(socket.set_max_line_length(0)),
+        IoErrorKind::Closed,
+        "closed first"
+    );
+    server.join();
 }

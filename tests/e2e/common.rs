@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use alore_socket_host::{Allow, Buffering, Instance, Policy, Runtime};
+use alore_socket_host::{Allow, Buffering, Instance, LookupTable, Policy, Runtime};
 
 /// How long a test waits for bytes it expects before failing (not a speed assertion: only a
 /// bound so a broken build fails instead of hanging).
@@ -29,26 +29,41 @@ pub fn runtime() -> &'static Runtime {
     RUNTIME.get_or_init(|| Runtime::new().expect("the component loads"))
 }
 
+/// The names the tests' lookups know: the component's lookups are answered from this table,
+/// never by this machine's resolver, so no test sends a DNS query off loopback. A name not in
+/// it is unknown.
+pub fn test_names() -> LookupTable {
+    [
+        ("localhost", Ipv4Addr::LOCALHOST.into()),
+        ("loopback.test", Ipv4Addr::LOCALHOST.into()),
+        ("v6-only.test", std::net::Ipv6Addr::LOCALHOST.into()),
+    ]
+    .into_iter()
+    .collect()
+}
+
+/// Lookups allowed, and answered from [`test_names`].
+pub fn with_test_names(policy: Policy) -> Policy {
+    policy.allow_lookup(true).lookup_table(test_names())
+}
+
 /// An instance allowed to reach every port of 127.0.0.1 and to look names up.
 pub fn loopback() -> Instance {
-    instance(
-        Policy::deny_all()
-            .allow(Allow::host(Ipv4Addr::LOCALHOST))
-            .allow_lookup(true),
-    )
+    instance(with_test_names(
+        Policy::deny_all().allow(Allow::host(Ipv4Addr::LOCALHOST)),
+    ))
 }
 
 /// [`loopback`], and listening on every port of 127.0.0.1 and of every interface (Alore's
 /// default). Only loopback peers may connect to it: accepted peers are checked like outgoing
 /// connections.
 pub fn listening() -> Instance {
-    instance(
+    instance(with_test_names(
         Policy::deny_all()
             .allow(Allow::host(Ipv4Addr::LOCALHOST))
             .allow_listen(Allow::host(Ipv4Addr::LOCALHOST))
-            .allow_listen(Allow::host(Ipv4Addr::UNSPECIFIED))
-            .allow_lookup(true),
-    )
+            .allow_listen(Allow::host(Ipv4Addr::UNSPECIFIED)),
+    ))
 }
 
 pub fn instance(policy: Policy) -> Instance {
@@ -57,8 +72,37 @@ pub fn instance(policy: Policy) -> Instance {
         .expect("the component instantiates")
 }
 
-/// A port on 127.0.0.1 where nobody listens (bound, then released).
-pub fn closed_port() -> u16 {
+/// A port where nobody listens, held for as long as the value lives: bound on every address
+/// (without `SO_REUSEADDR`, so no other socket can bind it) and never listening, so a connect
+/// to it is refused and no other test can take it meanwhile.
+pub struct ClosedPort {
+    _held: socket2::Socket,
+    port: u16,
+}
+
+impl ClosedPort {
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+pub fn closed_port() -> ClosedPort {
+    use socket2::{Domain, Socket, Type};
+    let held = Socket::new(Domain::IPV4, Type::STREAM, None).expect("a socket");
+    held.bind(&std::net::SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)).into())
+        .expect("bind an ephemeral port");
+    let port = held
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .expect("an IPv4 address")
+        .port();
+    ClosedPort { _held: held, port }
+}
+
+/// A port free right now, for a test that must bind it itself (bound, then released: another
+/// process could take it in between, which would fail that test loudly, not pass it).
+pub fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|l| l.local_addr())
         .expect("bind an ephemeral port")

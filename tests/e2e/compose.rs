@@ -97,7 +97,8 @@ fn http_get_runs_composed_against_a_real_server() {
         request
     });
     let policy = Policy::deny_all().allow(Allow::host(Ipv4Addr::LOCALHOST).port(server.port));
-    let url = format!("http://127.0.0.1:{}/greeting", server.port);
+    let port = server.port;
+    let url = format!("http://127.0.0.1:{port}/greeting");
     let out = runtime()
         .run_command(
             &composed("http-get"),
@@ -113,7 +114,11 @@ fn http_get_runs_composed_against_a_real_server() {
     );
     let request = server.join();
     assert_eq!(request[0], "GET /greeting HTTP/1.0\r\n");
-    assert_eq!(request[1], format!("Host: 127.0.0.1\r\n"));
+    assert_eq!(
+        request[1],
+        format!("Host: 127.0.0.1:{port}\r\n"),
+        "RFC 9110 §7.2"
+    );
 }
 
 #[test]

@@ -43,7 +43,8 @@ fn connects_by_name() {
 
 #[test]
 fn refused_connection_is_connection_refused() {
-    let port = closed_port();
+    let closed = closed_port();
+    let port = closed.port();
     let result = loopback().connect("127.0.0.1", port, None);
     assert_eq!(io_kind(result), IoErrorKind::ConnectionRefused);
     let result = loopback().connect("localhost", port, None);
@@ -56,6 +57,7 @@ fn refused_connection_is_connection_refused() {
 
 #[test]
 fn unknown_names_are_name_errors() {
+    // Unknown to the tests' lookup table, so answered without any DNS query.
     for name in ["xxx.yyy", "xxx.yyy.zzz", "no-such-host.invalid"] {
         let error = loopback().connect(name, 80, None).map(drop).unwrap_err();
         assert!(error.is_name_error(), "{name}: {error}");
@@ -74,6 +76,14 @@ fn a_name_with_only_ipv6_addresses_is_a_name_error() {
     );
     let error = loopback().get_host_by_name("::1").unwrap_err();
     assert!(error.is_name_error(), "{error}");
+    let error = loopback()
+        .connect("v6-only.test", 80, None)
+        .map(drop)
+        .unwrap_err();
+    assert!(
+        error.is_name_error() && error.to_string().contains("No IP address"),
+        "a name, not a literal: {error}"
+    );
 }
 
 #[test]
@@ -104,7 +114,7 @@ fn malformed_arguments_are_value_errors_before_any_traffic() {
 fn the_policy_denies_addresses_and_names_that_resolve_to_them() {
     let server = Server::start(|mut s| read_to_end(&mut s));
     let other = Allow::host(Ipv4Addr::new(127, 0, 0, 2));
-    let elsewhere = instance(Policy::deny_all().allow(other).allow_lookup(true));
+    let elsewhere = instance(with_test_names(Policy::deny_all().allow(other)));
     assert_eq!(
         io_kind(elsewhere.connect("127.0.0.1", server.port, None)),
         IoErrorKind::AccessDenied
@@ -184,4 +194,53 @@ fn many_sockets_in_one_instance() {
     for server in servers {
         assert_eq!(server.join(), b"k\n");
     }
+}
+
+/// An instance whose lookups know `name` as these addresses, in this order, and that may
+/// connect to every port of 127.0.0.1 and 127.0.0.2 but to nothing of 127.0.0.3.
+fn several_addresses(name: &str, addresses: &[[u8; 4]]) -> alore_socket_host::Instance {
+    let table: alore_socket_host::LookupTable = addresses
+        .iter()
+        .map(|&octets| (name, std::net::IpAddr::from(octets)))
+        .collect();
+    instance(
+        Policy::deny_all()
+            .allow(Allow::host(Ipv4Addr::LOCALHOST))
+            .allow(Allow::host(Ipv4Addr::new(127, 0, 0, 2)))
+            .allow_lookup(true)
+            .lookup_table(table),
+    )
+}
+
+#[test]
+fn each_address_of_a_name_is_tried_in_turn() {
+    // The server listens on 127.0.0.1 only: 127.0.0.2 refuses, 127.0.0.3 is denied.
+    let server = Server::start(|mut s| {
+        use std::io::Write;
+        s.write_all(b"reached\n").unwrap();
+        s.peer_addr().unwrap()
+    });
+    let instance = several_addresses(
+        "multi.test",
+        &[[127, 0, 0, 2], [127, 0, 0, 3], [127, 0, 0, 1]],
+    );
+    let socket = instance.connect("multi.test", server.port, None).unwrap();
+    assert_eq!(socket.read_ln().unwrap(), b"reached");
+    assert_eq!(socket.remote_address().unwrap(), "127.0.0.1");
+    server.join();
+}
+
+#[test]
+fn when_every_address_fails_the_last_failure_is_reported() {
+    let port = closed_port();
+    let refused_last = several_addresses("refused-last.test", &[[127, 0, 0, 3], [127, 0, 0, 2]]);
+    assert_eq!(
+        io_kind(refused_last.connect("refused-last.test", port.port(), None)),
+        IoErrorKind::ConnectionRefused
+    );
+    let denied_last = several_addresses("denied-last.test", &[[127, 0, 0, 2], [127, 0, 0, 3]]);
+    assert_eq!(
+        io_kind(denied_last.connect("denied-last.test", port.port(), None)),
+        IoErrorKind::AccessDenied
+    );
 }

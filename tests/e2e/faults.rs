@@ -10,8 +10,12 @@ use alore_socket_host::{Buffering, ConnectOptions, IoErrorKind};
 
 use crate::common::*;
 
-/// Short enough to keep the tests quick, long enough that loopback is never this slow.
+/// The timeout of waits that must time out (the peer is held silent): short, to keep the
+/// tests quick. Waits that must succeed get [`LONG`] instead, since a loaded machine can
+/// take longer than this to run the peer's next step.
 const SHORT: u32 = 200;
+/// The timeout of waits that must succeed: the tests' patience, not a speed requirement.
+const LONG: u32 = PATIENCE.as_millis() as u32;
 
 #[test]
 fn a_timed_out_read_consumes_nothing() {
@@ -27,18 +31,26 @@ fn a_timed_out_read_consumes_nothing() {
     socket.set_timeout(Some(SHORT)).unwrap();
     assert_eq!(io_kind(socket.read(Some(5))), IoErrorKind::TimedOut);
     go_on.send(()).unwrap();
+    socket.set_timeout(Some(LONG)).unwrap();
     assert_eq!(
         socket.read(Some(5)).unwrap(),
         b"abcde",
         "the first two bytes were kept"
     );
     assert_eq!(socket.read(Some(1)).unwrap(), b"\n");
+    // Gather the rest of the line (a read that times out keeps what it gathered) before the
+    // silence that follows it.
+    socket.set_timeout(Some(SHORT)).unwrap();
+    while !socket.peek().unwrap().ends_with(b"line") {
+        assert_eq!(io_kind(socket.read(Some(u32::MAX))), IoErrorKind::TimedOut);
+    }
     assert_eq!(
         io_kind(socket.read_ln()),
         IoErrorKind::TimedOut,
         "half a line, then silence"
     );
     go_on.send(()).unwrap();
+    socket.set_timeout(Some(LONG)).unwrap();
     assert_eq!(socket.read_ln().unwrap(), b"rest of the line");
     server.join();
 }
@@ -211,4 +223,46 @@ fn a_peer_that_half_closes_ends_our_reads_but_still_takes_our_writes() {
     socket.write_ln(b"still heard").unwrap();
     socket.close().unwrap();
     assert_eq!(server.join(), b"still heard\n");
+}
+
+#[test]
+fn a_flush_to_a_peer_that_stops_reading_times_out_and_keeps_every_byte() {
+    const SIZE: usize = 64 << 20;
+    let (go_on, wait) = mpsc::channel::<()>();
+    let server = Server::start(move |mut s| {
+        wait.recv().unwrap();
+        read_to_end(&mut s)
+    });
+    let socket = loopback()
+        .connect("127.0.0.1", server.port, Some(Buffering::Buffered))
+        .unwrap();
+    socket.set_timeout(Some(SHORT)).unwrap();
+    let data: Vec<u8> = (0..SIZE).map(|i| (i % 253) as u8).collect();
+    // Whole buffers go out at once: the write fills the connection and times out.
+    assert_eq!(io_kind(socket.write(&data)), IoErrorKind::TimedOut);
+    assert_eq!(
+        io_kind(socket.flush()),
+        IoErrorKind::TimedOut,
+        "still stuck"
+    );
+    go_on.send(()).unwrap();
+    socket.set_timeout(Some(LONG)).unwrap();
+    socket.flush().unwrap();
+    socket.close().unwrap();
+    let got = server.join();
+    assert_eq!(got.len(), SIZE);
+    assert!(got == data, "every byte once, in order");
+}
+
+#[test]
+fn read_lines_that_times_out_closes_the_socket() {
+    // read-lines closes whatever ends it (the README's Failure semantics say so).
+    let (server, done) = silent_server();
+    let socket = loopback().connect("127.0.0.1", server.port, None).unwrap();
+    socket.set_timeout(Some(SHORT)).unwrap();
+    assert_eq!(io_kind(socket.read_lines()), IoErrorKind::TimedOut);
+    assert_eq!(io_kind(socket.peek()), IoErrorKind::Closed);
+    socket.close().expect("closing again does nothing");
+    drop(done);
+    server.join();
 }

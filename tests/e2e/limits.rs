@@ -45,6 +45,13 @@ fn a_guest_over_its_memory_limit_gets_an_error_and_the_host_goes_on() {
 #[test]
 fn a_thousand_sockets_echo_at_once_within_64_mebibytes() {
     const SOCKETS: usize = 1000;
+    // Both ends of each connection live in this process, beside the other tests' sockets.
+    const DESCRIPTORS: u64 = 2 * SOCKETS as u64 + 1024;
+    let limit = rlimit::increase_nofile_limit(DESCRIPTORS).expect("raise RLIMIT_NOFILE");
+    assert!(
+        limit >= DESCRIPTORS,
+        "RLIMIT_NOFILE stays at {limit}: the hard limit is too low"
+    );
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let port = listener.local_addr().unwrap().port();
     let acceptor = thread::spawn(move || {
@@ -277,4 +284,111 @@ fn the_memory_limit_holds_for_a_whole_composition() {
     };
     assert!(failed, "14 MiB held twice fits the limit only per memory");
     large.join();
+}
+
+/// Set in the child process that [`running_out_of_descriptors_is_limit_exceeded`] runs its
+/// body in: the open-files limit is the whole process's, and lowering it in this one would
+/// starve the tests running beside it.
+const CHILD_ENV: &str = "ALORE_SOCKET_TEST_DESCRIPTOR_CHILD";
+
+#[test]
+fn running_out_of_descriptors_is_limit_exceeded() {
+    const NAME: &str = "limits::running_out_of_descriptors_is_limit_exceeded";
+    if std::env::var_os(CHILD_ENV).is_none() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("1 passed"), "the child ran the test: {text}");
+        return;
+    }
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let instance = listening();
+    let server = instance.listen(0, Some("127.0.0.1")).unwrap();
+    let server_port = server.local_port().unwrap();
+    // A few descriptors over those open now: the component's sockets take the rest.
+    let open = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
+    let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
+    rlimit::setrlimit(rlimit::Resource::NOFILE, open + 8, hard).unwrap();
+    let mut sockets = Vec::new();
+    let error = loop {
+        match instance.connect("127.0.0.1", port, None) {
+            Ok(socket) => sockets.push(socket),
+            Err(e) => break e,
+        }
+        assert!(sockets.len() < 64, "the limit was never met");
+    };
+    assert_eq!(
+        error.io_kind(),
+        Some(IoErrorKind::LimitExceeded),
+        "connect: {error}"
+    );
+    // A peer waits in the server socket's backlog; with no descriptor left, accept fails.
+    drop(sockets.pop());
+    let mut client = std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, server_port)).unwrap();
+    let error = server.accept(None).map(drop).unwrap_err();
+    assert_eq!(
+        error.io_kind(),
+        Some(IoErrorKind::LimitExceeded),
+        "accept: {error}"
+    );
+    // With a descriptor free again, the same server socket accepts the waiting peer.
+    drop(sockets.pop());
+    let accepted = server.accept(None).unwrap();
+    client.write_all(b"in at last\n").unwrap();
+    assert_eq!(accepted.read_ln().unwrap(), b"in at last");
+}
+
+/// A `wasi:cli/command` whose `run` computes forever and never calls the host.
+fn spinning_command() -> Vec<u8> {
+    use wit_component::{ComponentEncoder, StringEncoding, embed_component_metadata};
+    const WIT: &str = "package wasi:cli@0.2.12;\n\
+                       interface run { run: func() -> result; }\n\
+                       world spin { export run; }\n";
+    const WAT: &str = r#"(module
+        (func (export "wasi:cli/run@0.2.12#run") (result i32)
+            (loop $forever (br $forever))
+            unreachable))"#;
+    let mut resolve = wit_parser::Resolve::default();
+    let package = resolve.push_str("spin.wit", WIT).unwrap();
+    let world = resolve.select_world(&[package], Some("spin")).unwrap();
+    let mut module = wat::parse_str(WAT).unwrap();
+    embed_component_metadata(&mut module, &resolve, world, StringEncoding::UTF8).unwrap();
+    ComponentEncoder::default()
+        .module(&module)
+        .unwrap()
+        .validate(true)
+        .encode()
+        .unwrap()
+}
+
+#[test]
+fn a_deadline_stops_a_guest_that_computes_without_calling_the_host() {
+    use std::time::{Duration, Instant};
+    const DEADLINE: Duration = Duration::from_millis(300);
+    let spin = spinning_command();
+    runtime().compile(&spin).unwrap(); // compiled first, so the clock times only the run
+    let policy = Policy::deny_all().call_deadline(Some(DEADLINE));
+    let started = Instant::now();
+    // On a thread, watched: a deadline that did not stop it would spin on forever.
+    let (done, finished) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let args = ["spin".to_owned()];
+        let stdio = Stdio::Capture { stdin: vec![] };
+        let _ = done.send(runtime().run_command(&spin, &policy, &args, stdio));
+    });
+    let error = finished
+        .recv_timeout(PATIENCE)
+        .expect("the spinning guest was stopped")
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        matches!(error, alore_socket_host::Error::Deadline(d) if d == DEADLINE),
+        "{error}"
+    );
+    assert!(took >= DEADLINE && took < PATIENCE, "{took:?}");
 }

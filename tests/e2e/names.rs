@@ -43,3 +43,32 @@ fn without_reverse_lookups_the_host_name_is_unknown() {
         "{error}"
     );
 }
+
+#[test]
+fn without_a_table_lookups_go_through_wasmtimes_resolver() {
+    // "localhost" comes from this machine's hosts file: no DNS query leaves the machine.
+    let instance = instance(alore_socket_host::Policy::deny_all().allow_lookup(true));
+    assert_eq!(instance.get_host_by_name("localhost").unwrap(), "127.0.0.1");
+}
+
+#[test]
+fn a_lookup_table_answers_alone() {
+    let tests = loopback();
+    assert_eq!(
+        tests.get_host_by_name("loopback.test").unwrap(),
+        "127.0.0.1"
+    );
+    assert_eq!(
+        tests.get_host_by_name("LOOPBACK.test.").unwrap(),
+        "127.0.0.1"
+    );
+    let error = tests.get_host_by_name("unknown.test").unwrap_err();
+    assert!(error.is_name_error(), "{error}");
+    // Lookups not allowed: the table is not consulted.
+    let denied = instance(alore_socket_host::Policy::deny_all().lookup_table(test_names()));
+    let error = denied.get_host_by_name("loopback.test").unwrap_err();
+    assert!(
+        error.is_name_error() && error.to_string().contains("allowed"),
+        "{error}"
+    );
+}

@@ -58,13 +58,15 @@ fn line_endings_split_across_packets() {
 
 #[test]
 fn a_trailing_cr_waits_for_what_follows() {
-    let server = Server::start(|mut s| dribble(&mut s, &[b"a\rb\r"]));
+    // "a\r" arrives alone; its LF comes later. A read-ln that did not wait for it would
+    // return "a" at the CR and then an empty line for the LF.
+    let server = Server::start(|mut s| dribble(&mut s, &[b"a\r", b"\nb\r"]));
     let socket = loopback().connect("127.0.0.1", server.port, None).unwrap();
     assert_eq!(socket.read_ln().unwrap(), b"a");
     assert_eq!(
         socket.read_ln().unwrap(),
         b"b",
-        "returned at the end of the stream"
+        "CR LF split across packets is one line ending; a last CR ends its line at the end"
     );
     assert_eq!(io_kind(socket.read_ln()), IoErrorKind::EndOfStream);
     server.join();

@@ -32,11 +32,16 @@ fn parse(url: &str) -> Option<(&str, u16, &str)> {
 
 fn get(url: &str) -> Result<(), String> {
     let (host, port, path) = parse(url).ok_or_else(|| format!("not an http:// URL: {url}"))?;
+    // RFC 9110 §7.2: the port is part of Host unless it is the scheme's default.
+    let host_header = match port {
+        80 => host.to_owned(),
+        port => format!("{host}:{port}"),
+    };
     let socket = Socket::new(host, port, Some(Buffering::Buffered)).map_err(describe)?;
     // HTTP ends lines with CR LF: a CR before write-ln's LF.
     for line in [
         format!("GET {path} HTTP/1.0\r"),
-        format!("Host: {host}\r"),
+        format!("Host: {host_header}\r"),
         "\r".to_owned(),
     ] {
         socket.write_ln(line.as_bytes()).map_err(describe)?;

@@ -705,12 +705,15 @@ proptest! {
 
 fn scenario() -> impl Strategy<Value = crate::check::Input> {
     use crate::check::{Input, Op};
-    let byte = || prop_oneof![Just(b'\n'), Just(b'\r'), any::<u8>()];
+    // Lines of about ten bytes, and limits mostly below that: the limit path runs in about two
+    // fifths of the scenarios, a non-empty peek in half (held by
+    // `the_scenarios_reach_the_hard_paths`).
+    let byte = || prop_oneof![1 => Just(b'\n'), 1 => Just(b'\r'), 16 => any::<u8>()];
     let bytes = move |max| prop::collection::vec(byte(), 0..max);
     let op = prop_oneof![
         4 => any::<u16>().prop_map(|n| Op::Read(n % 300)),
         4 => Just(Op::ReadLn),
-        1 => Just(Op::Peek),
+        3 => Just(Op::Peek),
         1 => Just(Op::Eof),
         3 => bytes(300).prop_map(Op::Write),
         2 => bytes(300).prop_map(Op::WriteLn),
@@ -723,7 +726,7 @@ fn scenario() -> impl Strategy<Value = crate::check::Input> {
         prop::collection::vec(bytes(80), 0..30),
         prop::collection::vec(op, 0..80),
         any::<u8>(),
-        any::<u8>(),
+        prop_oneof![3 => 1u8..12, 1 => any::<u8>()],
     )
         .prop_map(|(arrivals, ops, mode, max_line)| Input {
             arrivals,
@@ -740,6 +743,27 @@ proptest! {
     fn random_operation_sequences_agree_with_the_model(input in scenario()) {
         crate::check::check(input);
     }
+}
+
+#[test]
+fn the_scenarios_reach_the_hard_paths() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    const CASES: usize = 300;
+    let mut runner = TestRunner::deterministic();
+    let strategy = scenario();
+    let (mut over_limit, mut peeked) = (0, 0);
+    for _ in 0..CASES {
+        let input = strategy.new_tree(&mut runner).unwrap().current();
+        let coverage = crate::check::check(input);
+        over_limit += usize::from(coverage.line_over_limit);
+        peeked += usize::from(coverage.peeked_bytes);
+    }
+    assert!(
+        over_limit * 5 >= CASES,
+        "line limit in {over_limit} of {CASES}"
+    );
+    assert!(peeked * 5 >= CASES, "non-empty peek in {peeked} of {CASES}");
 }
 
 #[test]

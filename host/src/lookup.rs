@@ -1,0 +1,154 @@
+//! Name lookups answered from the policy's own table ([`crate::Policy::lookup_table`]) instead
+//! of this machine's resolver: `wasi:sockets/ip-name-lookup` defined again over the standard
+//! one, in a linker used only for policies that have a table. For sandboxes that must not
+//! reach a DNS server, and for tests, which must control every answer.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use wasmtime::component::{Linker, Resource, ResourceType};
+use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddress};
+use wasmtime_wasi::p2::{DynPollable, Network, Pollable, subscribe};
+
+use crate::runtime::State;
+
+/// The interface this module defines again: the version wasmtime-wasi 48 links, which
+/// components importing any 0.2.x version are linked against.
+const INTERFACE: &str = "wasi:sockets/ip-name-lookup@0.2.12";
+
+/// Names and their addresses, in the order a lookup returns them. Names match without regard
+/// to ASCII case or a trailing dot, as DNS names do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LookupTable(HashMap<String, Vec<IpAddr>>);
+
+impl LookupTable {
+    /// Add `address` to the addresses of `name`, after those it has.
+    pub fn add(&mut self, name: &str, address: IpAddr) {
+        self.0.entry(key(name)).or_default().push(address);
+    }
+
+    /// The addresses of `name`, if the table has it.
+    pub fn get(&self, name: &str) -> Option<&[IpAddr]> {
+        self.0.get(&key(name)).map(Vec::as_slice)
+    }
+}
+
+impl<N: AsRef<str>> FromIterator<(N, IpAddr)> for LookupTable {
+    fn from_iter<I: IntoIterator<Item = (N, IpAddr)>>(entries: I) -> Self {
+        let mut table = LookupTable::default();
+        for (name, address) in entries {
+            table.add(name.as_ref(), address);
+        }
+        table
+    }
+}
+
+fn key(name: &str) -> String {
+    name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase()
+}
+
+/// How a store's lookups are answered: from its policy's table, if lookups are allowed.
+#[derive(Clone)]
+pub(crate) struct Lookups {
+    pub(crate) allowed: bool,
+    pub(crate) table: Arc<LookupTable>,
+}
+
+/// The answers of one lookup, all known at once.
+pub(crate) struct Answers(std::vec::IntoIter<IpAddress>);
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for Answers {
+    async fn ready(&mut self) {}
+}
+
+fn wasi_address(address: IpAddr) -> IpAddress {
+    match address {
+        IpAddr::V4(v4) => {
+            let [a, b, c, d] = v4.octets();
+            IpAddress::Ipv4((a, b, c, d))
+        }
+        IpAddr::V6(v6) => {
+            let [a, b, c, d, e, f, g, h] = v6.segments();
+            IpAddress::Ipv6((a, b, c, d, e, f, g, h))
+        }
+    }
+}
+
+type Answer<T> = wasmtime::Result<(Result<T, ErrorCode>,)>;
+
+/// Define `ip-name-lookup` in `linker` over the standard one, answering from the store's
+/// table. As wasmtime does, a lookup that is not allowed is `permanent-resolver-failure`;
+/// a name the table lacks is `name-unresolvable`.
+pub(crate) fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let mut instance = linker.instance(INTERFACE)?;
+    instance.resource(
+        "resolve-address-stream",
+        ResourceType::host::<Answers>(),
+        |mut store, rep| {
+            store
+                .data_mut()
+                .table()
+                .delete(Resource::<Answers>::new_own(rep))?;
+            Ok(())
+        },
+    )?;
+    instance.func_wrap(
+        "resolve-addresses",
+        |mut store, (network, name): (Resource<Network>, String)| -> Answer<Resource<Answers>> {
+            let state = store.data_mut();
+            state.table().get(&network)?; // the capability must be real
+            let Some(lookups) = state.lookups() else {
+                return Ok((Err(ErrorCode::PermanentResolverFailure),));
+            };
+            if !lookups.allowed {
+                return Ok((Err(ErrorCode::PermanentResolverFailure),));
+            }
+            // An address literal is its own answer, as in wasmtime's lookup.
+            let literal = name.parse::<IpAddr>().ok();
+            let addresses = match (&literal, lookups.table.get(&name)) {
+                (Some(ip), _) => std::slice::from_ref(ip),
+                (None, Some(addresses)) => addresses,
+                (None, None) => return Ok((Err(ErrorCode::NameUnresolvable),)),
+            };
+            let answers: Vec<IpAddress> = addresses.iter().copied().map(wasi_address).collect();
+            let stream = state.table().push(Answers(answers.into_iter()))?;
+            Ok((Ok(stream),))
+        },
+    )?;
+    instance.func_wrap(
+        "[method]resolve-address-stream.resolve-next-address",
+        |mut store, (stream,): (Resource<Answers>,)| -> Answer<Option<IpAddress>> {
+            let answers = store.data_mut().table().get_mut(&stream)?;
+            Ok((Ok(answers.0.next()),))
+        },
+    )?;
+    instance.func_wrap(
+        "[method]resolve-address-stream.subscribe",
+        |mut store,
+         (stream,): (Resource<Answers>,)|
+         -> wasmtime::Result<(Resource<DynPollable>,)> {
+            Ok((subscribe(store.data_mut().table(), stream)?,))
+        },
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_as_dns_names_do_and_keep_their_order() {
+        let one: IpAddr = "127.0.0.2".parse().unwrap();
+        let two: IpAddr = "127.0.0.3".parse().unwrap();
+        let table: LookupTable = [("Multi.Test", one), ("multi.test.", two)]
+            .into_iter()
+            .collect();
+        assert_eq!(table.get("multi.test"), Some(&[one, two][..]));
+        assert_eq!(table.get("MULTI.TEST."), Some(&[one, two][..]));
+        assert_eq!(table.get("other.test"), None);
+    }
+}
