@@ -20,7 +20,8 @@ use std::process::Command;
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
-use alore_socket_host::{Allow, Buffering, Instance, Policy, Runtime, block_on};
+use alore_socket_host::embed::block_on;
+use alore_socket_host::{Allow, Buffering, Instance, Policy, Runtime};
 use anyhow::{Context, Result, bail};
 
 /// Reads and writes move 64 KiB at a time: wasmtime's largest stream read.
@@ -83,12 +84,12 @@ wasmtime::component::bindgen!({ path: "wit", world: "runner", exports: { default
 
 /// A workload component (contender 3 or 4) in a store of its own.
 struct InWasm {
-    store: wasmtime::Store<alore_socket_host::State>,
+    store: wasmtime::Store<alore_socket_host::embed::State>,
     runner: Runner,
 }
 
 type Workloads = exports::alore::socket_bench::workloads::Guest;
-type Store = wasmtime::Store<alore_socket_host::State>;
+type Store = wasmtime::Store<alore_socket_host::embed::State>;
 
 impl InWasm {
     fn new(runtime: &Runtime, policy: &Policy, wasm: &[u8]) -> Result<Self> {
@@ -122,7 +123,7 @@ impl InWasm {
 }
 
 fn wasm_artifact(package: &str, artifact: &str) -> Result<Vec<u8>> {
-    Ok(std::fs::read(alore_socket_host::build_wasm(
+    Ok(std::fs::read(alore_socket_host::embed::build_wasm(
         package, artifact,
     )?)?)
 }
@@ -336,8 +337,9 @@ fn main() -> Result<()> {
             figures,
         });
         let mut figures = [None; 5];
-        figures[HOST] =
-            Some(std::fs::metadata(alore_socket_host::locate_component()?)?.len() as f64 / 1024.0);
+        figures[HOST] = Some(
+            std::fs::metadata(alore_socket_host::embed::locate_component()?)?.len() as f64 / 1024.0,
+        );
         rows.push(Row {
             workload: "component size".into(),
             unit: "KiB",

@@ -7,7 +7,8 @@ use wasmtime::component::ResourceAny;
 
 use crate::Error;
 use crate::bindings::{Buffering, ConnectOptions, Provider, SocketError};
-use crate::runtime::{State, block_on};
+use crate::exec::block_on;
+use crate::store::State;
 
 /// One instance of the component, with its own memory, sockets and network policy. Cheap to
 /// clone (clones share the instance); calls from several threads take turns, since a

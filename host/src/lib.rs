@@ -13,20 +13,38 @@
 //! socket.close()?;
 //! # Ok(()) }
 //! ```
+//!
+//! The modules' imports go one way: the CLI → [`Runtime`] (`runtime`, with `cache` and
+//! `locate`) → [`Instance`] (`instance`) → the store (`store`, `lookup`) and the executor
+//! (`exec`) → [`Policy`] (`policy`, and `policy::wasi` for what it means in WASI terms).
+#![warn(unreachable_pub)]
 
 mod bindings;
+mod cache;
 mod error;
+mod exec;
 mod instance;
+mod locate;
 mod lookup;
 mod policy;
 mod runtime;
+mod store;
 
 pub use bindings::{Buffering, ConnectOptions, IoError, IoErrorKind, SocketError};
 pub use error::{Error, kind_name, one_line};
 pub use instance::{Instance, ServerSocket, Socket};
 pub use lookup::LookupTable;
 pub use policy::{Allow, DEFAULT_MEMORY_LIMIT, ParseAllowError, Policy};
-pub use runtime::{
-    COMPONENT_ENV, CommandOutput, EPOCH_TICK, MAX_CAPTURED_OUTPUT, PROFILE_ENV, Runtime, State,
-    Stdio, block_on, build_wasm, locate_component,
-};
+pub use runtime::{CommandOutput, MAX_CAPTURED_OUTPUT, Runtime, Stdio};
+
+/// For embedders that run other components beside this one (compositions, benchmarks, their
+/// own applications) with the same WASI set-up and limits: stores from
+/// [`Runtime::new_store`], linked by [`Runtime::linker`] (or [`Runtime::linker_for`] a
+/// policy), their async calls driven by [`embed::block_on`](block_on); and the helpers that
+/// find or build components of this workspace.
+pub mod embed {
+    pub use crate::exec::block_on;
+    pub use crate::locate::{COMPONENT_ENV, build_wasm, locate_component};
+    pub use crate::runtime::PROFILE_ENV;
+    pub use crate::store::{EPOCH_TICK, State};
+}

@@ -7,11 +7,9 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use wasmtime::component::{Linker, Resource, ResourceType};
+use wasmtime::component::{Linker, Resource, ResourceTable, ResourceType};
 use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddress};
 use wasmtime_wasi::p2::{DynPollable, Network, Pollable, subscribe};
-
-use crate::runtime::State;
 
 /// The interface this module defines again: the version wasmtime-wasi 48 links, which
 /// components importing any 0.2.x version are linked against.
@@ -48,6 +46,13 @@ fn key(name: &str) -> String {
     name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase()
 }
 
+/// What a store's state offers the lookups defined here.
+pub(crate) trait LookupView: Send + 'static {
+    fn table(&mut self) -> &mut ResourceTable;
+    /// The policy's table, if it has one.
+    fn lookups(&self) -> Option<&Lookups>;
+}
+
 /// How a store's lookups are answered: from its policy's table, if lookups are allowed.
 #[derive(Clone)]
 pub(crate) struct Lookups {
@@ -81,7 +86,7 @@ type Answer<T> = wasmtime::Result<(Result<T, ErrorCode>,)>;
 /// Define `ip-name-lookup` in `linker` over the standard one, answering from the store's
 /// table. As wasmtime does, a lookup that is not allowed is `permanent-resolver-failure`;
 /// a name the table lacks is `name-unresolvable`.
-pub(crate) fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> {
+pub(crate) fn add_to_linker<T: LookupView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     let mut instance = linker.instance(INTERFACE)?;
     instance.resource(

@@ -267,7 +267,7 @@ fn connect_gives_up_on_a_silent_server_after_its_timeout() {
 
 /// The composed line-client, built once.
 fn line_client() -> std::path::PathBuf {
-    alore_socket_host::build_wasm("alore-socket-line-client", "line-client").unwrap()
+    alore_socket_host::embed::build_wasm("alore-socket-line-client", "line-client").unwrap()
 }
 
 #[test]

@@ -5,7 +5,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::Ipv4Addr;
 use std::sync::OnceLock;
 
-use alore_socket_host::{Allow, Policy, Stdio, build_wasm};
+use alore_socket_host::embed::build_wasm;
+use alore_socket_host::{Allow, Policy, Stdio};
 
 use crate::common::*;
 

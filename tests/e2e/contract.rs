@@ -6,7 +6,7 @@ use crate::common::*;
 
 #[test]
 fn the_component_is_built_where_the_readme_says() {
-    let path = alore_socket_host::locate_component().unwrap();
+    let path = alore_socket_host::embed::locate_component().unwrap();
     assert!(
         path.ends_with("target/wasm32-wasip2/release/alore_socket.wasm"),
         "{}",

@@ -1,0 +1,145 @@
+//! What a policy gives a store in WASI terms: the network switches and the address check
+//! every bind, connect, send and receive goes through, and, for reverse lookups, a private
+//! `/etc`, `$HOSTNAME` and the resolvers. Every grant is the whole store's: in a composition
+//! the application plugged into the component gets it too.
+
+use std::net::{SocketAddr, SocketAddrV4};
+use std::path::Path;
+
+use alore_socket_rules::{ETC_DIR, ETC_FILES, HOSTNAME_ENV, RESOLVER_ENV, ResolvConf};
+use tempfile::TempDir;
+use wasmtime_wasi::sockets::SocketAddrUse;
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+use super::Policy;
+use crate::Error;
+
+/// The WASI context `policy` asks for, and the private `/etc` it may need kept alive.
+pub(crate) fn context(policy: &Policy) -> Result<(WasiCtxBuilder, Option<TempDir>), Error> {
+    let mut builder = WasiCtxBuilder::new();
+    let mut resolvers = Vec::new();
+    let etc = if policy.allows_reverse_lookup() {
+        let etc = private_etc(policy.etc_source())?;
+        builder
+            .preopened_dir(etc.path(), ETC_DIR, FsPerms::ReadOnly)
+            .map_err(|e| {
+                Error::load(etc.path(), format!("cannot give the component /etc: {e:#}"))
+            })?;
+        if let Some(name) = policy.host_name_value() {
+            builder.env(HOSTNAME_ENV, name);
+        }
+        resolvers = match policy.resolver_override() {
+            Some(resolver) => {
+                builder.env(RESOLVER_ENV, resolver.to_string());
+                vec![resolver]
+            }
+            None => nameservers(&etc.path().join("resolv.conf")),
+        };
+        Some(etc)
+    } else {
+        None
+    };
+    apply(policy, &mut builder, resolvers);
+    Ok((builder, etc))
+}
+
+/// Apply the policy to a WASI context; `resolvers` are the DNS servers reverse lookups
+/// may use (none when they are off). wasmtime 48 denies TCP and UDP unless switched on,
+/// and then asks the address check for every bind, connect, send and receive.
+fn apply(policy: &Policy, builder: &mut WasiCtxBuilder, resolvers: Vec<SocketAddrV4>) {
+    let checked = policy.clone();
+    let resolver = move |address: SocketAddr| match address {
+        SocketAddr::V4(v4) => resolvers.contains(&v4),
+        SocketAddr::V6(_) => false,
+    };
+    // The implicit bind before a connect or a first send asks for the wildcard address
+    // and an ephemeral port; any other bind is a server's, allowed by the listen rules.
+    let implicit = |address: SocketAddr| address.ip().is_unspecified() && address.port() == 0;
+    builder
+        .allow_tcp(!policy.allowed.is_empty() || !policy.listen.is_empty() || policy.reverse)
+        .allow_udp(policy.reverse)
+        .allow_ip_name_lookup(policy.lookups)
+        .socket_addr_check(move |address, use_| {
+            let allowed = match use_ {
+                SocketAddrUse::TcpBind => implicit(address) || checked.allows_bind(address),
+                SocketAddrUse::UdpBind => implicit(address),
+                SocketAddrUse::TcpListen => checked.allows_listen(address),
+                // An accepted peer is checked as if we had connected to it.
+                SocketAddrUse::TcpConnect | SocketAddrUse::TcpAccept => {
+                    checked.allows_connect(address) || resolver(address)
+                }
+                SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => resolver(address),
+            };
+            Box::pin(async move { allowed })
+        });
+}
+
+/// A private temporary directory holding copies of the few `/etc` files the component reads,
+/// and nothing else: the real `/etc` holds secrets. Missing files are left out.
+fn private_etc(source: &Path) -> Result<TempDir, Error> {
+    let etc = tempfile::Builder::new()
+        .prefix("alore-socket-etc-")
+        .tempdir()
+        .map_err(|e| Error::load(source, format!("cannot make a private /etc: {e}")))?;
+    for file in ETC_FILES {
+        if let Ok(text) = std::fs::read(source.join(file)) {
+            std::fs::write(etc.path().join(file), text)
+                .map_err(|e| Error::load(etc.path(), format!("cannot copy {file}: {e}")))?;
+        }
+    }
+    Ok(etc)
+}
+
+/// The `nameserver`s of a `resolv.conf` the component will use, read by the same rules it
+/// reads them by: the only DNS servers it may reach.
+fn nameservers(resolv_conf: &Path) -> Vec<SocketAddrV4> {
+    let text = std::fs::read_to_string(resolv_conf).unwrap_or_default();
+    ResolvConf::parse(&text).nameservers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_private_etc_holds_only_the_three_files() {
+        let source = tempfile::tempdir().unwrap();
+        for file in [
+            "hosts",
+            "resolv.conf",
+            "hostname",
+            "shadow",
+            "passwd",
+            "ssl",
+        ] {
+            std::fs::write(source.path().join(file), file).unwrap();
+        }
+        let etc = private_etc(source.path()).unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(etc.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["hostname", "hosts", "resolv.conf"]);
+        assert_eq!(
+            std::fs::read_to_string(etc.path().join("hosts")).unwrap(),
+            "hosts"
+        );
+    }
+
+    #[test]
+    fn the_host_allows_the_nameservers_the_component_will_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("resolv.conf");
+        // A comment sign right after the address, IPv6, and more servers than count.
+        let text = "# x\nnameserver 10.0.0.53;x\nnameserver ::1\nsearch example\n\
+                    nameserver 127.0.0.1#y\nnameserver 10.0.0.3\nnameserver 10.0.0.4\n";
+        std::fs::write(&conf, text).unwrap();
+        let expected = ResolvConf::parse(text).nameservers;
+        assert_eq!(expected.len(), alore_socket_rules::MAX_NAMESERVERS);
+        assert_eq!(expected[0], "10.0.0.53:53".parse().unwrap());
+        assert_eq!(expected[1], "127.0.0.1:53".parse().unwrap());
+        assert_eq!(nameservers(&conf), expected);
+        assert!(nameservers(&dir.path().join("missing")).is_empty());
+    }
+}
