@@ -9,7 +9,7 @@ use simple_dns::{CLASS, Name, Packet, PacketFlag, Question, RCODE, TYPE};
 use crate::error::Error;
 
 /// The first name the hosts file gives `address`: the first line whose address matches.
-pub fn name_in_hosts(hosts: &str, address: Ipv4Addr) -> Option<String> {
+pub(crate) fn name_in_hosts(hosts: &str, address: Ipv4Addr) -> Option<String> {
     hosts.lines().find_map(|line| {
         let line = line.split('#').next().unwrap_or_default();
         let mut fields = line.split_whitespace();
@@ -19,13 +19,13 @@ pub fn name_in_hosts(hosts: &str, address: Ipv4Addr) -> Option<String> {
 }
 
 /// The name a PTR query asks about: `d.c.b.a.in-addr.arpa` for `a.b.c.d`.
-pub fn ptr_name(address: Ipv4Addr) -> String {
+pub(crate) fn ptr_name(address: Ipv4Addr) -> String {
     let [a, b, c, d] = address.octets();
     format!("{d}.{c}.{b}.{a}.in-addr.arpa")
 }
 
 /// A recursive PTR query for `name`.
-pub fn ptr_query(id: u16, name: &str) -> Result<Vec<u8>, Error> {
+pub(crate) fn ptr_query(id: u16, name: &str) -> Result<Vec<u8>, Error> {
     let mut packet = Packet::new_query(id);
     packet.set_flags(PacketFlag::RECURSION_DESIRED);
     let qname =
@@ -41,9 +41,27 @@ pub fn ptr_query(id: u16, name: &str) -> Result<Vec<u8>, Error> {
         .map_err(|e| Error::Value(format!("Cannot encode a DNS query for {name}: {e}")))
 }
 
+/// A DNS message framed for TCP (RFC 1035 §4.2.2): its length in two bytes, then itself.
+pub(crate) fn tcp_frame(message: &[u8]) -> Result<Vec<u8>, Error> {
+    let length = u16::try_from(message.len())
+        .map_err(|_| Error::Value("A DNS message over 65535 bytes".into()))?;
+    let mut framed = length.to_be_bytes().to_vec();
+    framed.extend_from_slice(message);
+    Ok(framed)
+}
+
+/// The first whole message in bytes received over TCP, once they hold one.
+pub(crate) fn tcp_unframe(received: &[u8]) -> Option<Vec<u8>> {
+    let [high, low, message @ ..] = received else {
+        return None;
+    };
+    let length = usize::from(u16::from_be_bytes([*high, *low]));
+    message.get(..length).map(<[u8]>::to_vec)
+}
+
 /// Whether `message` answers our query: a response with our ID and exactly our question.
 /// Anything else on the socket (late answers to an earlier try, forgeries) is ignored.
-pub fn answers(message: &[u8], id: u16, name: &str) -> bool {
+pub(crate) fn answers(message: &[u8], id: u16, name: &str) -> bool {
     let Ok(packet) = Packet::parse(message) else {
         return false;
     };
@@ -56,7 +74,7 @@ pub fn answers(message: &[u8], id: u16, name: &str) -> bool {
 
 /// What a reply to a PTR query says.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reply {
+pub(crate) enum Reply {
     /// The first PTR record's name, without the root's trailing dot.
     Name(String),
     /// NXDOMAIN: the name does not exist.
@@ -80,7 +98,7 @@ const MAX_CNAME_LINKS: usize = 8;
 /// `name` (or by the end of a CNAME chain from it, within the same answer) counts, and only
 /// if its target is a valid host name: a name with other bytes (newlines, escapes) is refused
 /// without echoing it, since it would end up in logs and on terminals.
-pub fn read_reply(message: &[u8], name: &str) -> Reply {
+pub(crate) fn read_reply(message: &[u8], name: &str) -> Reply {
     let Ok(packet) = Packet::parse(message) else {
         return Reply::Failed("unreadable reply".into());
     };
@@ -169,6 +187,23 @@ mod tests {
                 .push(ResourceRecord::new(qname, CLASS::IN, 60, rdata));
         }
         packet.build_bytes_vec().unwrap()
+    }
+
+    #[test]
+    fn tcp_framing_round_trips_and_waits_for_the_whole_message() {
+        let framed = tcp_frame(b"hello").unwrap();
+        assert_eq!(framed, b"\x00\x05hello");
+        assert_eq!(tcp_unframe(&framed).as_deref(), Some(&b"hello"[..]));
+        assert_eq!(tcp_unframe(&framed[..6]), None, "not all there yet");
+        assert_eq!(tcp_unframe(b"\x00"), None);
+        let mut two = framed.clone();
+        two.extend_from_slice(b"\x00\x01x");
+        assert_eq!(
+            tcp_unframe(&two).as_deref(),
+            Some(&b"hello"[..]),
+            "the first"
+        );
+        assert!(tcp_frame(&vec![0; 65536]).is_err());
     }
 
     #[test]

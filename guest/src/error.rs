@@ -5,7 +5,7 @@ use wasip2::sockets::network::ErrorCode;
 
 /// What kind of I/O failure happened; mirrors the WIT `io-error-kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IoKind {
+pub(crate) enum IoKind {
     ConnectionRefused,
     ConnectionReset,
     Unreachable,
@@ -19,7 +19,7 @@ pub enum IoKind {
 
 /// Every failure of the socket module: Alore's `NameError`, `ValueError` and `IoError`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error("NameError: {0}")]
     Name(String),
     #[error("ValueError: {0}")]
@@ -29,25 +29,25 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn io(kind: IoKind, message: impl Into<String>) -> Self {
+    pub(crate) fn io(kind: IoKind, message: impl Into<String>) -> Self {
         Error::Io {
             kind,
             message: message.into(),
         }
     }
 
-    /// Every operation but `close` on a closed socket (spec decision 5).
-    pub fn closed() -> Self {
+    /// Every operation but `close` on a closed socket (docs/semantics.md, "Closing").
+    pub(crate) fn closed() -> Self {
         Error::io(IoKind::Closed, "Socket is closed")
     }
 
     /// `read-ln` with nothing left: Alore's exact message.
-    pub fn end_of_stream() -> Self {
+    pub(crate) fn end_of_stream() -> Self {
         Error::io(IoKind::EndOfStream, "Read at end of file")
     }
 
     /// The component could not get memory for data it was asked to hold.
-    pub fn out_of_memory() -> Self {
+    pub(crate) fn out_of_memory() -> Self {
         Error::io(IoKind::LimitExceeded, "Out of memory [ENOMEM]")
     }
 }
@@ -66,7 +66,7 @@ fn message_of(kind: IoKind) -> &'static str {
 }
 
 /// The one mapping from a `wasi:sockets` error code to our error.
-pub fn from_code(code: ErrorCode) -> Error {
+pub(crate) fn from_code(code: ErrorCode) -> Error {
     let kind = match code {
         ErrorCode::ConnectionRefused => IoKind::ConnectionRefused,
         ErrorCode::ConnectionReset | ErrorCode::ConnectionAborted => IoKind::ConnectionReset,
@@ -108,7 +108,7 @@ pub fn from_code(code: ErrorCode) -> Error {
 /// A `stream-error::last-operation-failed` on a TCP stream. WASI 0.2 gives only a debug
 /// string here (`network-error-code` is unstable), so the kind is read from it: wasmtime
 /// prints Rust's `io::Error`, whose `kind: ConnectionReset` names the failure portably.
-pub fn from_stream(error: &WasiError) -> Error {
+pub(crate) fn from_stream(error: &WasiError) -> Error {
     let text = one_line(&error.to_debug_string());
     let kind = classify(&text);
     match message_of(kind) {
@@ -119,7 +119,7 @@ pub fn from_stream(error: &WasiError) -> Error {
 
 /// `text` on one line: every run of white space (newlines too) becomes one space, and other
 /// control characters are dropped, so that no message can break a log line or a terminal.
-pub fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
     words.chars().filter(|c| !c.is_control()).collect()
 }

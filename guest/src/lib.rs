@@ -1,16 +1,22 @@
 //! The alore-socket component: Alore's `socket` module on WASI 0.2.
 //!
 //! This file is glue only: it maps the WIT exports (`wit/socket.wit`) onto the core.
-//! Behaviour lives in [`stream`] (buffering, lines, closing), [`net`] (WASI TCP) and
-//! [`names`] (argument checks and lookups); errors in [`error`].
+//! Behaviour lives in `stream` (buffering, lines, closing), `connect` (a destination to a
+//! connection), `names` (lookups and the host name), `dns` (the resolver's files and
+//! messages) and `net` (every WASI socket call); errors in `error`.
 
+#![warn(unreachable_pub)]
+
+mod connect;
+mod dns;
+mod error;
+mod names;
+mod net;
+mod stream;
+
+/// The model-based check of the stream core, for the fuzz target (`fuzz/`).
 #[cfg(any(test, feature = "fuzzing"))]
-pub mod check;
-pub mod dns;
-pub mod error;
-pub mod names;
-pub mod net;
-pub mod stream;
+pub use stream::model;
 
 use std::cell::RefCell;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -61,25 +67,6 @@ impl Socket {
     }
 }
 
-/// Try each IPv4 address of `destination` in turn, all by `deadline`; the last failure is the
-/// one reported.
-fn connect(destination: &str, port: u16, deadline: Deadline) -> Result<TcpConnection, Error> {
-    names::check_name(destination)?;
-    if port == 0 {
-        return Err(Error::Value(
-            "Port 0 is not a port one can connect to".into(),
-        ));
-    }
-    let mut last = None;
-    for address in names::resolve_ipv4(destination, deadline)? {
-        match TcpConnection::connect_by(SocketAddrV4::new(address, port), deadline) {
-            Ok(connection) => return Ok(connection),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| Error::Name("No IP address for host".into())))
-}
-
 /// The buffering mode a caller asked for; unbuffered by default.
 fn mode(buffering: Option<api::Buffering>) -> Buffering {
     match buffering.unwrap_or(api::Buffering::Unbuffered) {
@@ -95,7 +82,7 @@ impl api::GuestSocket for Socket {
         port: u16,
         buffering: Option<api::Buffering>,
     ) -> Result<Self, api::Error> {
-        let connection = connect(&destination, port, Deadline::NEVER)?;
+        let connection = connect::connect(&destination, port, Deadline::NEVER)?;
         Ok(Socket(RefCell::new(Stream::new(
             connection,
             mode(buffering),
@@ -110,7 +97,7 @@ impl api::GuestSocket for Socket {
         let wait = options
             .timeout_ms
             .map(|ms| Duration::from_millis(ms.into()));
-        let connection = connect(&destination, port, Deadline::within(wait))?;
+        let connection = connect::connect(&destination, port, Deadline::within(wait))?;
         let stream = Stream::new(connection, mode(options.buffering));
         Ok(api::Socket::new(Socket(RefCell::new(stream))))
     }

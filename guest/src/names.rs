@@ -5,8 +5,6 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use wasip2::sockets::instance_network::instance_network;
-use wasip2::sockets::ip_name_lookup::resolve_addresses;
 use wasip2::sockets::network::{ErrorCode, IpAddress};
 
 use alore_socket_rules::{self as rules, HOSTNAME_ENV, RESOLVER_ENV, ResolvConf, parse_ipv4};
@@ -16,17 +14,17 @@ use crate::error::{self, Error};
 use crate::net::{self, Deadline};
 
 /// Check a destination or name before any traffic; the rule is the host's too.
-pub fn check_name(name: &str) -> Result<(), Error> {
+pub(crate) fn check_name(name: &str) -> Result<(), Error> {
     rules::check_name(name).map_err(|why| Error::Value(why.into()))
 }
 
 /// The IPv4 addresses of a `name` that passed [`check_name`], in the resolver's order. A
 /// dotted-decimal name is its own answer and never reaches the resolver.
-pub fn resolve_ipv4(name: &str, deadline: Deadline) -> Result<Vec<Ipv4Addr>, Error> {
+pub(crate) fn resolve_ipv4(name: &str, deadline: Deadline) -> Result<Vec<Ipv4Addr>, Error> {
     if let Some(address) = parse_ipv4(name) {
         return Ok(vec![address]);
     }
-    let addresses = lookup(name, deadline).map_err(|code| match code {
+    let addresses = net::resolve(name, deadline).map_err(|code| match code {
         ErrorCode::InvalidArgument => Error::Value(format!("Invalid host name: {name:?}")),
         code => error::from_code(code),
     })?;
@@ -43,29 +41,8 @@ pub fn resolve_ipv4(name: &str, deadline: Deadline) -> Result<Vec<Ipv4Addr>, Err
     Ok(ipv4)
 }
 
-/// The resolver's answers for `name`; [`ErrorCode::Timeout`] when `deadline` passes first.
-fn lookup(name: &str, deadline: Deadline) -> Result<Vec<IpAddress>, ErrorCode> {
-    let network = instance_network();
-    let stream = resolve_addresses(&network, name)?;
-    // Declared after `stream`, so dropped before it: a pollable is its stream's child.
-    let ready = stream.subscribe();
-    let mut addresses = Vec::new();
-    loop {
-        match stream.resolve_next_address() {
-            Ok(Some(address)) => addresses.push(address),
-            Ok(None) => return Ok(addresses),
-            Err(ErrorCode::WouldBlock) => {
-                if !deadline.wait(&ready) {
-                    return Err(ErrorCode::Timeout);
-                }
-            }
-            Err(code) => return Err(code),
-        }
-    }
-}
-
 /// `get-host-by-name`: dotted decimal as it is, a name as its first IPv4 address.
-pub fn host_by_name(name: &str) -> Result<String, Error> {
+pub(crate) fn host_by_name(name: &str) -> Result<String, Error> {
     check_name(name)?;
     Ok(resolve_ipv4(name, Deadline::NEVER)?[0].to_string())
 }
@@ -84,7 +61,7 @@ fn env(name: &str) -> Option<String> {
 
 /// `get-host-by-address`: strict dotted decimal only; then the hosts file; then a DNS PTR
 /// query over UDP (TCP when the answer is truncated), within the configured tries.
-pub fn host_by_address(address: &str) -> Result<String, Error> {
+pub(crate) fn host_by_address(address: &str) -> Result<String, Error> {
     let Some(ip) = parse_ipv4(address) else {
         return Err(Error::Value(format!(
             "Invalid address: {address:?} is not dotted-decimal IPv4"
@@ -139,7 +116,9 @@ fn reverse_dns(ip: Ipv4Addr, servers: &[SocketAddrV4], conf: &ResolvConf) -> Res
                 };
             let reply = match reply {
                 Reply::Truncated => {
-                    match net::tcp_exchange(server, &query, Deadline::after(conf.timeout)) {
+                    let framed = dns::tcp_frame(&query)?;
+                    let deadline = Deadline::after(conf.timeout);
+                    match net::tcp_request(server, &framed, deadline, dns::tcp_unframe) {
                         Ok(message) if is_ours(&message) => dns::read_reply(&message, &name),
                         Ok(_) => Reply::Failed("a TCP answer to another question".into()),
                         Err(e) => Reply::Failed(format!("over TCP: {e}")),
@@ -176,7 +155,7 @@ fn reverse_dns(ip: Ipv4Addr, servers: &[SocketAddrV4], conf: &ResolvConf) -> Res
 }
 
 /// `get-host-name`: `$HOSTNAME`, else the first line of `/etc/hostname`.
-pub fn host_name() -> Result<String, Error> {
+pub(crate) fn host_name() -> Result<String, Error> {
     let from_env = env(HOSTNAME_ENV).map(|name| name.trim().to_owned());
     let from_file = || {
         let text = std::fs::read_to_string(HOSTNAME_FILE).ok()?;

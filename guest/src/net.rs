@@ -1,7 +1,7 @@
-//! A connected TCP/IPv4 socket over `wasi:sockets/tcp` and `wasi:io`: the only code that
-//! touches WASI socket streams.
+//! Every call of `wasi:sockets`: connected and listening TCP/IPv4 sockets and their `wasi:io`
+//! streams, a UDP exchange, a TCP request, and name lookup, with the deadlines of each wait.
 //!
-//! Three WASI 0.2 rules shape it (`../shared/notes/wasi-brief.md`): an empty non-blocking
+//! Three WASI 0.2 rules shape it (checked against wasmtime 48): an empty non-blocking
 //! read means "not yet" and `closed` means the end of the stream; writes go through
 //! `check-write`/`write` (the `blocking-*` calls trap on large buffers or repeated spurious
 //! wakeups); child resources are dropped before their parents.
@@ -14,7 +14,10 @@ use wasip2::clocks::monotonic_clock;
 use wasip2::io::poll::{Pollable, poll};
 use wasip2::io::streams::{InputStream, OutputStream, StreamError};
 use wasip2::sockets::instance_network::instance_network;
-use wasip2::sockets::network::{ErrorCode, IpAddressFamily, IpSocketAddress, Ipv4SocketAddress};
+use wasip2::sockets::ip_name_lookup::resolve_addresses;
+use wasip2::sockets::network::{
+    ErrorCode, IpAddress, IpAddressFamily, IpSocketAddress, Ipv4SocketAddress,
+};
 use wasip2::sockets::tcp::{ShutdownType, TcpSocket};
 use wasip2::sockets::tcp_create_socket::create_tcp_socket;
 use wasip2::sockets::udp::OutgoingDatagram;
@@ -24,7 +27,7 @@ use crate::error::{self, Error, IoKind};
 use crate::stream::Transport;
 
 /// A connected socket and its two streams.
-pub struct TcpConnection {
+pub(crate) struct TcpConnection {
     // Declaration order is drop order, and WASI traps when a parent resource is dropped
     // before its children: pollables before their streams, streams before their socket.
     // The pollables are made on the first wait: many connections never wait.
@@ -42,23 +45,23 @@ pub struct TcpConnection {
 
 /// A point in time after which a wait gives up; `None` waits forever.
 #[derive(Debug, Clone, Copy)]
-pub struct Deadline(Option<monotonic_clock::Instant>);
+pub(crate) struct Deadline(Option<monotonic_clock::Instant>);
 
 impl Deadline {
-    pub const NEVER: Deadline = Deadline(None);
+    pub(crate) const NEVER: Deadline = Deadline(None);
 
     /// `after(wait)`, or never for no wait.
-    pub fn within(wait: Option<Duration>) -> Self {
+    pub(crate) fn within(wait: Option<Duration>) -> Self {
         wait.map_or(Deadline::NEVER, Deadline::after)
     }
 
-    pub fn after(wait: Duration) -> Self {
+    pub(crate) fn after(wait: Duration) -> Self {
         let nanos = u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX);
         Deadline(Some(monotonic_clock::now().saturating_add(nanos)))
     }
 
     /// Block until `ready` is ready (true) or the deadline passes (false).
-    pub fn wait(self, ready: &Pollable) -> bool {
+    pub(crate) fn wait(self, ready: &Pollable) -> bool {
         let Some(when) = self.0 else {
             ready.block();
             return true;
@@ -86,7 +89,7 @@ fn socket_address(address: SocketAddrV4) -> IpSocketAddress {
 impl TcpConnection {
     /// Connect, giving up with `timed-out` at `deadline`. A socket can try to connect only
     /// once, so each attempt gets a fresh one.
-    pub fn connect_by(remote: SocketAddrV4, deadline: Deadline) -> Result<Self, Error> {
+    pub(crate) fn connect_by(remote: SocketAddrV4, deadline: Deadline) -> Result<Self, Error> {
         let network = instance_network();
         let socket = create_tcp_socket(IpAddressFamily::Ipv4).map_err(out_of_descriptors)?;
         socket
@@ -129,11 +132,11 @@ impl TcpConnection {
         }
     }
 
-    pub fn local_address(&self) -> Result<(Ipv4Addr, u16), Error> {
+    pub(crate) fn local_address(&self) -> Result<(Ipv4Addr, u16), Error> {
         ipv4_of(self.socket.local_address())
     }
 
-    pub fn remote_address(&self) -> (Ipv4Addr, u16) {
+    pub(crate) fn remote_address(&self) -> (Ipv4Addr, u16) {
         (*self.remote.ip(), self.remote.port())
     }
 
@@ -167,7 +170,7 @@ impl TcpConnection {
 
 impl TcpConnection {
     /// [`Transport::read`], giving up with `timed-out` at `deadline`.
-    pub fn read_by(&mut self, max: usize, deadline: Deadline) -> Result<Vec<u8>, Error> {
+    pub(crate) fn read_by(&mut self, max: usize, deadline: Deadline) -> Result<Vec<u8>, Error> {
         loop {
             match self.input.read(max as u64) {
                 Ok(bytes) if bytes.is_empty() => {
@@ -245,10 +248,10 @@ fn ipv4_of(address: Result<IpSocketAddress, ErrorCode>) -> Result<(Ipv4Addr, u16
 }
 
 /// Alore's `LISTEN_BACKLOG`; hosts may cap it lower.
-pub const LISTEN_BACKLOG: u64 = 1024;
+pub(crate) const LISTEN_BACKLOG: u64 = 1024;
 
 /// A listening TCP socket.
-pub struct TcpListener {
+pub(crate) struct TcpListener {
     // Declared before the socket so it is dropped first: a pollable is its socket's child.
     ready: Pollable,
     socket: TcpSocket,
@@ -256,7 +259,7 @@ pub struct TcpListener {
 
 impl TcpListener {
     /// Bind `address` (port 0: any free port) and listen.
-    pub fn bind(address: SocketAddrV4) -> Result<Self, Error> {
+    pub(crate) fn bind(address: SocketAddrV4) -> Result<Self, Error> {
         let network = instance_network();
         let socket = create_tcp_socket(IpAddressFamily::Ipv4).map_err(out_of_descriptors)?;
         let ready = socket.subscribe();
@@ -274,7 +277,7 @@ impl TcpListener {
     /// Wait for the next connection. A peer that is gone by the time it is accepted (it
     /// reset the connection right after the handshake) is `connection-reset`, as the host
     /// then cannot even say who it was; the listener goes on.
-    pub fn accept(&self) -> Result<TcpConnection, Error> {
+    pub(crate) fn accept(&self) -> Result<TcpConnection, Error> {
         let gone = || {
             Error::io(
                 IoKind::ConnectionReset,
@@ -298,7 +301,7 @@ impl TcpListener {
         Ok(TcpConnection::from_parts(socket, input, output, remote))
     }
 
-    pub fn local_address(&self) -> Result<(Ipv4Addr, u16), Error> {
+    pub(crate) fn local_address(&self) -> Result<(Ipv4Addr, u16), Error> {
         ipv4_of(self.socket.local_address())
     }
 }
@@ -322,7 +325,7 @@ const DATAGRAMS_PER_RECEIVE: u64 = 8;
 /// Send `query` to `server` over UDP and return the first datagram from it that `accept`
 /// takes, or `None` if none came by `deadline`. Datagrams `accept` refuses (a wrong ID, a
 /// wrong question) are ignored.
-pub fn udp_exchange(
+pub(crate) fn udp_exchange(
     server: SocketAddrV4,
     query: &[u8],
     deadline: Deadline,
@@ -366,34 +369,53 @@ pub fn udp_exchange(
     }
 }
 
-/// Send a DNS message over TCP (RFC 1035 §4.2.2: a two-byte length before each message) and
-/// return the reply, giving up with `timed-out` at `deadline`.
-pub fn tcp_exchange(
+/// Send `request` over a new TCP connection to `server` and read until `reply` finds a
+/// whole answer in what has arrived, all by `deadline` (`timed-out` after). The framing is
+/// the caller's: `reply` returns the answer once the bytes hold one.
+pub(crate) fn tcp_request(
     server: SocketAddrV4,
-    query: &[u8],
+    request: &[u8],
     deadline: Deadline,
+    reply: impl Fn(&[u8]) -> Option<Vec<u8>>,
 ) -> Result<Vec<u8>, Error> {
-    let length =
-        u16::try_from(query.len()).map_err(|_| Error::io(IoKind::Other, "DNS query too long"))?;
     let mut connection = TcpConnection::connect_by(server, deadline)?;
-    let mut framed = length.to_be_bytes().to_vec();
-    framed.extend_from_slice(query);
-    connection.write_all_by(&framed, deadline)?;
-    let mut reply = Vec::new();
+    connection.write_all_by(request, deadline)?;
+    let mut received = Vec::new();
     loop {
-        if let [high, low, message @ ..] = reply.as_slice() {
-            let length = usize::from(u16::from_be_bytes([*high, *low]));
-            if message.len() >= length {
-                return Ok(message[..length].to_vec());
-            }
+        if let Some(answer) = reply(&received) {
+            return Ok(answer);
         }
         let chunk = connection.read_by(u16::MAX.into(), deadline)?;
         if chunk.is_empty() {
             return Err(Error::io(
                 IoKind::ConnectionReset,
-                "DNS server closed the connection early",
+                "the server closed the connection before it answered",
             ));
         }
-        reply.extend_from_slice(&chunk);
+        received
+            .try_reserve(chunk.len())
+            .map_err(|_| Error::out_of_memory())?;
+        received.extend_from_slice(&chunk);
+    }
+}
+
+/// The resolver's answers for `name`; [`ErrorCode::Timeout`] when `deadline` passes first.
+pub(crate) fn resolve(name: &str, deadline: Deadline) -> Result<Vec<IpAddress>, ErrorCode> {
+    let network = instance_network();
+    let stream = resolve_addresses(&network, name)?;
+    // Declared after `stream`, so dropped before it: a pollable is its stream's child.
+    let ready = stream.subscribe();
+    let mut addresses = Vec::new();
+    loop {
+        match stream.resolve_next_address() {
+            Ok(Some(address)) => addresses.push(address),
+            Ok(None) => return Ok(addresses),
+            Err(ErrorCode::WouldBlock) => {
+                if !deadline.wait(&ready) {
+                    return Err(ErrorCode::Timeout);
+                }
+            }
+            Err(code) => return Err(code),
+        }
     }
 }

@@ -13,19 +13,19 @@ use crate::error::{Error, IoKind};
 
 /// Alore's `A_IO_LINE_BUFFER_SIZE`: the line-buffered output buffer, and the size of one
 /// input refill for `read-ln`/`eof` in unbuffered and line-buffered modes.
-pub const LINE_BUFFER_SIZE: usize = 256;
+pub(crate) const LINE_BUFFER_SIZE: usize = 256;
 /// Alore's `A_IO_BUFFER_SIZE`: the buffered-mode output buffer and input refill size.
-pub const BUFFER_SIZE: usize = 8192;
+pub(crate) const BUFFER_SIZE: usize = 8192;
 /// The largest single read asked of the transport when the caller wants many bytes
 /// (`read(n)`, `read()`): wasmtime hands out at most 64 KiB per stream read anyway.
-pub const MAX_READ_CHUNK: usize = 64 * 1024;
-/// The longest line `read-ln` accepts (spec decision 11), so that no peer can make the
-/// component hold an unbounded line in memory.
-pub const MAX_LINE_LENGTH: usize = 1024 * 1024;
+pub(crate) const MAX_READ_CHUNK: usize = 64 * 1024;
+/// The longest line `read-ln` accepts (docs/semantics.md, "Lines"), so that no peer can make
+/// the component hold an unbounded line in memory.
+pub(crate) const MAX_LINE_LENGTH: usize = 1024 * 1024;
 
 /// When written bytes are handed to the transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Buffering {
+pub(crate) enum Buffering {
     Unbuffered,
     LineBuffered,
     Buffered,
@@ -51,7 +51,7 @@ impl Buffering {
 }
 
 /// A blocking byte stream: what a connected TCP socket offers the core.
-pub trait Transport {
+pub(crate) trait Transport {
     /// Block until at least one byte has arrived or the stream has ended, and return at most
     /// `max` (> 0) bytes; an empty result means the end of the stream.
     fn read(&mut self, max: usize) -> Result<Vec<u8>, Error>;
@@ -67,7 +67,7 @@ pub trait Transport {
 }
 
 /// A socket's stream state. `transport` is `None` once the stream is closed.
-pub struct Stream<T: Transport> {
+pub(crate) struct Stream<T: Transport> {
     transport: Option<T>,
     mode: Buffering,
     /// Received bytes; the unread ones are `input[read_pos..]`.
@@ -84,7 +84,7 @@ pub struct Stream<T: Transport> {
 }
 
 impl<T: Transport> Stream<T> {
-    pub fn new(transport: T, mode: Buffering) -> Self {
+    pub(crate) fn new(transport: T, mode: Buffering) -> Self {
         Stream {
             transport: Some(transport),
             mode,
@@ -98,13 +98,13 @@ impl<T: Transport> Stream<T> {
     }
 
     /// Blocking reads, writes and flushes that wait longer than this fail with `timed-out`.
-    pub fn set_timeout(&mut self, timeout: Option<Duration>) -> Result<(), Error> {
+    pub(crate) fn set_timeout(&mut self, timeout: Option<Duration>) -> Result<(), Error> {
         self.transport_mut()?.set_timeout(timeout);
         Ok(())
     }
 
     /// The longest line `read_ln` accepts (at least 1).
-    pub fn set_max_line_length(&mut self, bytes: u32) -> Result<(), Error> {
+    pub(crate) fn set_max_line_length(&mut self, bytes: u32) -> Result<(), Error> {
         self.transport()?;
         if bytes == 0 {
             return Err(Error::Value(
@@ -116,7 +116,7 @@ impl<T: Transport> Stream<T> {
     }
 
     /// Flush, then send the end of the stream; reads still work, writes fail with `closed`.
-    pub fn shutdown_output(&mut self) -> Result<(), Error> {
+    pub(crate) fn shutdown_output(&mut self) -> Result<(), Error> {
         self.writable()?;
         self.flush_output()?;
         self.transport_mut()?.shutdown_output()?;
@@ -134,7 +134,7 @@ impl<T: Transport> Stream<T> {
     }
 
     /// The transport, or `closed` once the stream is closed.
-    pub fn transport(&self) -> Result<&T, Error> {
+    pub(crate) fn transport(&self) -> Result<&T, Error> {
         self.transport.as_ref().ok_or_else(Error::closed)
     }
 
@@ -144,7 +144,7 @@ impl<T: Transport> Stream<T> {
 
     // ---- writing -------------------------------------------------------------------------
 
-    pub fn write(&mut self, data: &[u8]) -> Result<(), Error> {
+    pub(crate) fn write(&mut self, data: &[u8]) -> Result<(), Error> {
         self.writable()?;
         match self.mode {
             Buffering::Unbuffered => self.send(data),
@@ -152,7 +152,7 @@ impl<T: Transport> Stream<T> {
         }
     }
 
-    pub fn write_ln(&mut self, data: &[u8]) -> Result<(), Error> {
+    pub(crate) fn write_ln(&mut self, data: &[u8]) -> Result<(), Error> {
         self.writable()?;
         match self.mode {
             // One transport write for the line and its end, so they leave together.
@@ -267,7 +267,7 @@ impl<T: Transport> Stream<T> {
         }
     }
 
-    pub fn flush(&mut self) -> Result<(), Error> {
+    pub(crate) fn flush(&mut self) -> Result<(), Error> {
         self.transport()?;
         self.flush_output()
     }
@@ -312,7 +312,7 @@ impl<T: Transport> Stream<T> {
     }
 
     /// `read(count)`: `None` reads to the end of the stream and closes the socket.
-    pub fn read(&mut self, count: Option<u32>) -> Result<Vec<u8>, Error> {
+    pub(crate) fn read(&mut self, count: Option<u32>) -> Result<Vec<u8>, Error> {
         self.transport()?;
         match count {
             None => self.read_all(),
@@ -400,7 +400,7 @@ impl<T: Transport> Stream<T> {
     }
 
     /// Read one line without its ending (LF, CR LF or CR).
-    pub fn read_ln(&mut self) -> Result<Vec<u8>, Error> {
+    pub(crate) fn read_ln(&mut self) -> Result<Vec<u8>, Error> {
         self.transport()?;
         loop {
             let unread = self.unread();
@@ -444,8 +444,8 @@ impl<T: Transport> Stream<T> {
         Ok(line)
     }
 
-    /// A line over the limit: drop its first `max_line` bytes (spec decision 11), so memory
-    /// stays bounded and the rest of the line is still there to read.
+    /// A line over the limit: drop its first `max_line` bytes (docs/semantics.md, "Lines"), so
+    /// memory stays bounded and the rest of the line is still there to read.
     fn drop_long_line(&mut self) -> Error {
         self.consume(self.max_line);
         Error::io(
@@ -457,8 +457,9 @@ impl<T: Transport> Stream<T> {
         )
     }
 
-    /// Every line to the end of the stream, then close; closes also on failure (decision 3).
-    pub fn read_lines(&mut self) -> Result<Vec<Vec<u8>>, Error> {
+    /// Every line to the end of the stream, then close; closes also on failure
+    /// (docs/semantics.md, "Lines").
+    pub(crate) fn read_lines(&mut self) -> Result<Vec<Vec<u8>>, Error> {
         self.transport()?;
         let result = self.collect_lines();
         let closed = self.close();
@@ -479,7 +480,7 @@ impl<T: Transport> Stream<T> {
     }
 
     /// The unread bytes, without reading or consuming.
-    pub fn peek(&self) -> Result<Vec<u8>, Error> {
+    pub(crate) fn peek(&self) -> Result<Vec<u8>, Error> {
         self.transport()?;
         let mut copy = Vec::new();
         push(&mut copy, self.unread())?;
@@ -487,7 +488,7 @@ impl<T: Transport> Stream<T> {
     }
 
     /// True when no byte is left; blocks until a byte or the end of the stream arrives.
-    pub fn eof(&mut self) -> Result<bool, Error> {
+    pub(crate) fn eof(&mut self) -> Result<bool, Error> {
         self.transport()?;
         if !self.unread().is_empty() {
             return Ok(false);
@@ -499,7 +500,7 @@ impl<T: Transport> Stream<T> {
 
     /// Flush, then release the transport even if the flush failed; a second close does
     /// nothing.
-    pub fn close(&mut self) -> Result<(), Error> {
+    pub(crate) fn close(&mut self) -> Result<(), Error> {
         if self.transport.is_none() {
             return Ok(());
         }
@@ -514,8 +515,8 @@ impl<T: Transport> Stream<T> {
 }
 
 impl<T: Transport> Drop for Stream<T> {
-    /// Dropping without `close` still sends what was buffered (decision 6); there is nobody
-    /// left to tell if that fails.
+    /// Dropping without `close` still sends what was buffered (docs/semantics.md, "When
+    /// written bytes are sent"); there is nobody left to tell if that fails.
     fn drop(&mut self) {
         let _ = self.close();
     }
@@ -532,7 +533,7 @@ fn push(out: &mut Vec<u8>, bytes: &[u8]) -> Result<(), Error> {
 /// The index of the first LF or CR in `bytes`, eight bytes at a time: `read-ln`'s scan. A
 /// byte-at-a-time loop costs about 30 instructions a byte once compiled to wasm32 (which has
 /// no SIMD by default) and was the largest cost of reading short lines.
-pub fn find_line_end(bytes: &[u8]) -> Option<usize> {
+pub(crate) fn find_line_end(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = u64::from_le_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
     // The high bit of each zero byte of `word` is set, and no bit below the first zero
@@ -557,5 +558,9 @@ pub fn find_line_end(bytes: &[u8]) -> Option<usize> {
     rest.map(|i| done + i)
 }
 
+#[cfg(any(test, feature = "fuzzing"))]
+mod fake;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod model;
 #[cfg(test)]
 mod tests;

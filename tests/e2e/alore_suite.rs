@@ -1,4 +1,4 @@
-//! Alore's own `test/libs/test-socket-1.alo` (spec §8), assertion by assertion. The server
+//! Alore's own `test/libs/test-socket-1.alo` assertion by assertion. The server
 //! side, which Alore wrote with `serversocket`, is a native listener here; where a test reads
 //! on the server side, it is run in both directions so that the component does the reading
 //! too. Tests 9-11 run against a test `/etc` and a DNS server on 127.0.0.1, never this
@@ -30,7 +30,7 @@ fn native_read_ln(reader: &mut BufReader<TcpStream>) -> String {
     line.trim_end_matches(['\r', '\n']).to_owned()
 }
 
-/// `testConnectMethodsAndCommunication` (§8.1): connect before accept, two line exchanges each
+/// `testConnectMethodsAndCommunication`: connect before accept, two line exchanges each
 /// way, double closes, and the port bound again at once for the second pass (which really
 /// connects by name here; Alore's loop variable went unused).
 #[test]
@@ -57,7 +57,7 @@ fn connect_methods_and_communication() {
     }
 }
 
-/// `testReadAndWrite` (§8.2): `read(2)` then `read(5)` spanning two writes; `eof()` after the peer
+/// `testReadAndWrite`: `read(2)` then `read(5)` spanning two writes; `eof()` after the peer
 /// closed.
 #[test]
 fn read_and_write() {
@@ -84,7 +84,7 @@ fn read_and_write() {
     assert!(client.eof().unwrap());
 }
 
-/// `testEof` (§8.3): `eof()` blocks until data comes (false), then is true after the peer closed.
+/// `testEof`: `eof()` blocks until data comes (false), then is true after the peer closed.
 #[test]
 fn eof() {
     let (release, wait) = std::sync::mpsc::channel::<()>();
@@ -101,7 +101,7 @@ fn eof() {
     assert!(client.eof().unwrap());
 }
 
-/// `testAddressAndPortInfo` (§8.4).
+/// `testAddressAndPortInfo`.
 #[test]
 fn address_and_port_info() {
     let (listener, port) = listen(Ipv4Addr::UNSPECIFIED, 0);
@@ -117,7 +117,7 @@ fn address_and_port_info() {
     assert_eq!(server.local_addr().unwrap().port(), port);
 }
 
-/// `testSocketErrors` (§8.5): the `NameError` check Alore left commented out ("may cause a long
+/// `testSocketErrors`: the `NameError` check Alore left commented out ("may cause a long
 /// delay"; the tests' own lookup table answers it at once), and a server socket on a port a
 /// native server holds is an `IoError`.
 #[test]
@@ -134,7 +134,7 @@ fn socket_errors() {
     assert!(error.to_string().contains("EADDRINUSE"), "{error}");
 }
 
-/// `testBufferingModes` (§8.6), with the modes really passed (Alore had them commented out): data
+/// `testBufferingModes`, with the modes really passed (Alore had them commented out): data
 /// sent before the peer closed is still read.
 #[test]
 fn buffering_modes() {
@@ -148,7 +148,7 @@ fn buffering_modes() {
     }
 }
 
-/// `testListeningToSpecificInterface` (§8.7): the component as the client of a native server
+/// `testListeningToSpecificInterface`: the component as the client of a native server
 /// on 127.0.0.1, and the component's server socket on 127.0.0.1 with a native client.
 #[test]
 fn listening_to_specific_interface() {
@@ -166,7 +166,7 @@ fn listening_to_specific_interface() {
     assert_eq!(accepted.read_ln().unwrap(), b"bar");
 }
 
-/// `testGetHostByName` (§8.8).
+/// `testGetHostByName`.
 #[test]
 fn get_host_by_name() {
     let instance = loopback();
@@ -179,7 +179,7 @@ fn get_host_by_name() {
     );
 }
 
-/// `testGetHostByAddress` (§8.9): a non-empty name for 127.0.0.1; "localhost" is a
+/// `testGetHostByAddress`: a non-empty name for 127.0.0.1; "localhost" is a
 /// `ValueError`.
 #[test]
 fn get_host_by_address() {
@@ -203,7 +203,7 @@ fn get_host_by_address() {
             .unwrap_err()
             .is_value_error()
     );
-    // `testGetHostByAddressWithInvalidHost` (§8.10), which Alore skipped: an address without
+    // `testGetHostByAddressWithInvalidHost`, which Alore skipped: an address without
     // a name is a `NameError`.
     assert!(
         instance
@@ -213,7 +213,7 @@ fn get_host_by_address() {
     );
 }
 
-/// `testGetHostName` (§8.11): a non-empty name, this machine's own.
+/// `testGetHostName`: a non-empty name, this machine's own.
 #[test]
 fn get_host_name() {
     let name = instance(

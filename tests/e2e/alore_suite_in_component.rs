@@ -1,7 +1,7 @@
-//! Alore's `test/libs/test-socket-1.alo` (spec §8) as Alore ran it: server socket and client
+//! Alore's `test/libs/test-socket-1.alo` as Alore ran it: server socket and client
 //! socket in the same component instance, one call after another, with the buffering modes
 //! really passed. Alore's fixed port 5000 becomes a port the system picks, bound again for
-//! the second pass. The name tests (§8.8-8.11) are in `alore_suite.rs`.
+//! the second pass. The name tests  are in `alore_suite.rs`.
 
 use alore_socket_host::{Instance, IoErrorKind, ServerSocket};
 
@@ -13,7 +13,7 @@ fn server(instance: &Instance, port: u16) -> (ServerSocket, u16) {
     (server, port)
 }
 
-/// §8.1 `testConnectMethodsAndCommunication`.
+/// `testConnectMethodsAndCommunication`.
 #[test]
 fn connect_methods_and_communication() {
     let instance = listening();
@@ -38,7 +38,7 @@ fn connect_methods_and_communication() {
     }
 }
 
-/// §8.2 `testReadAndWrite`.
+/// `testReadAndWrite`.
 #[test]
 fn read_and_write() {
     let instance = listening();
@@ -53,7 +53,7 @@ fn read_and_write() {
     assert!(srvs.eof().unwrap());
 }
 
-/// §8.3 `testEof`.
+/// `testEof`.
 #[test]
 fn eof() {
     let instance = listening();
@@ -67,7 +67,7 @@ fn eof() {
     assert!(srvs.eof().unwrap());
 }
 
-/// §8.4 `testAddressAndPortInfo`.
+/// `testAddressAndPortInfo`.
 #[test]
 fn address_and_port_info() {
     let instance = listening();
@@ -84,7 +84,7 @@ fn address_and_port_info() {
     assert_eq!(srvs.local_address().unwrap(), "127.0.0.1");
 }
 
-/// §8.5 `testSocketErrors`: a second server socket on a busy port is an `IoError`.
+/// `testSocketErrors`: a second server socket on a busy port is an `IoError`.
 #[test]
 fn socket_errors() {
     let instance = listening();
@@ -100,7 +100,7 @@ fn socket_errors() {
     );
 }
 
-/// §8.6 `testBufferingModes`, each mode on both sides for real.
+/// `testBufferingModes`, each mode on both sides for real.
 #[test]
 fn buffering_modes() {
     let instance = listening();
@@ -114,7 +114,7 @@ fn buffering_modes() {
     }
 }
 
-/// §8.7 `testListeningToSpecificInterface`.
+/// `testListeningToSpecificInterface`.
 #[test]
 fn listening_to_specific_interface() {
     let instance = listening();

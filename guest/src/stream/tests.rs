@@ -1,117 +1,15 @@
-//! The core's rules, checked natively against a transport that delivers scripted arrivals
-//! and records every write. Examples come from `../shared/spec/alore-semantics.md`.
-
-use std::cell::RefCell;
-use std::collections::VecDeque;
-use std::rc::Rc;
+//! The core's rules, checked natively against the fake transport (`fake.rs`), which delivers
+//! scripted arrivals and records every write. Examples come from `docs/semantics.md`.
 
 use proptest::prelude::*;
 
+use super::fake::Fake;
+use super::model::Op;
 use super::*;
 
-/// What the fake network saw and will deliver; shared with the test after the transport
-/// moved into the stream.
-#[derive(Default)]
-struct Wire {
-    /// Arrivals still to deliver; a read never crosses from one arrival into the next, and
-    /// an empty arrival means "the next read times out".
-    arrivals: VecDeque<Vec<u8>>,
-    /// Each `write` call's bytes, as far as the transport took them.
-    sent: Vec<Vec<u8>>,
-    /// Writes take this many more bytes, then time out; `None`: no limit.
-    write_budget: Option<usize>,
-    timeout: Option<Duration>,
-    shut: bool,
-    /// The `max` of each read call.
-    asked: Vec<usize>,
-    /// A read error to give once the arrivals run out, instead of the end of the stream.
-    reset_after_arrivals: bool,
-    /// Writes fail from now on.
-    broken: bool,
-    released: bool,
-}
-
-#[derive(Clone, Default)]
-struct Fake(Rc<RefCell<Wire>>);
-
-impl Transport for Fake {
-    fn read(&mut self, max: usize) -> Result<Vec<u8>, Error> {
-        assert!(max > 0);
-        let mut wire = self.0.borrow_mut();
-        wire.asked.push(max);
-        let Some(front) = wire.arrivals.front_mut() else {
-            if wire.reset_after_arrivals {
-                return Err(Error::io(IoKind::ConnectionReset, "reset"));
-            }
-            return Ok(Vec::new());
-        };
-        if front.is_empty() {
-            wire.arrivals.pop_front();
-            return Err(Error::io(IoKind::TimedOut, "timed out"));
-        }
-        let n = max.min(front.len());
-        let chunk: Vec<u8> = front.drain(..n).collect();
-        if front.is_empty() {
-            wire.arrivals.pop_front();
-        }
-        Ok(chunk)
-    }
-
-    fn write(&mut self, data: &[u8]) -> Result<usize, Error> {
-        assert!(!data.is_empty());
-        let mut wire = self.0.borrow_mut();
-        assert!(!wire.shut, "a write after shutdown reached the transport");
-        if wire.broken {
-            return Err(Error::io(IoKind::ConnectionReset, "Broken pipe [EPIPE]"));
-        }
-        let n = wire
-            .write_budget
-            .map_or(data.len(), |budget| budget.min(data.len()));
-        if n == 0 {
-            return Err(Error::io(IoKind::TimedOut, "timed out"));
-        }
-        if let Some(budget) = &mut wire.write_budget {
-            *budget -= n;
-        }
-        wire.sent.push(data[..n].to_vec());
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> Result<(), Error> {
-        Ok(())
-    }
-
-    fn set_timeout(&mut self, timeout: Option<Duration>) {
-        self.0.borrow_mut().timeout = timeout;
-    }
-
-    fn shutdown_output(&mut self) -> Result<(), Error> {
-        self.0.borrow_mut().shut = true;
-        Ok(())
-    }
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        if Rc::strong_count(&self.0) == 2 {
-            self.0.borrow_mut().released = true;
-        }
-    }
-}
-
 fn stream(mode: Buffering, arrivals: &[&[u8]]) -> (Stream<Fake>, Fake) {
-    let fake = Fake::default();
-    fake.0.borrow_mut().arrivals = arrivals.iter().map(|a| a.to_vec()).collect();
+    let fake = Fake::delivering(arrivals.iter().map(|a| a.to_vec()));
     (Stream::new(fake.clone(), mode), fake)
-}
-
-impl Fake {
-    fn sent(&self) -> Vec<Vec<u8>> {
-        self.0.borrow().sent.clone()
-    }
-    fn sent_bytes(&self) -> Vec<u8> {
-        self.sent().concat()
-    }
 }
 
 fn kind(result: Result<impl std::fmt::Debug, Error>) -> IoKind {
@@ -379,10 +277,14 @@ fn every_operation_but_close_fails_after_close() {
     assert_eq!(
         kind(s.read_ln()),
         IoKind::Closed,
-        "no stale input (decision 5)"
+        "no stale input (docs/semantics.md, Closing)"
     );
     assert_eq!(kind(s.read(Some(2))), IoKind::Closed);
-    assert_eq!(kind(s.read(Some(0))), IoKind::Closed, "decision 10");
+    assert_eq!(
+        kind(s.read(Some(0))),
+        IoKind::Closed,
+        "read(0) after close is closed too"
+    );
     assert_eq!(kind(s.read(None)), IoKind::Closed);
     assert_eq!(kind(s.read_lines()), IoKind::Closed);
     assert_eq!(kind(s.peek()), IoKind::Closed);
@@ -502,13 +404,7 @@ fn text() -> impl Strategy<Value = Vec<u8>> {
     )
 }
 
-#[derive(Debug, Clone)]
-enum Op {
-    Write(Vec<u8>),
-    WriteLn(Vec<u8>),
-    Flush,
-}
-
+/// A write, a write-ln or a flush: the model's operations that write.
 fn op() -> impl Strategy<Value = Op> {
     let bytes = || prop::collection::vec(any::<u8>(), 0..700);
     prop_oneof![
@@ -566,6 +462,7 @@ proptest! {
                     expected.push(b'\n');
                 }
                 Op::Flush => s.flush().unwrap(),
+                other => unreachable!("only writes are drawn: {other:?}"),
             }
             let held = expected.len() - wire.sent_bytes().len();
             prop_assert!(held < mode.output_capacity().max(1), "never more than a buffer held");
@@ -685,6 +582,7 @@ proptest! {
                     (result, data)
                 }
                 Op::Flush => (s.flush(), Vec::new()),
+                other => unreachable!("only writes are drawn: {other:?}"),
             };
             // Failed or not, a write has taken all its bytes.
             expected.extend_from_slice(&data);
@@ -701,10 +599,10 @@ proptest! {
     }
 }
 
-// ---- the model-based check (`crate::check`), on generated scenarios ----------------------
+// ---- the model-based check (`model.rs`), on generated scenarios ----------------------
 
-fn scenario() -> impl Strategy<Value = crate::check::Input> {
-    use crate::check::{Input, Op};
+fn scenario() -> impl Strategy<Value = super::model::Input> {
+    use super::model::{Input, Op};
     // Lines of about ten bytes, and limits mostly below that: the limit path runs in about two
     // fifths of the scenarios, a non-empty peek in half (held by
     // `the_scenarios_reach_the_hard_paths`).
@@ -741,7 +639,7 @@ proptest! {
 
     #[test]
     fn random_operation_sequences_agree_with_the_model(input in scenario()) {
-        crate::check::check(input);
+        super::model::check(input);
     }
 }
 
@@ -755,7 +653,7 @@ fn the_scenarios_reach_the_hard_paths() {
     let (mut over_limit, mut peeked) = (0, 0);
     for _ in 0..CASES {
         let input = strategy.new_tree(&mut runner).unwrap().current();
-        let coverage = crate::check::check(input);
+        let coverage = super::model::check(input);
         over_limit += usize::from(coverage.line_over_limit);
         peeked += usize::from(coverage.peeked_bytes);
     }

@@ -4,13 +4,9 @@
 //! whole data at once (bytes once and in order; lines as the spec defines them; nothing lost
 //! when a read or write times out). Compiled only for tests and fuzzing.
 
-use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
-use std::rc::Rc;
-use std::time::Duration;
-
 use crate::error::{Error, IoKind};
-use crate::stream::{Buffering, Stream, Transport};
+use crate::stream::fake::Fake;
+use crate::stream::{Buffering, Stream};
 
 /// One step of a caller.
 #[derive(Debug, Clone)]
@@ -43,50 +39,6 @@ pub struct Input {
 
 /// The most operations one scenario runs, so that every run is quick.
 pub const MAX_OPS: usize = 200;
-
-struct Fake {
-    arrivals: VecDeque<Vec<u8>>,
-    /// How many bytes of the arrivals the stream has been handed.
-    delivered: Rc<Cell<usize>>,
-    sent: Rc<RefCell<Vec<u8>>>,
-    budget: Rc<Cell<Option<usize>>>,
-}
-
-impl Transport for Fake {
-    fn read(&mut self, max: usize) -> Result<Vec<u8>, Error> {
-        let Some(front) = self.arrivals.front_mut() else {
-            return Ok(Vec::new());
-        };
-        if front.is_empty() {
-            self.arrivals.pop_front();
-            return Err(Error::io(IoKind::TimedOut, "timed out"));
-        }
-        let chunk: Vec<u8> = front.drain(..max.min(front.len())).collect();
-        self.delivered.set(self.delivered.get() + chunk.len());
-        if front.is_empty() {
-            self.arrivals.pop_front();
-        }
-        Ok(chunk)
-    }
-    fn write(&mut self, data: &[u8]) -> Result<usize, Error> {
-        let n = self.budget.get().map_or(data.len(), |b| b.min(data.len()));
-        if n == 0 {
-            return Err(Error::io(IoKind::TimedOut, "timed out"));
-        }
-        if let Some(b) = self.budget.get() {
-            self.budget.set(Some(b - n));
-        }
-        self.sent.borrow_mut().extend_from_slice(&data[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> Result<(), Error> {
-        Ok(())
-    }
-    fn set_timeout(&mut self, _: Option<Duration>) {}
-    fn shutdown_output(&mut self) -> Result<(), Error> {
-        Ok(())
-    }
-}
 
 /// `read-ln` on `data[at..]` by the spec, with lines over `max` refused (their first `max`
 /// bytes dropped): the line (`None`: refused) and where reading goes on; `None` at the end.
@@ -149,16 +101,8 @@ pub fn check(input: Input) -> Coverage {
         Buffering::Buffered,
     ];
     let mode = modes[usize::from(input.mode % 3)];
-    let sent = Rc::default();
-    let budget = Rc::new(Cell::new(None));
-    let delivered = Rc::new(Cell::new(0));
-    let fake = Fake {
-        arrivals: input.arrivals.into(),
-        delivered: Rc::clone(&delivered),
-        sent: Rc::clone(&sent),
-        budget: Rc::clone(&budget),
-    };
-    let mut stream = Stream::new(fake, mode);
+    let wire = Fake::delivering(input.arrivals);
+    let mut stream = Stream::new(wire.clone(), mode);
     let max = usize::from(input.max_line.max(1));
     stream
         .set_max_line_length(u32::from(input.max_line.max(1)))
@@ -203,7 +147,7 @@ pub fn check(input: Input) -> Coverage {
                 // Everything handed over and not consumed is buffered, and peek shows all of
                 // it: a read that failed gave its bytes back, and only the line limit drops.
                 let got = stream.peek().unwrap();
-                assert_eq!(got, incoming[at..delivered.get()], "peek at {at}");
+                assert_eq!(got, incoming[at..wire.0.borrow().delivered], "peek at {at}");
                 coverage.peeked_bytes |= !got.is_empty();
             }
             Op::Eof => {
@@ -224,13 +168,13 @@ pub fn check(input: Input) -> Coverage {
             Op::Flush => {
                 let _ = stream.flush();
             }
-            Op::Stall(n) => budget.set(Some(n.into())),
-            Op::Unstall => budget.set(None),
+            Op::Stall(n) => wire.0.borrow_mut().write_budget = Some(n.into()),
+            Op::Unstall => wire.0.borrow_mut().write_budget = None,
             Op::Close => {
                 // A close whose final flush fails still closes; its unsent bytes are gone,
                 // and reported: the model stops expecting them.
                 if stream.close().is_err() {
-                    written.truncate(sent.borrow().len());
+                    written.truncate(wire.sent_bytes().len());
                 }
                 assert!(is_closed(stream.read(Some(0))) && is_closed(stream.read_ln()));
                 assert!(is_closed(stream.peek()) && is_closed(stream.eof()));
@@ -240,16 +184,16 @@ pub fn check(input: Input) -> Coverage {
             }
         }
         assert!(
-            written.starts_with(&sent.borrow()),
+            written.starts_with(&wire.sent_bytes()),
             "sent bytes are a prefix of the written ones"
         );
     }
-    budget.set(None);
+    wire.0.borrow_mut().write_budget = None;
     let closed_early = stream.transport().is_err();
     stream.close().unwrap();
     if !closed_early {
         assert_eq!(
-            *sent.borrow(),
+            wire.sent_bytes(),
             written,
             "every written byte was sent, once, in order"
         );
