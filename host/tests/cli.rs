@@ -27,6 +27,35 @@ fn run(args: &[&str]) -> Output {
         .expect("alore-socket runs")
 }
 
+/// Run with `args`, feeding `stdin`; stdout and stderr are captured.
+fn run_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = alore_socket()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("alore-socket runs");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Run with `args`: it must fail with status `code` and one line on stderr that holds
+/// `expected`, and never panic.
+fn one_line_error(args: &[&str], code: i32, expected: &str) {
+    let out = alore_socket()
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    assert!(stderr.starts_with("alore-socket: "), "{args:?}: {stderr}");
+    assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -91,16 +120,7 @@ fn errors_are_one_line_and_a_failing_status() {
         vec!["--no-reverse-lookup", "hostname"],
         vec!["lookup", "localhost"],
     ] {
-        let out = alore_socket()
-            .args(&args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        let stderr = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{args:?}");
-        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
-        assert!(stderr.starts_with("alore-socket: "), "{args:?}: {stderr}");
-        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        one_line_error(&args, 1, "");
     }
 }
 
@@ -116,9 +136,23 @@ impl Drop for Killed {
 
 #[test]
 fn serve_and_connect_talk_to_each_other() {
+    let (_server, _log, port) = serve(&[]);
+    for (destination, buffering) in [("127.0.0.1", "unbuffered"), ("localhost", "buffered")] {
+        let port = port.to_string();
+        let args = ["connect", destination, &port, "--buffering", buffering];
+        let out = run_with_stdin(&args, b"hello\nworld\n");
+        assert!(out.status.success(), "{destination}");
+        assert_eq!(text(&out.stdout), "hello\nworld\n", "{destination}");
+    }
+}
+
+/// `alore-socket serve 0 EXTRA…`, killed when the first value drops; its log (stderr) after
+/// the first line, and the port that line names ("echoing lines on 127.0.0.1:PORT").
+fn serve(extra: &[&str]) -> (Killed, BufReader<std::process::ChildStderr>, u16) {
     let mut server = Killed(
         alore_socket()
             .args(["serve", "0"])
+            .args(extra)
             .stderr(Stdio::piped())
             .spawn()
             .unwrap(),
@@ -132,41 +166,7 @@ fn serve_and_connect_talk_to_each_other() {
         .next()
         .and_then(|p| p.parse::<u16>().ok())
         .unwrap_or_else(|| panic!("no port in {first:?}"));
-    for (destination, buffering) in [("127.0.0.1", "unbuffered"), ("localhost", "buffered")] {
-        let mut client = alore_socket()
-            .args([
-                "connect",
-                destination,
-                &port.to_string(),
-                "--buffering",
-                buffering,
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        client
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"hello\nworld\n")
-            .unwrap();
-        let out = client.wait_with_output().unwrap();
-        assert!(out.status.success(), "{destination}");
-        assert_eq!(text(&out.stdout), "hello\nworld\n", "{destination}");
-    }
-}
-
-/// The port of `serve`'s first log line ("echoing lines on 127.0.0.1:PORT").
-fn served_port(log: &mut impl BufRead) -> u16 {
-    let mut first = String::new();
-    log.read_line(&mut first).unwrap();
-    first
-        .trim()
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse::<u16>().ok())
-        .unwrap_or_else(|| panic!("no port in {first:?}"))
+    (server, log, port)
 }
 
 /// Send a line to `port` and read the echo.
@@ -184,15 +184,7 @@ fn echoes(port: u16, line: &str) -> String {
 
 #[test]
 fn serve_survives_five_hundred_peers_that_reset_at_once_and_still_echoes() {
-    let mut server = Killed(
-        alore_socket()
-            .args(["serve", "0"])
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut log = BufReader::new(server.0.stderr.take().unwrap());
-    let port = served_port(&mut log);
+    let (server, log, port) = serve(&[]);
     // Read the log as it comes, so that a full pipe never stops the server.
     let log = std::thread::spawn(move || {
         log.lines()
@@ -207,6 +199,7 @@ fn serve_survives_five_hundred_peers_that_reset_at_once_and_still_echoes() {
             .unwrap();
     }
     assert_eq!(echoes(port, "still here"), "still here\n");
+    let mut server = server;
     assert!(
         server.0.try_wait().unwrap().is_none(),
         "the server is still running"
@@ -218,15 +211,7 @@ fn serve_survives_five_hundred_peers_that_reset_at_once_and_still_echoes() {
 
 #[test]
 fn serve_drops_a_silent_peer_after_its_idle_timeout() {
-    let mut server = Killed(
-        alore_socket()
-            .args(["serve", "0", "--idle-timeout", "300"])
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut log = BufReader::new(server.0.stderr.take().unwrap());
-    let port = served_port(&mut log);
+    let (_server, _log, port) = serve(&["--idle-timeout", "300"]);
     let mut silent = std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
     silent
         .set_read_timeout(Some(std::time::Duration::from_secs(10)))
@@ -245,19 +230,10 @@ fn connect_gives_up_on_a_silent_server_after_its_timeout() {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let port = listener.local_addr().unwrap().port().to_string();
     let held = std::thread::spawn(move || listener.accept().map(|(s, _)| s));
-    let mut client = alore_socket()
-        .args(["connect", "127.0.0.1", &port, "--timeout", "300"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    client
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"anyone?\n")
-        .unwrap();
-    let out = client.wait_with_output().unwrap();
+    let out = run_with_stdin(
+        &["connect", "127.0.0.1", &port, "--timeout", "300"],
+        b"anyone?\n",
+    );
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("timed-out"), "{stderr}");
@@ -289,17 +265,10 @@ fn run_grants_nothing_for_reverse_lookups_unless_asked() {
     let app = line_client();
     let app = app.to_str().unwrap();
     let run = |extra: &[&str]| {
-        let mut command = alore_socket();
-        command.args(["--resolver", &resolver]).args(extra);
-        let mut child = command
-            .args(["run", app, "127.0.0.1", &port])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(b"hi\n").unwrap();
-        child.wait_with_output().unwrap()
+        let mut args = vec!["--resolver", &resolver];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["run", app, "127.0.0.1", &port]);
+        run_with_stdin(&args, b"hi\n")
     };
     let denied = run(&[]);
     assert_eq!(denied.status.code(), Some(1), "{}", text(&denied.stderr));
@@ -323,24 +292,19 @@ fn bad_command_lines_and_components_are_one_line_errors() {
     std::fs::write(not_wasm.path(), b"#!/bin/sh\necho not a component\n").unwrap();
     let given = not_wasm.path().to_str().unwrap();
     let port = nowhere().rsplit(':').next().unwrap().to_owned();
-    for (args, expected) in [
-        (vec!["--resolver", "127.0.0.1:0", "hostname"], "port 0"),
-        (vec!["--resolver", "localhost", "hostname"], "not IP[:PORT]"),
-        (vec!["--component", given, "hostname"], given),
-        (vec!["connect", "0.0.0.0", port.as_str()], "IoError"),
-        (vec!["connect", "a b", "80"], "ValueError"),
-        (vec!["connect", "", "80"], "ValueError: Empty host name"),
+    for (args, code, expected) in [
+        (vec!["--resolver", "127.0.0.1:0", "hostname"], 2, "port 0"),
+        (
+            vec!["--resolver", "localhost", "hostname"],
+            2,
+            "not IP[:PORT]",
+        ),
+        (vec!["--component", given, "hostname"], 1, given),
+        (vec!["connect", "0.0.0.0", port.as_str()], 1, "IoError"),
+        (vec!["connect", "a b", "80"], 1, "ValueError"),
+        (vec!["connect", "", "80"], 1, "ValueError: Empty host name"),
     ] {
-        let out = alore_socket()
-            .args(&args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        let stderr = text(&out.stderr);
-        assert!(!out.status.success(), "{args:?}");
-        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
-        assert!(stderr.starts_with("alore-socket: "), "{args:?}: {stderr}");
-        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        one_line_error(&args, code, expected);
     }
 }
 

@@ -1,0 +1,78 @@
+//! Contenders 3 and 4: the workloads run inside a component (`bench/wit/workloads.wit`),
+//! timed by the component's own clock: the consumer composed with alore-socket, and the
+//! `std::net` peer.
+
+use alore_socket_host::embed::{State, block_on};
+use alore_socket_host::{Policy, Runtime};
+use anyhow::Result;
+
+use crate::workload::{Server, Sizes, Workload};
+
+wasmtime::component::bindgen!({ path: "wit", world: "runner", exports: { default: async } });
+
+type Workloads = exports::alore::socket_bench::workloads::Guest;
+type Store = wasmtime::Store<State>;
+
+/// A workload component in a store of its own.
+pub(crate) struct InWasm {
+    store: Store,
+    runner: Runner,
+}
+
+impl InWasm {
+    pub(crate) fn new(runtime: &Runtime, policy: &Policy, wasm: &[u8]) -> Result<Self> {
+        let component = runtime.compile(wasm)?;
+        let mut store = runtime.new_store(policy)?;
+        let linker = runtime.linker_for(policy);
+        let runner = block_on(
+            None,
+            Runner::instantiate_async(&mut store, &component, linker),
+        )
+        .expect("no deadline")?;
+        Ok(InWasm { store, runner })
+    }
+
+    /// Run one workload against `server` and return what it measured.
+    fn run<T>(
+        &mut self,
+        server: Server,
+        call: impl AsyncFnOnce(&Workloads, &mut Store, u16) -> wasmtime::Result<Result<T, String>>,
+    ) -> Result<T> {
+        let workloads = self.runner.alore_socket_bench_workloads();
+        let measured = block_on(None, call(workloads, &mut self.store, server.port))
+            .expect("no deadline")?
+            .map_err(anyhow::Error::msg)?;
+        server.finish()?;
+        Ok(measured)
+    }
+
+    /// Seconds for one run of a rate workload.
+    pub(crate) fn seconds(&mut self, workload: Workload, sizes: &Sizes) -> Result<f64> {
+        let server = workload.server(sizes)?;
+        let bytes = sizes.bulk as u64;
+        let count = workload.count(sizes) as u32;
+        let nanos = match workload {
+            Workload::Receive => {
+                self.run(server, async |w, s, p| w.call_receive(s, p, bytes).await)
+            }
+            Workload::Send => self.run(server, async |w, s, p| w.call_send(s, p, bytes).await),
+            Workload::Lines => self.run(server, async |w, s, p| w.call_lines(s, p, count).await),
+            Workload::Connects => {
+                self.run(server, async |w, s, p| w.call_connects(s, p, count).await)
+            }
+            Workload::Lookups => self.run(server, async |w, s, _| w.call_lookups(s, count).await),
+            Workload::RoundTrips | Workload::Instantiation => unreachable!("not a rate"),
+        }?;
+        Ok(nanos as f64 / 1e9)
+    }
+
+    /// Each round trip's time, in microseconds.
+    pub(crate) fn round_trips(&mut self, sizes: &Sizes) -> Result<Vec<f64>> {
+        let server = Workload::RoundTrips.server(sizes)?;
+        let count = sizes.round_trips as u32;
+        let nanos = self.run(server, async |w, s, p| {
+            w.call_round_trips(s, p, count).await
+        })?;
+        Ok(nanos.into_iter().map(|n| n as f64 / 1e3).collect())
+    }
+}

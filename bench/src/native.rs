@@ -1,0 +1,85 @@
+//! Contender 1: native `std::net` in this process, the limit.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, TcpStream, ToSocketAddrs};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+use crate::workload::{CHUNK, Sizes, Workload, in_chunks};
+
+/// Seconds for one run of a rate workload.
+pub(crate) fn seconds(workload: Workload, sizes: &Sizes) -> Result<f64> {
+    let count = workload.count(sizes);
+    let server = workload.server(sizes)?;
+    let port = server.port;
+    let connect = || TcpStream::connect((Ipv4Addr::LOCALHOST, port));
+    let elapsed = match workload {
+        Workload::Receive => {
+            let mut s = connect()?;
+            let mut buf = vec![0u8; CHUNK];
+            let started = Instant::now();
+            let mut got = 0;
+            while got < count {
+                got += s.read(&mut buf)?;
+            }
+            started.elapsed()
+        }
+        Workload::Send => {
+            let mut s = connect()?;
+            let started = Instant::now();
+            in_chunks(count, |chunk| Ok(s.write_all(chunk)?))?;
+            s.read_exact(&mut [0u8; 1])?;
+            started.elapsed()
+        }
+        Workload::Lines => {
+            let mut reader = BufReader::new(connect()?);
+            let mut line = String::new();
+            let started = Instant::now();
+            for _ in 0..count {
+                line.clear();
+                reader.read_line(&mut line)?;
+            }
+            started.elapsed()
+        }
+        Workload::Connects => {
+            let started = Instant::now();
+            for _ in 0..count {
+                drop(connect()?);
+            }
+            started.elapsed()
+        }
+        Workload::Lookups => {
+            let started = Instant::now();
+            for _ in 0..count {
+                let first = ("localhost", 0).to_socket_addrs()?.find(|a| a.is_ipv4());
+                first.context("localhost has no IPv4 address")?;
+            }
+            started.elapsed()
+        }
+        Workload::RoundTrips | Workload::Instantiation => unreachable!("not a rate"),
+    };
+    server.finish()?;
+    Ok(elapsed.as_secs_f64())
+}
+
+/// Each round trip's time, in microseconds.
+pub(crate) fn round_trips(sizes: &Sizes) -> Result<Vec<f64>> {
+    let server = Workload::RoundTrips.server(sizes)?;
+    let s = TcpStream::connect((Ipv4Addr::LOCALHOST, server.port))?;
+    s.set_nodelay(true)?;
+    let mut writer = s.try_clone()?;
+    let mut reader = BufReader::new(s);
+    let mut line = String::new();
+    let mut times = Vec::with_capacity(sizes.round_trips);
+    for _ in 0..sizes.round_trips {
+        let started = Instant::now();
+        writer.write_all(b"ping\n")?;
+        line.clear();
+        reader.read_line(&mut line)?;
+        times.push(started.elapsed().as_secs_f64() * 1e6);
+    }
+    drop((writer, reader));
+    server.finish()?;
+    Ok(times)
+}

@@ -1,0 +1,179 @@
+//! The results table: a row per workload, a column per contender, and the ratios that
+//! compare the composed component with native code and with the peer.
+
+use std::fmt::Write as _;
+use std::process::Command;
+
+use anyhow::Result;
+
+/// The contenders, in the order of the table's columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Contender {
+    Native,
+    FromHost,
+    Composed,
+    Peer,
+    Python,
+}
+
+impl Contender {
+    pub(crate) const ALL: [Contender; 5] = [
+        Contender::Native,
+        Contender::FromHost,
+        Contender::Composed,
+        Contender::Peer,
+        Contender::Python,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Contender::Native => "native std::net",
+            Contender::FromHost => "component (from host)",
+            Contender::Composed => "composed component",
+            Contender::Peer => "wasm std::net peer",
+            Contender::Python => "Python socket",
+        }
+    }
+}
+
+/// One row of the results: a figure per contender, in [`Contender::ALL`]'s order (`None`:
+/// not measured for it).
+pub(crate) struct Row {
+    workload: String,
+    unit: &'static str,
+    higher_is_better: bool,
+    figures: [Option<f64>; 5],
+}
+
+impl Row {
+    /// A rate row: `amount` of work done in each contender's `seconds`.
+    pub(crate) fn rate(
+        workload: String,
+        unit: &'static str,
+        amount: f64,
+        seconds: [Option<f64>; 5],
+    ) -> Self {
+        Row {
+            workload,
+            unit,
+            higher_is_better: true,
+            figures: seconds.map(|s| s.map(|s| amount / s)),
+        }
+    }
+
+    /// A row of times or sizes, where less is better.
+    pub(crate) fn less_is_better(
+        workload: String,
+        unit: &'static str,
+        figures: [Option<f64>; 5],
+    ) -> Self {
+        Row {
+            workload,
+            unit,
+            higher_is_better: false,
+            figures,
+        }
+    }
+
+    /// A row with a figure for the component called from the host alone.
+    pub(crate) fn from_host_only(workload: String, unit: &'static str, figure: f64) -> Self {
+        let mut figures = [None; 5];
+        figures[Contender::FromHost as usize] = Some(figure);
+        Row::less_is_better(workload, unit, figures)
+    }
+
+    fn figure(&self, contender: Contender) -> Option<f64> {
+        self.figures[contender as usize]
+    }
+}
+
+/// How `figure` compares with `base`, as the share of `base` it reaches: above 1.00× is
+/// better than `base`, whichever way the unit runs.
+fn ratio(figure: Option<f64>, base: Option<f64>, higher_is_better: bool) -> String {
+    match (figure, base) {
+        (Some(f), Some(b)) if f > 0.0 && b > 0.0 => {
+            format!("{:.2}×", if higher_is_better { f / b } else { b / f })
+        }
+        _ => "—".into(),
+    }
+}
+
+fn figure(value: Option<f64>) -> String {
+    match value {
+        Some(v) if v >= 100.0 => format!("{v:.0}"),
+        Some(v) => format!("{v:.1}"),
+        None => "—".into(),
+    }
+}
+
+fn command_output(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The results as Markdown: when and where they were taken, then the table.
+pub(crate) fn report(rows: &[Row], quick: bool) -> Result<String> {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mut out = String::new();
+    writeln!(
+        out,
+        "# alore-socket benchmark{}\n",
+        if quick { " (quick)" } else { "" }
+    )?;
+    writeln!(
+        out,
+        "{} UTC, commit {}, {cores} cores, {cpu}, loopback. Host built in {} (wasmtime 48), \
+         components in release. A ratio is the share of the other figure reached: 1.00× \
+         matches it, above is better (for times too).\n",
+        command_output("date", &["-u", "+%Y-%m-%d %H:%M"]),
+        command_output("git", &["rev-parse", "--short", "HEAD"]),
+        if cfg!(debug_assertions) {
+            "debug (figures not comparable)"
+        } else {
+            "release"
+        },
+    )?;
+    write!(out, "| workload | unit |")?;
+    for contender in Contender::ALL {
+        write!(out, " {} |", contender.name())?;
+    }
+    writeln!(
+        out,
+        " composed vs native | composed vs peer | from host vs native |"
+    )?;
+    writeln!(
+        out,
+        "|---|---|{}---:|---:|---:|",
+        "---:|".repeat(Contender::ALL.len())
+    )?;
+    for row in rows {
+        write!(out, "| {} | {} |", row.workload, row.unit)?;
+        for value in row.figures {
+            write!(out, " {} |", figure(value))?;
+        }
+        let better = row.higher_is_better;
+        let of = |contender| row.figure(contender);
+        writeln!(
+            out,
+            " {} | {} | {} |",
+            ratio(of(Contender::Composed), of(Contender::Native), better),
+            ratio(of(Contender::Composed), of(Contender::Peer), better),
+            ratio(of(Contender::FromHost), of(Contender::Native), better),
+        )?;
+    }
+    Ok(out)
+}
