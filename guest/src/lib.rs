@@ -33,7 +33,7 @@ use exports::alore::socket::socket as api;
 
 struct Component;
 
-// The export names (`alore:socket/socket@0.1.1#…`) are valid only in a wasm component; a
+// The export names (`alore:socket/socket@0.1.2#…`) are valid only in a wasm component; a
 // native build (for the core's unit tests) could not link them.
 #[cfg(target_arch = "wasm32")]
 export!(Component);
@@ -192,6 +192,10 @@ impl server_api::GuestServerSocket for ServerSocket {
         };
         let listener = TcpListener::bind(SocketAddrV4::new(ip, port))?;
         Ok(ServerSocket(RefCell::new(Some(listener))))
+    }
+
+    fn listen(port: u16, address: Option<String>) -> Result<server_api::ServerSocket, api::Error> {
+        Ok(server_api::ServerSocket::new(Self::new(port, address)?))
     }
 
     fn accept(&self, buffering: Option<api::Buffering>) -> Result<api::Socket, api::Error> {

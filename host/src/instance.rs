@@ -100,16 +100,31 @@ impl Instance {
         })
     }
 
-    /// `ServerSocket(port, address)`: listen on `port` (0: any free port) of `address`
-    /// (default: every interface).
+    /// Listen on `port` (0: any free port) of `address` (default: every interface), through
+    /// the contract's portable `listen`.
     pub fn listen(&self, port: u16, address: Option<&str>) -> Result<ServerSocket, Error> {
-        let handle = self.call(async |i| {
+        self.server_socket_by(async |i| {
+            let api = i.bindings.alore_socket_server_socket().server_socket();
+            api.call_listen(&mut i.store, port, address).await
+        })
+    }
+
+    /// `ServerSocket(port, address)`: the same through the resource's constructor.
+    pub fn server_socket(&self, port: u16, address: Option<&str>) -> Result<ServerSocket, Error> {
+        self.server_socket_by(async |i| {
             let api = i.bindings.alore_socket_server_socket().server_socket();
             api.call_constructor(&mut i.store, port, address).await
-        })?;
+        })
+    }
+
+    /// A typed server socket for the handle a call into the component returns.
+    fn server_socket_by(
+        &self,
+        f: impl AsyncFnOnce(&mut Inner) -> CallResult<ResourceAny>,
+    ) -> Result<ServerSocket, Error> {
         Ok(ServerSocket {
             instance: self.clone(),
-            handle,
+            handle: self.call(f)?,
         })
     }
 

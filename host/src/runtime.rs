@@ -219,7 +219,7 @@ impl Runtime {
             .collect())
     }
 
-    /// The names of the interfaces the component exports, e.g. `alore:socket/socket@0.1.1`. That
+    /// The names of the interfaces the component exports, e.g. `alore:socket/socket@0.1.2`. That
     /// each export has the contract's type was checked when the runtime was made.
     pub fn exports(&self) -> Vec<String> {
         let ty = self.pre.instance_pre().component().component_type();

@@ -225,3 +225,22 @@ fn an_accepted_socket_keeps_its_addresses_after_its_peer_resets() {
     assert_eq!(accepted.remote_port().unwrap(), client_port);
     assert_eq!(accepted.local_port().unwrap(), port);
 }
+
+#[test]
+fn the_constructor_and_the_portable_listen_make_the_same_server_socket() {
+    let instance = listening();
+    for server in [
+        instance.listen(0, Some("127.0.0.1")).unwrap(),
+        instance.server_socket(0, Some("127.0.0.1")).unwrap(),
+    ] {
+        let port = server.local_port().unwrap();
+        let mut client = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+        client.write_all(b"either\n").unwrap();
+        assert_eq!(server.accept(None).unwrap().read_ln().unwrap(), b"either");
+    }
+    let error = instance
+        .server_socket(0, Some("localhost"))
+        .map(drop)
+        .unwrap_err();
+    assert!(error.is_value_error(), "{error}");
+}
