@@ -75,9 +75,12 @@ fn store_in_cache(cache: &Path, compiled: &[u8]) {
     prune_cache(cache);
 }
 
-/// How many compiled forms of one name the cache keeps, newest first: a debug and a release
-/// host, and a rebuild or two, without every build leaving a megabyte behind for good.
-const MAX_CACHED_PER_NAME: usize = 4;
+/// How many compiled forms of one name the cache keeps, newest first. Components compiled
+/// from bytes (compositions) share one name, and a test run or a host that runs a dozen
+/// applications must not evict one it is about to run again (a large one takes seconds to
+/// compile); a debug and a release host and a rebuild or two of the component itself fit
+/// too. Older files go, so no build leaves megabytes behind for good.
+const MAX_CACHED_PER_NAME: usize = 12;
 
 /// Delete all but the newest [`MAX_CACHED_PER_NAME`] `NAME.HASH.cwasm` files beside `cache`.
 /// Loads read a cache file into memory, so deleting one never disturbs a running process.
@@ -137,7 +140,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let base = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         for (i, name) in ["app.{}.cwasm", "other.{}.cwasm"].iter().enumerate() {
-            for age in 0..6u64 {
+            // Two more than are kept.
+            for age in 0..MAX_CACHED_PER_NAME as u64 + 2 {
                 let path = dir
                     .path()
                     .join(name.replace("{}", &format!("{i}{age:031}")));
@@ -162,7 +166,7 @@ mod tests {
         );
         assert_eq!(
             left.iter().filter(|n| n.starts_with("other.")).count(),
-            6,
+            MAX_CACHED_PER_NAME + 2,
             "other names untouched"
         );
         assert!(left.contains(&"app.wasm".to_owned()), "only cache files go");

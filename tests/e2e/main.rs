@@ -12,6 +12,7 @@ mod connect;
 mod contract;
 mod dns_server;
 mod faults;
+mod languages;
 mod limits;
 mod names;
 mod node;

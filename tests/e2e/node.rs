@@ -10,10 +10,10 @@ use std::process::{Command, Stdio};
 use crate::common::*;
 use crate::compose::composed;
 
-const NODE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node");
+pub const NODE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node");
 
 /// Install the pinned npm packages (from the lock file) unless they are there.
-fn npm_packages() {
+pub fn npm_packages() {
     if Path::new(NODE_DIR).join("node_modules/.bin/jco").exists() {
         return;
     }
