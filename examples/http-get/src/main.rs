@@ -50,13 +50,15 @@ fn get(url: &str) -> Result<(), String> {
     let lines = socket.read_lines().map_err(describe)?;
     let status = lines.first().ok_or("the server sent nothing")?;
     let body = lines.iter().skip_while(|l| !l.is_empty()).skip(1);
-    let mut out = std::io::stdout().lock();
+    // Buffered: stdout is line-buffered, and each line would be a host call of its own (under
+    // Node, two trips to preview2-shim's I/O thread).
+    let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
     let mut print = |line: &[u8]| out.write_all(line).and_then(|()| out.write_all(b"\n"));
     print(status).map_err(|e| e.to_string())?;
     for line in body {
         print(line).map_err(|e| e.to_string())?;
     }
-    Ok(())
+    out.flush().map_err(|e| e.to_string())
 }
 
 fn main() -> ExitCode {
