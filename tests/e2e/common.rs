@@ -143,6 +143,21 @@ pub fn silent_server() -> (Server<()>, std::sync::mpsc::Sender<()>) {
     (server, release)
 }
 
+/// A server that answers each line of one connection with `prefix`, the line and a line
+/// feed, until the client closes.
+pub fn line_echo_server(prefix: &'static str) -> Server<()> {
+    use std::io::{BufRead, BufReader, Write};
+    Server::start(move |s| {
+        let mut writer = s.try_clone().expect("a second handle");
+        for line in BufReader::new(s).lines() {
+            let reply = format!("{prefix}{}\n", line.expect("a line"));
+            writer
+                .write_all(reply.as_bytes())
+                .expect("the reply goes out");
+        }
+    })
+}
+
 /// Read exactly `n` bytes (or fail after [`PATIENCE`]).
 pub fn read_n(stream: &mut TcpStream, n: usize) -> Vec<u8> {
     let mut buf = vec![0; n];

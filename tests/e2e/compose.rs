@@ -53,14 +53,7 @@ fn a_composed_component_imports_only_standard_wasi() {
 
 #[test]
 fn line_client_runs_composed_against_a_real_server() {
-    let server = Server::start(|s| {
-        let mut writer = s.try_clone().unwrap();
-        for line in BufReader::new(s).lines() {
-            writer
-                .write_all(format!("echo: {}\n", line.unwrap()).as_bytes())
-                .unwrap();
-        }
-    });
+    let server = line_echo_server("echo: ");
     let policy = Policy::deny_all().allow(Allow::host(Ipv4Addr::LOCALHOST).port(server.port));
     let port = server.port.to_string();
     let stdin = b"one\ntwo\n".to_vec();
@@ -204,14 +197,7 @@ fn a_consumer_of_the_previous_contract_version_still_plugs_in() {
         before.iter().any(|i| i == "alore:socket/socket@0.1.1"),
         "{before:?}"
     );
-    let server = Server::start(|s| {
-        let mut writer = s.try_clone().unwrap();
-        for line in BufReader::new(s).lines() {
-            writer
-                .write_all(format!("{}\n", line.unwrap()).as_bytes())
-                .unwrap();
-        }
-    });
+    let server = line_echo_server("");
     let policy = Policy::deny_all().allow(Allow::host(Ipv4Addr::LOCALHOST).port(server.port));
     let port = server.port.to_string();
     let composed = runtime().compose(&app).unwrap();

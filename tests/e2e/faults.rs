@@ -75,11 +75,7 @@ fn a_server_that_never_writes_times_eof_out() {
 #[test]
 fn a_peer_that_stops_reading_times_writes_out_and_nothing_is_lost() {
     const SIZE: usize = 64 << 20;
-    let (go_on, wait) = mpsc::channel::<()>();
-    let server = Server::start(move |mut s| {
-        wait.recv().unwrap();
-        read_to_end(&mut s)
-    });
+    let (server, go_on) = reader_held_back();
     let socket = loopback().connect("127.0.0.1", server.port, None).unwrap();
     socket.set_timeout(Some(SHORT)).unwrap();
     let data: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8).collect();
@@ -97,6 +93,17 @@ fn a_peer_that_stops_reading_times_writes_out_and_nothing_is_lost() {
     assert_eq!(got.len(), SIZE + 6);
     assert!(got[..SIZE] == data[..], "every byte, in order");
     assert_eq!(&got[SIZE..], b"after\n");
+}
+
+/// A peer that reads nothing until the returned sender sends, then reads to the end and
+/// returns what came.
+fn reader_held_back() -> (Server<Vec<u8>>, mpsc::Sender<()>) {
+    let (go_on, wait) = mpsc::channel::<()>();
+    let server = Server::start(move |mut s| {
+        wait.recv().unwrap();
+        read_to_end(&mut s)
+    });
+    (server, go_on)
 }
 
 /// A loopback listener whose backlog is full: its next SYNs get no answer.
@@ -228,11 +235,7 @@ fn a_peer_that_half_closes_ends_our_reads_but_still_takes_our_writes() {
 #[test]
 fn a_flush_to_a_peer_that_stops_reading_times_out_and_keeps_every_byte() {
     const SIZE: usize = 64 << 20;
-    let (go_on, wait) = mpsc::channel::<()>();
-    let server = Server::start(move |mut s| {
-        wait.recv().unwrap();
-        read_to_end(&mut s)
-    });
+    let (server, go_on) = reader_held_back();
     let socket = loopback()
         .connect("127.0.0.1", server.port, Some(Buffering::Buffered))
         .unwrap();

@@ -8,7 +8,7 @@
 //! environment under `target/`, ComponentizeJS from `tests/node`'s lock file. Where Python or
 //! Node is missing the tests say SKIPPED on stderr; on CI (`CI` set) they fail instead.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -165,13 +165,7 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn each_language_exchanges_lines_composed() {
     for language in Language::ALL {
-        let server = Server::start(|s| {
-            let mut writer = s.try_clone().unwrap();
-            for line in BufReader::new(s).lines() {
-                let reply = format!("echo: {}\n", line.unwrap());
-                writer.write_all(reply.as_bytes()).unwrap();
-            }
-        });
+        let server = line_echo_server("echo: ");
         let policy = Policy::deny_all().allow(Allow::host(Ipv4Addr::LOCALHOST).port(server.port));
         let port = server.port.to_string();
         let Some(out) = language.run(&policy, &["127.0.0.1", &port], b"one\ntwo\n") else {
