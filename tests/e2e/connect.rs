@@ -68,7 +68,8 @@ fn unknown_names_are_name_errors() {
 
 #[test]
 fn a_name_with_only_ipv6_addresses_is_a_name_error() {
-    // Decision 8: IPv4 only. "::1" passes the argument checks and resolves, to IPv6 alone.
+    // IPv4 only (docs/semantics.md, "Connecting"). "::1" passes the argument checks and
+    // resolves, to IPv6 alone.
     let error = loopback().connect("::1", 80, None).map(drop).unwrap_err();
     assert!(
         error.is_name_error() && error.to_string().contains("No IP address"),

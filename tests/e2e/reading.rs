@@ -163,7 +163,7 @@ fn a_line_over_one_mebibyte_is_refused_and_the_stream_goes_on() {
 
 #[test]
 fn every_byte_value_passes_unchanged() {
-    // Decision 1: data is bytes, not text.
+    // Data is bytes, not text (docs/semantics.md, "Data, arguments and ports").
     let all: Vec<u8> = (0..=255).collect();
     let expected = all.clone();
     let server = Server::start(move |mut s| {
