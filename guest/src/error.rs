@@ -1,5 +1,6 @@
 //! The component's error type, and the one place where WASI failures become it.
 
+use alore_socket_rules::one_line;
 use wasip2::io::error::Error as WasiError;
 use wasip2::sockets::network::ErrorCode;
 
@@ -117,13 +118,6 @@ pub(crate) fn from_stream(error: &WasiError) -> Error {
     }
 }
 
-/// `text` on one line: every run of white space (newlines too) becomes one space, and other
-/// control characters are dropped, so that no message can break a log line or a terminal.
-pub(crate) fn one_line(text: &str) -> String {
-    let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    words.chars().filter(|c| !c.is_control()).collect()
-}
-
 /// The kind named in a host's error text, `Other` when none is recognised.
 fn classify(text: &str) -> IoKind {
     const NAMES: [(&str, IoKind); 10] = [
@@ -159,11 +153,7 @@ mod tests {
     }
 
     #[test]
-    fn messages_are_one_line() {
-        assert_eq!(
-            one_line("invalid.\n\n POSIX equivalent:\tEINVAL\x1b"),
-            "invalid. POSIX equivalent: EINVAL"
-        );
+    fn wasi_messages_are_folded_to_one_line() {
         let Error::Io { message, .. } = from_code(ErrorCode::InvalidArgument) else {
             panic!("an io-error");
         };

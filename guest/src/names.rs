@@ -7,7 +7,10 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use wasip2::sockets::network::{ErrorCode, IpAddress};
 
-use alore_socket_rules::{self as rules, HOSTNAME_ENV, RESOLVER_ENV, ResolvConf, parse_ipv4};
+use alore_socket_rules::{
+    self as rules, HOSTNAME_ENV, HOSTNAME_FILE, HOSTS_FILE, RESOLV_CONF_FILE, RESOLVER_ENV,
+    ResolvConf, etc_path, parse_ipv4,
+};
 
 use crate::dns::{self, Reply};
 use crate::error::{self, Error};
@@ -47,12 +50,6 @@ pub(crate) fn host_by_name(name: &str) -> Result<String, Error> {
     Ok(resolve_ipv4(name, Deadline::NEVER)?[0].to_string())
 }
 
-/// Where reverse lookup looks first, as a POSIX resolver does: the host gives the component
-/// copies of these files in a read-only `/etc` (`rules::ETC_FILES`).
-const HOSTS_FILE: &str = "/etc/hosts";
-const RESOLV_CONF: &str = "/etc/resolv.conf";
-const HOSTNAME_FILE: &str = "/etc/hostname";
-
 fn env(name: &str) -> Option<String> {
     wasip2::cli::environment::get_environment()
         .into_iter()
@@ -67,12 +64,12 @@ pub(crate) fn host_by_address(address: &str) -> Result<String, Error> {
             "Invalid address: {address:?} is not dotted-decimal IPv4"
         )));
     };
-    if let Ok(hosts) = std::fs::read_to_string(HOSTS_FILE)
+    if let Ok(hosts) = std::fs::read_to_string(etc_path(HOSTS_FILE))
         && let Some(name) = dns::name_in_hosts(&hosts, ip)
     {
         return Ok(name);
     }
-    let conf = std::fs::read_to_string(RESOLV_CONF)
+    let conf = std::fs::read_to_string(etc_path(RESOLV_CONF_FILE))
         .map(|text| ResolvConf::parse(&text))
         .unwrap_or_default();
     let servers = match env(RESOLVER_ENV) {
@@ -84,8 +81,10 @@ pub(crate) fn host_by_address(address: &str) -> Result<String, Error> {
     };
     if servers.is_empty() {
         return Err(Error::Name(format!(
-            "Unknown host: {address} is not in {HOSTS_FILE}, and no resolver is configured \
-             (no nameserver in {RESOLV_CONF}, no {RESOLVER_ENV})"
+            "Unknown host: {address} is not in {}, and no resolver is configured \
+             (no nameserver in {}, no {RESOLVER_ENV})",
+            etc_path(HOSTS_FILE),
+            etc_path(RESOLV_CONF_FILE)
         )));
     }
     reverse_dns(ip, &servers, &conf)
@@ -158,7 +157,7 @@ fn reverse_dns(ip: Ipv4Addr, servers: &[SocketAddrV4], conf: &ResolvConf) -> Res
 pub(crate) fn host_name() -> Result<String, Error> {
     let from_env = env(HOSTNAME_ENV).map(|name| name.trim().to_owned());
     let from_file = || {
-        let text = std::fs::read_to_string(HOSTNAME_FILE).ok()?;
+        let text = std::fs::read_to_string(etc_path(HOSTNAME_FILE)).ok()?;
         Some(text.lines().next()?.trim().to_owned())
     };
     from_env
@@ -166,7 +165,8 @@ pub(crate) fn host_name() -> Result<String, Error> {
         .or_else(|| from_file().filter(|name| !name.is_empty()))
         .ok_or_else(|| {
             Error::Name(format!(
-                "Unknown host name: the host gave neither {HOSTNAME_ENV} nor {HOSTNAME_FILE}"
+                "Unknown host name: the host gave neither {HOSTNAME_ENV} nor {}",
+                etc_path(HOSTNAME_FILE)
             ))
         })
 }

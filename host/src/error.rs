@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+pub use alore_socket_rules::one_line;
+
 use crate::bindings::{IoErrorKind, SocketError};
 
 /// Everything that can go wrong when running the component.
@@ -81,14 +83,6 @@ fn describe(error: &SocketError) -> String {
             format!("IoError ({}): {}", kind_name(e.kind), one_line(&e.message))
         }
     }
-}
-
-/// `text` on one line: every run of white space (newlines too) becomes one space and other
-/// control characters go, so that no message can break a log line or drive a terminal.
-/// (The component's own messages are one line already; this holds for any build.)
-pub fn one_line(text: &str) -> String {
-    let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    words.chars().filter(|c| !c.is_control()).collect()
 }
 
 /// The WIT name of an I/O error kind.

@@ -17,8 +17,27 @@ pub const HOSTNAME_ENV: &str = "HOSTNAME";
 /// Where the component finds the copies of the host's files, as a POSIX resolver does: the
 /// host gives it a read-only `/etc` holding only [`ETC_FILES`].
 pub const ETC_DIR: &str = "/etc";
+/// The hosts file, in [`ETC_DIR`]: reverse lookup's first answer.
+pub const HOSTS_FILE: &str = "hosts";
+/// The resolver configuration, in [`ETC_DIR`]: the nameservers and their options.
+pub const RESOLV_CONF_FILE: &str = "resolv.conf";
+/// The host's name, in [`ETC_DIR`], when `$HOSTNAME` is not given.
+pub const HOSTNAME_FILE: &str = "hostname";
 /// The files of `/etc` reverse lookup and `get-host-name` read, and all the host copies.
-pub const ETC_FILES: [&str; 3] = ["hosts", "resolv.conf", "hostname"];
+pub const ETC_FILES: [&str; 3] = [HOSTS_FILE, RESOLV_CONF_FILE, HOSTNAME_FILE];
+
+/// Where the component reads `file` (one of [`ETC_FILES`]).
+pub fn etc_path(file: &str) -> String {
+    format!("{ETC_DIR}/{file}")
+}
+
+/// `text` on one line: every run of white space (newlines too) becomes one space, and other
+/// control characters are dropped, so that no message can break a log line or drive a
+/// terminal. Both sides fold their messages with it.
+pub fn one_line(text: &str) -> String {
+    let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    words.chars().filter(|c| !c.is_control()).collect()
+}
 
 /// The DNS port: `nameserver` lines cannot name another.
 pub const DNS_PORT: u16 = 53;
@@ -226,6 +245,15 @@ mod tests {
             ]
         );
         assert_eq!(MAX_NAMESERVERS, 3);
+    }
+
+    #[test]
+    fn messages_fold_to_one_line() {
+        assert_eq!(
+            one_line("invalid.\n\n POSIX equivalent:\tEINVAL\x1b"),
+            "invalid. POSIX equivalent: EINVAL"
+        );
+        assert_eq!(etc_path(HOSTS_FILE), "/etc/hosts");
     }
 
     #[test]

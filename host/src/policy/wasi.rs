@@ -6,7 +6,9 @@
 use std::net::{SocketAddr, SocketAddrV4};
 use std::path::Path;
 
-use alore_socket_rules::{ETC_DIR, ETC_FILES, HOSTNAME_ENV, RESOLVER_ENV, ResolvConf};
+use alore_socket_rules::{
+    ETC_DIR, ETC_FILES, HOSTNAME_ENV, RESOLV_CONF_FILE, RESOLVER_ENV, ResolvConf,
+};
 use tempfile::TempDir;
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
@@ -33,7 +35,7 @@ pub(crate) fn context(policy: &Policy) -> Result<(WasiCtxBuilder, Option<TempDir
                 builder.env(RESOLVER_ENV, resolver.to_string());
                 vec![resolver]
             }
-            None => nameservers(&etc.path().join("resolv.conf")),
+            None => nameservers(&etc.path().join(RESOLV_CONF_FILE)),
         };
         Some(etc)
     } else {
