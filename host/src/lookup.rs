@@ -68,19 +68,6 @@ impl Pollable for Answers {
     async fn ready(&mut self) {}
 }
 
-fn wasi_address(address: IpAddr) -> IpAddress {
-    match address {
-        IpAddr::V4(v4) => {
-            let [a, b, c, d] = v4.octets();
-            IpAddress::Ipv4((a, b, c, d))
-        }
-        IpAddr::V6(v6) => {
-            let [a, b, c, d, e, f, g, h] = v6.segments();
-            IpAddress::Ipv6((a, b, c, d, e, f, g, h))
-        }
-    }
-}
-
 type Answer<T> = wasmtime::Result<(Result<T, ErrorCode>,)>;
 
 /// Define `ip-name-lookup` in `linker` over the standard one, answering from the store's
@@ -118,7 +105,7 @@ pub(crate) fn add_to_linker<T: LookupView>(linker: &mut Linker<T>) -> wasmtime::
                 (None, Some(addresses)) => addresses,
                 (None, None) => return Ok((Err(ErrorCode::NameUnresolvable),)),
             };
-            let answers: Vec<IpAddress> = addresses.iter().copied().map(wasi_address).collect();
+            let answers: Vec<IpAddress> = addresses.iter().map(|&ip| IpAddress::from(ip)).collect();
             let stream = state.table().push(Answers(answers.into_iter()))?;
             Ok((Ok(stream),))
         },
