@@ -230,8 +230,7 @@ impl Runtime {
 
     /// A fresh instance of the component (its own memory and sockets) under `policy`.
     pub fn instantiate(&self, policy: &Policy) -> Result<Instance, Error> {
-        let (builder, etc) = wasi::context(policy)?;
-        let mut store = State::store(&self.engine, builder, etc, policy);
+        let mut store = self.new_store(policy)?;
         let deadline = policy.call_deadline_value();
         let pre = match policy.lookup_table_value() {
             Some(_) => &self.table_pre,
