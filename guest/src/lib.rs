@@ -26,7 +26,20 @@ use error::{Error, IoKind};
 use net::{Deadline, TcpConnection, TcpListener};
 use stream::{Buffering, Stream};
 
-wit_bindgen::generate!({ path: "../wit", world: "provider" });
+// The WASI types of the contract are the ones `net` uses, so a connection's streams can be
+// handed over as they are.
+wit_bindgen::generate!({
+    path: "../wit",
+    world: "provider",
+    with: {
+        "wasi:io/error@0.2.12": wasip2::io::error,
+        "wasi:io/poll@0.2.12": wasip2::io::poll,
+        "wasi:io/streams@0.2.12": wasip2::io::streams,
+        "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,
+        "wasi:sockets/network@0.2.12": wasip2::sockets::network,
+        "wasi:sockets/tcp@0.2.12": wasip2::sockets::tcp,
+    },
+});
 
 use exports::alore::socket::server_socket as server_api;
 use exports::alore::socket::socket as api;
@@ -148,6 +161,17 @@ impl api::GuestSocket for Socket {
 
     fn close(&self) -> Result<(), api::Error> {
         self.with(|s| s.close())
+    }
+
+    fn detach(&self) -> Result<api::Detached, api::Error> {
+        let (buffered, connection) = self.with(|s| s.detach())?;
+        let (input, output, connection) = connection.into_parts();
+        Ok(api::Detached {
+            buffered,
+            input,
+            output,
+            connection,
+        })
     }
 
     fn local_address(&self) -> Result<String, api::Error> {

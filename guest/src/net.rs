@@ -132,6 +132,22 @@ impl TcpConnection {
         }
     }
 
+    /// The connection's streams and socket, for `detach`. Our pollables are children of the
+    /// streams, so they go first: the new owner could not drop a stream while they live.
+    pub(crate) fn into_parts(self) -> (InputStream, OutputStream, TcpSocket) {
+        let TcpConnection {
+            readable,
+            writable,
+            input,
+            output,
+            socket,
+            ..
+        } = self;
+        drop(readable);
+        drop(writable);
+        (input, output, socket)
+    }
+
     pub(crate) fn local_address(&self) -> Result<(Ipv4Addr, u16), Error> {
         ipv4_of(self.socket.local_address())
     }

@@ -124,6 +124,20 @@ impl<T: Transport> Stream<T> {
         Ok(())
     }
 
+    /// Flush, then hand the transport and the unread input over; the stream is closed
+    /// afterwards. When the flush fails nothing is handed over and the stream stays as it was.
+    pub(crate) fn detach(&mut self) -> Result<(Vec<u8>, T), Error> {
+        self.transport()?;
+        self.flush_output()?;
+        // Moved, not copied: no allocation a peer could make fail.
+        let mut unread = std::mem::take(&mut self.input);
+        unread.drain(..self.read_pos);
+        self.read_pos = 0;
+        self.line_scanned = 0;
+        let transport = self.transport.take().ok_or_else(Error::closed)?;
+        Ok((unread, transport))
+    }
+
     /// `closed` unless the stream may still be written.
     fn writable(&self) -> Result<(), Error> {
         self.transport()?;

@@ -6,6 +6,12 @@ wasmtime::component::bindgen!({
     path: "../wit",
     world: "provider",
     exports: { default: async },
+    // `detach` hands over wasmtime-wasi's own streams and socket.
+    with: {
+        "wasi:io": wasmtime_wasi::p2::bindings::io,
+        "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+        "wasi:sockets": wasmtime_wasi::p2::bindings::sockets,
+    },
 });
 
 pub use exports::alore::socket::socket::{

@@ -15,7 +15,7 @@ pub enum Error {
     Socket(SocketError),
     /// The component trapped, or wasmtime failed to run it. The instance is not usable after
     /// a trap.
-    #[error("the component failed: {}", one_line(&.0.to_string()))]
+    #[error("the component failed: {}", describe_failure(.0.as_ref()))]
     Wasm(Box<dyn std::error::Error + Send + Sync>),
     /// The call ran past [`crate::Policy::call_deadline`] and was stopped, wherever it was:
     /// in the guest's code or waiting in the host for the network. The instance is not
@@ -28,6 +28,20 @@ pub enum Error {
     /// The component file could not be found, built, read or compiled.
     #[error("cannot load the component from {path}: {message}")]
     Load { path: PathBuf, message: String },
+}
+
+/// A trap's cause first (wasmtime puts it last in the chain, under its backtrace), then the
+/// rest, on one line.
+fn describe_failure(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut root = e;
+    while let Some(source) = root.source() {
+        root = source;
+    }
+    if std::ptr::addr_eq(root, e) {
+        one_line(&e.to_string())
+    } else {
+        one_line(&format!("{root} ({e})"))
+    }
 }
 
 // Written out rather than `#[from]`, which would also make the contract error this error's

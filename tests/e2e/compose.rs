@@ -14,9 +14,11 @@ use crate::common::*;
 fn example(artifact: &'static str) -> &'static [u8] {
     static LINE_CLIENT: OnceLock<Vec<u8>> = OnceLock::new();
     static HTTP_GET: OnceLock<Vec<u8>> = OnceLock::new();
+    static TEST_CONSUMER: OnceLock<Vec<u8>> = OnceLock::new();
     let (cell, package) = match artifact {
         "line-client" => (&LINE_CLIENT, "alore-socket-line-client"),
         "http-get" => (&HTTP_GET, "alore-socket-http-get"),
+        "test-consumer" => (&TEST_CONSUMER, "alore-socket-test-consumer"),
         other => panic!("no example {other}"),
     };
     cell.get_or_init(|| std::fs::read(build_wasm(package, artifact).unwrap()).unwrap())
@@ -27,13 +29,13 @@ pub fn composed(artifact: &'static str) -> Vec<u8> {
     runtime().compose(example(artifact)).unwrap()
 }
 
-fn args(list: &[&str]) -> Vec<String> {
+pub fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 
 #[test]
 fn a_composed_component_imports_only_standard_wasi() {
-    for artifact in ["line-client", "http-get"] {
+    for artifact in ["line-client", "http-get", "test-consumer"] {
         let app = composed(artifact);
         let imports = runtime().imports_of(&app).unwrap();
         assert!(!imports.is_empty());
@@ -113,6 +115,39 @@ fn http_get_runs_composed_against_a_real_server() {
         format!("Host: 127.0.0.1:{port}\r\n"),
         "RFC 9110 §7.2"
     );
+}
+
+#[test]
+fn http_get_moves_a_large_binary_body_through_detach_byte_for_byte() {
+    // Every byte value, CR and LF included, in a length no buffer divides: the head is read
+    // with read-ln, the body spliced from the detached stream.
+    let body: Vec<u8> = (0..5_000_011u32).map(|i| (i * 31 % 256) as u8).collect();
+    let sent = body.clone();
+    let server = Server::start(move |mut s| {
+        let mut reader = BufReader::new(s.try_clone().unwrap());
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap() > 2 {
+            line.clear();
+        }
+        s.write_all(b"HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n")
+            .unwrap();
+        s.write_all(&sent).unwrap();
+    });
+    let policy = Policy::deny_all().allow(Allow::host(Ipv4Addr::LOCALHOST).port(server.port));
+    let url = format!("http://127.0.0.1:{}/blob", server.port);
+    let out = runtime()
+        .run_command(
+            &composed("http-get"),
+            &policy,
+            &args(&["http-get", &url]),
+            Stdio::Capture { stdin: vec![] },
+        )
+        .unwrap();
+    assert_eq!(out.code, 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let status = b"HTTP/1.0 200 OK\n";
+    assert_eq!(&out.stdout[..status.len()], status);
+    same(&out.stdout[status.len()..], &body);
+    server.join();
 }
 
 #[test]

@@ -210,23 +210,20 @@ fn endless_input_ends_in_limit_exceeded_never_a_trap() {
 }
 
 #[test]
-fn a_composed_http_get_of_endless_lines_fails_with_limit_exceeded() {
+fn a_composed_read_lines_of_endless_lines_fails_with_limit_exceeded() {
     let server = Server::start(|mut s| {
-        let mut request = [0; 1024];
-        let _ = s.read(&mut request);
-        let _ = s.write_all(b"HTTP/1.0 200 OK\r\n\r\n");
         let block = b"short line\r\n".repeat(8192);
         while s.write_all(&block).is_ok() {}
     });
     let policy = Policy::deny_all()
         .allow(Allow::host(Ipv4Addr::LOCALHOST).port(server.port))
         .memory_limit(32 << 20);
-    let url = format!("http://127.0.0.1:{}/", server.port);
+    let port = server.port.to_string();
     let out = runtime()
         .run_command(
-            &crate::compose::composed("http-get"),
+            &crate::compose::composed("test-consumer"),
             &policy,
-            &["http-get".to_owned(), url],
+            &crate::compose::args(&["test-consumer", "read-lines", &port]),
             Stdio::Capture { stdin: vec![] },
         )
         .expect("an error the application reports, not a trap");
@@ -237,18 +234,49 @@ fn a_composed_http_get_of_endless_lines_fails_with_limit_exceeded() {
 }
 
 #[test]
-fn the_memory_limit_holds_for_a_whole_composition() {
-    // The body arrives as lines: read-lines holds them in the component's memory, and the
-    // list is then copied into the application's. 14 MiB twice is over a 24 MiB limit for the
-    // two memories together, though under it for each one. (The body also stays under what
-    // `Stdio::Capture` keeps, so the only limit it can meet is the memory limit.)
-    const LIMIT: usize = 24 << 20;
-    const _: () = assert!(14 << 20 < alore_socket_host::MAX_CAPTURED_OUTPUT);
-    let serve = |body_bytes: usize| {
-        Server::start(move |mut s| {
+fn a_composed_http_get_refuses_an_endless_head() {
+    for (case, line) in [
+        ("endless header lines", &b"X-A: b\r\n"[..]),
+        ("one endless header", b"X"),
+    ] {
+        let server = Server::start(move |mut s| {
             let mut request = [0; 1024];
             let _ = s.read(&mut request);
-            let _ = s.write_all(b"HTTP/1.0 200 OK\r\n\r\n");
+            let _ = s.write_all(b"HTTP/1.0 200 OK\r\n");
+            let block = line.repeat(64 << 10);
+            while s.write_all(&block).is_ok() {}
+        });
+        let policy = Policy::deny_all()
+            .allow(Allow::host(Ipv4Addr::LOCALHOST).port(server.port))
+            .memory_limit(32 << 20);
+        let url = format!("http://127.0.0.1:{}/", server.port);
+        let out = runtime()
+            .run_command(
+                &crate::compose::composed("http-get"),
+                &policy,
+                &["http-get".to_owned(), url],
+                Stdio::Capture { stdin: vec![] },
+            )
+            .expect("an error the application reports, not a trap");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.code, 1, "{case}: {stderr}");
+        assert!(
+            stderr.contains("more than 100 header lines") || stderr.contains("LimitExceeded"),
+            "{case}: {stderr}"
+        );
+        server.join();
+    }
+}
+
+#[test]
+fn the_memory_limit_holds_for_a_whole_composition() {
+    // The lines arrive for read-lines, which holds them in the component's memory, and the
+    // list is then copied into the application's. 14 MiB twice is over a 24 MiB limit for the
+    // two memories together, though under it for each one. (The consumer prints only a
+    // count, so the only limit it can meet is the memory limit.)
+    const LIMIT: usize = 24 << 20;
+    let serve = |body_bytes: usize| {
+        Server::start(move |mut s| {
             let line = [b'x'; 1023];
             for _ in 0..body_bytes / 1024 {
                 if s.write_all(&line)
@@ -264,18 +292,22 @@ fn the_memory_limit_holds_for_a_whole_composition() {
         let policy = Policy::deny_all()
             .allow(Allow::host(Ipv4Addr::LOCALHOST).port(server.port))
             .memory_limit(LIMIT);
-        let url = format!("http://127.0.0.1:{}/", server.port);
+        let port = server.port.to_string();
         runtime().run_command(
-            &crate::compose::composed("http-get"),
+            &crate::compose::composed("test-consumer"),
             &policy,
-            &["http-get".to_owned(), url],
+            &crate::compose::args(&["test-consumer", "read-lines", &port]),
             Stdio::Capture { stdin: vec![] },
         )
     };
     let small = serve(4 << 20);
     let out = run(&small).unwrap();
     assert_eq!(out.code, 0, "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.stdout.len() > 4_000_000, "the whole body came through");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "4096 lines, 4190208 bytes\n",
+        "every line came through"
+    );
     small.join();
     let large = serve(14 << 20);
     let failed = match run(&large) {

@@ -10,6 +10,7 @@ mod common;
 mod compose;
 mod connect;
 mod contract;
+mod detach;
 mod dns_server;
 mod faults;
 mod languages;

@@ -1,13 +1,36 @@
 //! `http-get URL`: a `wasi:cli/command` that imports `alore:socket/socket` and fetches
-//! `http://HOST[:PORT]/PATH` from an HTTP/1.0 server with `write-ln` and `read-lines`, then
-//! prints the status line and the body.
+//! `http://HOST[:PORT]/PATH` from an HTTP/1.0 server, then prints the status line and the
+//! body. The request goes out with `write-ln` and the head comes back with `read-ln`, Alore's
+//! line semantics; then `detach` hands over the connection's own WASI input stream and the
+//! body is spliced from it to stdout by the host, never copied through either component.
 
-use std::io::Write;
 use std::process::ExitCode;
 
-wit_bindgen::generate!({ path: "../../wit", world: "client" });
+// The contract's WASI types are those of the `wasip2` crate, so the streams `detach` returns
+// have its methods.
+wit_bindgen::generate!({
+    path: "../../wit",
+    world: "client",
+    with: {
+        "wasi:io/error@0.2.12": wasip2::io::error,
+        "wasi:io/poll@0.2.12": wasip2::io::poll,
+        "wasi:io/streams@0.2.12": wasip2::io::streams,
+        "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,
+        "wasi:sockets/network@0.2.12": wasip2::sockets::network,
+        "wasi:sockets/tcp@0.2.12": wasip2::sockets::tcp,
+    },
+});
 
 use alore::socket::socket::{Buffering, Error, Socket};
+use wasip2::io::streams::{OutputStream, StreamError};
+
+/// The most header lines a response may have: a server that sends more (an endless head)
+/// is refused rather than read forever. Servers cap requests alike (Apache's default is 100).
+const MAX_HEADER_LINES: usize = 100;
+/// How much one splice moves: wasmtime hands out at most 64 KiB per stream read.
+const SPLICE_CHUNK: u64 = 64 * 1024;
+/// WASI's `blocking-write-and-flush` takes at most 4096 bytes per call.
+const WRITE_CHUNK: usize = 4096;
 
 fn describe(error: Error) -> String {
     match error {
@@ -47,18 +70,38 @@ fn get(url: &str) -> Result<(), String> {
         socket.write_ln(line.as_bytes()).map_err(describe)?;
     }
     socket.flush().map_err(describe)?;
-    let lines = socket.read_lines().map_err(describe)?;
-    let status = lines.first().ok_or("the server sent nothing")?;
-    let body = lines.iter().skip_while(|l| !l.is_empty()).skip(1);
-    // Buffered: stdout is line-buffered, and each line would be a host call of its own (under
-    // Node, two trips to preview2-shim's I/O thread).
-    let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
-    let mut print = |line: &[u8]| out.write_all(line).and_then(|()| out.write_all(b"\n"));
-    print(status).map_err(|e| e.to_string())?;
-    for line in body {
-        print(line).map_err(|e| e.to_string())?;
+    let stdout = wasip2::cli::stdout::get_stdout();
+    let mut status = socket.read_ln().map_err(describe)?;
+    status.push(b'\n');
+    write_all(&stdout, &status)?;
+    // The head ends at an empty line.
+    let mut header_lines = 0;
+    while !socket.read_ln().map_err(describe)?.is_empty() {
+        header_lines += 1;
+        if header_lines > MAX_HEADER_LINES {
+            return Err(format!("more than {MAX_HEADER_LINES} header lines"));
+        }
     }
-    out.flush().map_err(|e| e.to_string())
+    // Kept whole, not destructured: the record drops its streams before their connection,
+    // the order WASI asks for.
+    let body = socket.detach().map_err(describe)?;
+    write_all(&stdout, &body.buffered)?;
+    loop {
+        match stdout.blocking_splice(&body.input, SPLICE_CHUNK) {
+            Ok(_) => {}
+            // HTTP/1.0: the body ends with the connection.
+            Err(StreamError::Closed) => return Ok(()),
+            Err(StreamError::LastOperationFailed(e)) => return Err(e.to_debug_string()),
+        }
+    }
+}
+
+fn write_all(out: &OutputStream, bytes: &[u8]) -> Result<(), String> {
+    for chunk in bytes.chunks(WRITE_CHUNK) {
+        out.blocking_write_and_flush(chunk)
+            .map_err(|e| format!("stdout: {e:?}"))?;
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {

@@ -5,7 +5,8 @@
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
-wit_bindgen::generate!({ path: "../../wit", world: "client" });
+// `generate_all`: bindings also for the WASI types the contract names (`detach`).
+wit_bindgen::generate!({ path: "../../wit", world: "client", generate_all });
 
 use alore::socket::socket::{Error, Socket};
 

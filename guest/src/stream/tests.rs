@@ -599,6 +599,56 @@ proptest! {
     }
 }
 
+// ---- detach ------------------------------------------------------------------------------
+
+#[test]
+fn detach_flushes_and_hands_over_the_unread_bytes_and_the_transport() {
+    let (mut s, wire) = stream(Buffering::Buffered, &[b"one\ntwo\nthr"]);
+    assert_eq!(s.read_ln().unwrap(), b"one");
+    s.write(b"held").unwrap();
+    assert!(wire.sent().is_empty());
+    let (unread, mut transport) = s.detach().unwrap();
+    assert_eq!(wire.sent_bytes(), b"held", "pending writes went first");
+    assert_eq!(unread, b"two\nthr");
+    // The transport goes on where the stream left it.
+    transport.write(b"more").unwrap();
+    assert_eq!(wire.sent_bytes(), b"heldmore");
+    // The stream is closed, holds nothing, and closing or dropping it does nothing.
+    for result in [s.read(Some(1)).map(drop), s.write(b"x"), s.peek().map(drop)] {
+        assert_eq!(kind(result), IoKind::Closed);
+    }
+    assert_eq!(kind(s.detach().map(drop)), IoKind::Closed);
+    s.close().unwrap();
+    drop(s);
+    assert!(
+        !wire.0.borrow().released,
+        "the transport is the new owner's"
+    );
+    drop(transport);
+    assert!(wire.0.borrow().released);
+}
+
+#[test]
+fn a_detach_whose_flush_fails_hands_nothing_over_and_loses_nothing() {
+    let (mut s, wire) = stream(Buffering::Buffered, &[b"unread"]);
+    assert!(!s.eof().unwrap());
+    s.write(b"abcdef").unwrap();
+    wire.0.borrow_mut().write_budget = Some(2);
+    assert_eq!(kind(s.detach().map(drop)), IoKind::TimedOut);
+    assert_eq!(s.peek().unwrap(), b"unread", "the socket stays as it was");
+    wire.0.borrow_mut().write_budget = None;
+    let (unread, _transport) = s.detach().unwrap();
+    assert_eq!(wire.sent_bytes(), b"abcdef", "every byte once, in order");
+    assert_eq!(unread, b"unread");
+}
+
+#[test]
+fn detach_after_close_is_closed() {
+    let (mut s, _wire) = stream(Buffering::Unbuffered, &[]);
+    s.close().unwrap();
+    assert_eq!(kind(s.detach().map(drop)), IoKind::Closed);
+}
+
 // ---- the model-based check (`model.rs`), on generated scenarios ----------------------
 
 fn scenario() -> impl Strategy<Value = super::model::Input> {
