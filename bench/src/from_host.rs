@@ -58,6 +58,9 @@ pub(crate) fn seconds(instance: &Instance, workload: Workload, sizes: &Sizes) ->
             }
             started.elapsed()
         }
+        Workload::ReceiveDetached | Workload::SendDetached => {
+            unreachable!("no detach: the plain workload runs instead")
+        }
         Workload::RoundTrips | Workload::Instantiation => unreachable!("not a rate"),
     };
     server.finish()?;

@@ -10,13 +10,24 @@ use crate::workload::{Server, Sizes, Workload};
 
 wasmtime::component::bindgen!({ path: "wit", world: "runner", exports: { default: async } });
 
+mod detached {
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "detached-runner",
+        exports: { default: async },
+    });
+}
+
 type Workloads = exports::alore::socket_bench::workloads::Guest;
+type Detached = detached::exports::alore::socket_bench::detached::Guest;
 type Store = wasmtime::Store<State>;
 
 /// A workload component in a store of its own.
 pub(crate) struct InWasm {
     store: Store,
     runner: Runner,
+    /// The `detached` workloads, when the component has them.
+    detached: Option<detached::DetachedRunner>,
 }
 
 impl InWasm {
@@ -24,12 +35,33 @@ impl InWasm {
         let component = runtime.compile(wasm)?;
         let mut store = runtime.new_store(policy)?;
         let linker = runtime.linker_for(policy);
-        let runner = block_on(
-            None,
-            Runner::instantiate_async(&mut store, &component, linker),
-        )
-        .expect("no deadline")?;
-        Ok(InWasm { store, runner })
+        let instance = block_on(None, linker.instantiate_async(&mut store, &component))
+            .expect("no deadline")?;
+        let runner = Runner::new(&mut store, &instance)?;
+        let detached = detached::DetachedRunner::new(&mut store, &instance).ok();
+        Ok(InWasm {
+            store,
+            runner,
+            detached,
+        })
+    }
+
+    /// Run one `detached` workload against `server` and return what it measured.
+    fn run_detached(
+        &mut self,
+        server: Server,
+        call: impl AsyncFnOnce(&Detached, &mut Store, u16) -> wasmtime::Result<Result<u64, String>>,
+    ) -> Result<u64> {
+        let runner = self
+            .detached
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("this component has no `detached` workloads"))?;
+        let workloads = runner.alore_socket_bench_detached();
+        let measured = block_on(None, call(workloads, &mut self.store, server.port))
+            .expect("no deadline")?
+            .map_err(anyhow::Error::msg)?;
+        server.finish()?;
+        Ok(measured)
     }
 
     /// Run one workload against `server` and return what it measured.
@@ -56,6 +88,12 @@ impl InWasm {
                 self.run(server, async |w, s, p| w.call_receive(s, p, bytes).await)
             }
             Workload::Send => self.run(server, async |w, s, p| w.call_send(s, p, bytes).await),
+            Workload::ReceiveDetached => {
+                self.run_detached(server, async |w, s, p| w.call_receive(s, p, bytes).await)
+            }
+            Workload::SendDetached => {
+                self.run_detached(server, async |w, s, p| w.call_send(s, p, bytes).await)
+            }
             Workload::Lines => self.run(server, async |w, s, p| w.call_lines(s, p, count).await),
             Workload::Connects => {
                 self.run(server, async |w, s, p| w.call_connects(s, p, count).await)

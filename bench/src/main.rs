@@ -55,6 +55,17 @@ struct Contenders {
 impl Contenders {
     /// Seconds for one run of a rate workload by each contender, in the table's order.
     fn seconds(&mut self, workload: Workload, sizes: &Sizes) -> Result<[Option<f64>; 5]> {
+        if let Some(plain) = workload.detached_from() {
+            // Only the composed consumer has `detach`; native code and the peer run the plain
+            // workload beside it, in the same run.
+            return Ok([
+                Some(native::seconds(plain, sizes)?),
+                None,
+                Some(self.composed.seconds(workload, sizes)?),
+                Some(self.peer.seconds(plain, sizes)?),
+                None,
+            ]);
+        }
         Ok([
             Some(native::seconds(workload, sizes)?),
             Some(from_host::seconds(&self.instance, workload, sizes)?),

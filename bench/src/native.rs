@@ -57,6 +57,9 @@ pub(crate) fn seconds(workload: Workload, sizes: &Sizes) -> Result<f64> {
             }
             started.elapsed()
         }
+        Workload::ReceiveDetached | Workload::SendDetached => {
+            unreachable!("no detach: the plain workload runs instead")
+        }
         Workload::RoundTrips | Workload::Instantiation => unreachable!("not a rate"),
     };
     server.finish()?;

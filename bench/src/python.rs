@@ -21,7 +21,9 @@ fn run(workload: Workload, sizes: &Sizes) -> Result<String> {
         Workload::RoundTrips => "roundtrip",
         Workload::Connects => "connect",
         Workload::Lookups => "lookup",
-        Workload::Instantiation => unreachable!("no Python contender"),
+        Workload::Instantiation | Workload::ReceiveDetached | Workload::SendDetached => {
+            unreachable!("no Python contender")
+        }
     };
     let server = workload.server(sizes)?;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("peer.py");

@@ -49,6 +49,10 @@ pub(crate) enum Workload {
     Receive,
     /// Bulk send in 64 KiB writes.
     Send,
+    /// Bulk receive through the streams `detach` hands over (composed only).
+    ReceiveDetached,
+    /// Bulk send through the streams `detach` hands over (composed only).
+    SendDetached,
     /// read-ln of 40-byte lines.
     Lines,
     /// write-ln + read-ln against an echo server.
@@ -62,20 +66,36 @@ pub(crate) enum Workload {
 }
 
 /// The workloads measured as a time for a fixed amount of work, shown as a rate.
-pub(crate) const RATES: [Workload; 5] = [
+pub(crate) const RATES: [Workload; 7] = [
     Workload::Receive,
     Workload::Send,
+    Workload::ReceiveDetached,
+    Workload::SendDetached,
     Workload::Lines,
     Workload::Connects,
     Workload::Lookups,
 ];
 
 impl Workload {
+    /// For a workload through `detach`: the plain workload it is measured against, which the
+    /// other contenders run (they have no `detach`).
+    pub(crate) fn detached_from(self) -> Option<Workload> {
+        match self {
+            Workload::ReceiveDetached => Some(Workload::Receive),
+            Workload::SendDetached => Some(Workload::Send),
+            _ => None,
+        }
+    }
+
     /// The row's title.
     pub(crate) fn title(self, sizes: &Sizes) -> String {
         match self {
             Workload::Receive => format!("bulk receive, {:.0} MiB in 64 KiB reads", mib(sizes)),
             Workload::Send => format!("bulk send, {:.0} MiB in 64 KiB writes", mib(sizes)),
+            Workload::ReceiveDetached => {
+                format!("bulk receive through `detach`, {:.0} MiB", mib(sizes))
+            }
+            Workload::SendDetached => format!("bulk send through `detach`, {:.0} MiB", mib(sizes)),
             Workload::Lines => format!("read-ln, {} lines of 40 bytes", sizes.lines),
             Workload::RoundTrips => "round trip (write-ln + read-ln, echo)".into(),
             Workload::Connects => "connect + close".into(),
@@ -87,7 +107,10 @@ impl Workload {
     /// The unit of a rate row.
     pub(crate) fn unit(self) -> &'static str {
         match self {
-            Workload::Receive | Workload::Send => "MiB/s",
+            Workload::Receive
+            | Workload::Send
+            | Workload::ReceiveDetached
+            | Workload::SendDetached => "MiB/s",
             Workload::Lines => "lines/s",
             _ => "per s",
         }
@@ -96,7 +119,10 @@ impl Workload {
     /// How much work one run does, in the rate's unit.
     pub(crate) fn amount(self, sizes: &Sizes) -> f64 {
         match self {
-            Workload::Receive | Workload::Send => mib(sizes),
+            Workload::Receive
+            | Workload::Send
+            | Workload::ReceiveDetached
+            | Workload::SendDetached => mib(sizes),
             Workload::Lines => sizes.lines as f64,
             Workload::RoundTrips => sizes.round_trips as f64,
             Workload::Connects => sizes.connects as f64,
@@ -108,7 +134,10 @@ impl Workload {
     /// How many bytes, lines or times the workload's server serves.
     pub(crate) fn count(self, sizes: &Sizes) -> usize {
         match self {
-            Workload::Receive | Workload::Send => sizes.bulk,
+            Workload::Receive
+            | Workload::Send
+            | Workload::ReceiveDetached
+            | Workload::SendDetached => sizes.bulk,
             Workload::Lines => sizes.lines,
             Workload::RoundTrips => sizes.round_trips,
             Workload::Connects => sizes.connects,
@@ -121,8 +150,10 @@ impl Workload {
     pub(crate) fn server(self, sizes: &Sizes) -> Result<Server> {
         let count = self.count(sizes);
         match self {
-            Workload::Receive => Server::start(move |l| serve_bytes(l, count)),
-            Workload::Send => Server::start(move |l| take_bytes(l, count)),
+            Workload::Receive | Workload::ReceiveDetached => {
+                Server::start(move |l| serve_bytes(l, count))
+            }
+            Workload::Send | Workload::SendDetached => Server::start(move |l| take_bytes(l, count)),
             Workload::Lines => Server::start(move |l| serve_lines(l, count)),
             Workload::RoundTrips => Server::start(echo_lines),
             Workload::Connects => Server::start(move |l| accept_all(l, count)),

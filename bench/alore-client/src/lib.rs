@@ -6,7 +6,9 @@ use std::time::Instant;
 wit_bindgen::generate!({ path: "../wit", world: "alore-client", generate_all });
 
 use alore::socket::socket::{Buffering, Error, Socket, get_host_by_name};
+use exports::alore::socket_bench::detached::Guest as Detached;
 use exports::alore::socket_bench::workloads::Guest;
+use wasi::io::streams::StreamError;
 
 /// Reads and writes move 64 KiB at a time, as for every contender.
 const CHUNK: usize = 64 * 1024;
@@ -84,6 +86,55 @@ impl Guest for Workloads {
         for _ in 0..count {
             get_host_by_name("localhost").map_err(text)?;
         }
+        Ok(nanos(started))
+    }
+}
+
+fn stream_text(e: StreamError) -> String {
+    match e {
+        StreamError::Closed => "the stream ended".into(),
+        StreamError::LastOperationFailed(e) => e.to_debug_string(),
+    }
+}
+
+impl Detached for Workloads {
+    fn receive(port: u16, bytes: u64) -> Result<u64, String> {
+        let socket = connect(port, None)?;
+        let started = Instant::now();
+        let body = socket.detach().map_err(text)?;
+        let mut got = body.buffered.len() as u64;
+        while got < bytes {
+            got += body
+                .input
+                .blocking_read(CHUNK as u64)
+                .map_err(stream_text)?
+                .len() as u64;
+        }
+        Ok(nanos(started))
+    }
+
+    fn send(port: u16, bytes: u64) -> Result<u64, String> {
+        let socket = connect(port, None)?;
+        let chunk = vec![7u8; CHUNK];
+        let started = Instant::now();
+        let body = socket.detach().map_err(text)?;
+        let output = &body.output;
+        let ready = output.subscribe();
+        let mut left = bytes as usize;
+        while left > 0 {
+            // WASI's write protocol: ask how much the stream takes now, wait when nothing.
+            let room = output.check_write().map_err(stream_text)? as usize;
+            if room == 0 {
+                ready.block();
+                continue;
+            }
+            let n = left.min(room).min(CHUNK);
+            output.write(&chunk[..n]).map_err(stream_text)?;
+            left -= n;
+        }
+        // The receipt: the server has every byte.
+        body.input.blocking_read(1).map_err(stream_text)?;
+        drop(ready);
         Ok(nanos(started))
     }
 }
