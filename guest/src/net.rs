@@ -41,6 +41,13 @@ pub(crate) struct TcpConnection {
     remote: SocketAddrV4,
     /// How long one wait for the network may last (`set-timeout`); `None`: forever.
     timeout: Option<Duration>,
+    /// Bytes the next `write` may take without asking: what the last `check-write` granted,
+    /// when no write has used it yet (WASI grants a `check-write`'s permit to the write after
+    /// it). A flush ends with a `check-write`, so the write after a flush asks nothing.
+    permit: usize,
+    /// The last read found nothing and had to wait: the next one waits before it reads. A
+    /// reply is hardly ever there before it is asked for.
+    waited: bool,
 }
 
 /// A point in time after which a wait gives up; `None` waits forever.
@@ -129,6 +136,8 @@ impl TcpConnection {
             socket,
             remote,
             timeout: None,
+            permit: 0,
+            waited: false,
         }
     }
 
@@ -156,8 +165,12 @@ impl TcpConnection {
         (*self.remote.ip(), self.remote.port())
     }
 
-    /// Wait until the output stream can take more bytes; returns how many.
-    fn writable_bytes(&self, deadline: Deadline) -> Result<usize, Error> {
+    /// Wait until the output stream can take more bytes; returns how many, and keeps them as
+    /// the next write's permit.
+    fn writable_bytes(&mut self, deadline: Deadline) -> Result<usize, Error> {
+        if self.permit > 0 {
+            return Ok(self.permit);
+        }
         loop {
             match self.output.check_write() {
                 Ok(0) => {
@@ -165,32 +178,57 @@ impl TcpConnection {
                         return Err(timed_out());
                     }
                 }
-                Ok(n) => return Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+                Ok(n) => {
+                    self.permit = usize::try_from(n).unwrap_or(usize::MAX);
+                    return Ok(self.permit);
+                }
                 Err(e) => return Err(write_failed(e)),
             }
         }
+    }
+
+    /// Hand the first bytes of `data` over, as many as the stream takes now (waiting for
+    /// room within `deadline`); returns how many.
+    fn write_some_by(&mut self, data: &[u8], deadline: Deadline) -> Result<usize, Error> {
+        let n = self.writable_bytes(deadline)?.min(data.len());
+        // The permit is spent whatever the write's outcome.
+        self.permit = 0;
+        self.output.write(&data[..n]).map_err(write_failed)?;
+        Ok(n)
+    }
+
+    /// Wait until every byte handed over has gone, within `deadline`.
+    fn flush_by(&mut self, deadline: Deadline) -> Result<(), Error> {
+        self.permit = 0;
+        self.output.flush().map_err(write_failed)?;
+        self.writable_bytes(deadline).map(drop)
     }
 
     /// Hand all of `data` over and wait until it has gone, within `deadline`.
     fn write_all_by(&mut self, data: &[u8], deadline: Deadline) -> Result<(), Error> {
         let mut rest = data;
         while !rest.is_empty() {
-            let n = self.writable_bytes(deadline)?.min(rest.len());
-            self.output.write(&rest[..n]).map_err(write_failed)?;
+            let n = self.write_some_by(rest, deadline)?;
             rest = &rest[n..];
         }
-        self.output.flush().map_err(write_failed)?;
-        self.writable_bytes(deadline).map(drop)
+        self.flush_by(deadline)
     }
 }
 
 impl TcpConnection {
     /// [`Transport::read`], giving up with `timed-out` at `deadline`.
     pub(crate) fn read_by(&mut self, max: usize, deadline: Deadline) -> Result<Vec<u8>, Error> {
+        // Under jco each stream call is a trip to preview2-shim's I/O thread: waiting first
+        // when the last read had to wait saves the read that would find nothing.
+        if self.waited && !self.wait_readable(deadline) {
+            return Err(timed_out());
+        }
+        self.waited = false;
         loop {
             match self.input.read(max as u64) {
                 Ok(bytes) if bytes.is_empty() => {
-                    if !deadline.wait(self.readable.get_or_init(|| self.input.subscribe())) {
+                    self.waited = true;
+                    if !self.wait_readable(deadline) {
                         return Err(timed_out());
                     }
                 }
@@ -202,25 +240,26 @@ impl TcpConnection {
     }
 }
 
+impl TcpConnection {
+    /// Wait until the input stream has something (or has ended); false at the deadline.
+    fn wait_readable(&self, deadline: Deadline) -> bool {
+        deadline.wait(self.readable.get_or_init(|| self.input.subscribe()))
+    }
+}
+
 impl Transport for TcpConnection {
     fn read(&mut self, max: usize) -> Result<Vec<u8>, Error> {
         self.read_by(max, Deadline::within(self.timeout))
     }
 
     fn write(&mut self, data: &[u8]) -> Result<usize, Error> {
-        let n = self
-            .writable_bytes(Deadline::within(self.timeout))?
-            .min(data.len());
-        self.output.write(&data[..n]).map_err(write_failed)?;
-        Ok(n)
+        self.write_some_by(data, Deadline::within(self.timeout))
     }
 
     /// Wait until the host has taken every byte, so a write that returns Ok has really been
     /// handed to the network and a failure shows up at the call that caused it.
     fn flush(&mut self) -> Result<(), Error> {
-        self.output.flush().map_err(write_failed)?;
-        self.writable_bytes(Deadline::within(self.timeout))
-            .map(drop)
+        self.flush_by(Deadline::within(self.timeout))
     }
 
     fn set_timeout(&mut self, timeout: Option<Duration>) {
