@@ -14,6 +14,7 @@
 mod from_host;
 mod in_wasm;
 mod native;
+mod node;
 mod python;
 mod report;
 mod workload;
@@ -27,7 +28,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 
 use in_wasm::InWasm;
-use report::Row;
+use report::{NodeRow, NodeTable, Row};
 use workload::{RATES, Sizes, Workload};
 
 #[derive(Parser)]
@@ -42,6 +43,9 @@ struct Args {
     /// Run one workload through every contender (e.g. under a profiler); prints only.
     #[arg(long, value_enum)]
     only: Option<Workload>,
+    /// With --only: also run the Node table (all of it).
+    #[arg(long)]
+    node: bool,
 }
 
 /// Every contender, ready to run workloads.
@@ -118,9 +122,10 @@ fn main() -> Result<()> {
     if !python {
         eprintln!("python3 is missing: its column stays empty");
     }
+    let composed = runtime.compose(&client)?;
     let mut contenders = Contenders {
         instance: runtime.instantiate(&policy)?,
-        composed: InWasm::new(&runtime, &policy, &runtime.compose(&client)?)?,
+        composed: InWasm::new(&runtime, &policy, &composed)?,
         peer: InWasm::new(&runtime, &policy, &peer)?,
         python,
     };
@@ -155,7 +160,13 @@ fn main() -> Result<()> {
         rows.push(Row::from_host_only("component size".into(), "KiB", kib));
     }
 
-    let report = report::report(&rows, args.quick)?;
+    let node = if args.only.is_none() || args.node {
+        node_table(&composed, &peer, &sizes)?
+    } else {
+        None
+    };
+
+    let report = report::report(&rows, node.as_ref(), args.quick)?;
     print!("{report}");
     if !args.quick && args.only.is_none() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("results.md");
@@ -164,6 +175,47 @@ fn main() -> Result<()> {
         eprintln!("written to {}", path.display());
     }
     Ok(())
+}
+
+/// The Node table, or none when `node` is missing.
+fn node_table(composed: &[u8], peer: &[u8], sizes: &Sizes) -> Result<Option<NodeTable>> {
+    progress("transpiling for Node");
+    let component = alore_socket_host::embed::locate_component()?;
+    let Some(node) = node::Node::prepare(&component, composed, peer)? else {
+        eprintln!("node is missing: no Node table");
+        return Ok(None);
+    };
+    let sizes = node::sizes(sizes);
+    let mut rows = Vec::new();
+    for workload in node::WORKLOADS {
+        progress(&format!("under Node: {}", workload.title(&sizes)));
+        if workload == Workload::RoundTrips {
+            let mut times = Vec::new();
+            for contender in node::Contender::ALL {
+                times.push(node.round_trips(contender, &sizes)?);
+            }
+            for (name, quantile) in [("p50", 0.50), ("p99", 0.99)] {
+                let title = format!("{}, {name}", workload.title(&sizes));
+                let figures = std::array::from_fn(|i| Some(percentile(&times[i], quantile)));
+                rows.push(NodeRow::less_is_better(title, "µs", figures));
+            }
+            continue;
+        }
+        let mut seconds = [None; 4];
+        for (i, contender) in node::Contender::ALL.into_iter().enumerate() {
+            seconds[i] = node.seconds(contender, workload, &sizes)?;
+        }
+        rows.push(NodeRow::rate(
+            workload.title(&sizes),
+            workload.unit(),
+            workload.amount(&sizes),
+            seconds,
+        ));
+    }
+    Ok(Some(NodeTable {
+        version: node.version(),
+        rows,
+    }))
 }
 
 /// The round-trip rows: the median and the 99th percentile of each contender's trips.

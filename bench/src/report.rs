@@ -6,6 +6,8 @@ use std::process::Command;
 
 use anyhow::Result;
 
+use crate::node;
+
 /// The contenders, in the order of the table's columns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Contender {
@@ -116,8 +118,94 @@ fn command_output(program: &str, args: &[&str]) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// The results as Markdown: when and where they were taken, then the table.
-pub(crate) fn report(rows: &[Row], quick: bool) -> Result<String> {
+/// One row of the Node table: a figure per Node contender, in [`node::Contender::ALL`]'s
+/// order.
+pub(crate) struct NodeRow {
+    workload: String,
+    unit: &'static str,
+    higher_is_better: bool,
+    figures: [Option<f64>; 4],
+}
+
+impl NodeRow {
+    pub(crate) fn rate(
+        workload: String,
+        unit: &'static str,
+        amount: f64,
+        seconds: [Option<f64>; 4],
+    ) -> Self {
+        NodeRow {
+            workload,
+            unit,
+            higher_is_better: true,
+            figures: seconds.map(|s| s.map(|s| amount / s)),
+        }
+    }
+
+    pub(crate) fn less_is_better(
+        workload: String,
+        unit: &'static str,
+        figures: [Option<f64>; 4],
+    ) -> Self {
+        NodeRow {
+            workload,
+            unit,
+            higher_is_better: false,
+            figures,
+        }
+    }
+}
+
+/// The Node table: the Node version it ran on, and its rows.
+pub(crate) struct NodeTable {
+    pub(crate) version: String,
+    pub(crate) rows: Vec<NodeRow>,
+}
+
+/// The Node table, in Markdown.
+fn node_table(out: &mut String, table: &NodeTable) -> Result<()> {
+    use node::Contender as N;
+    writeln!(
+        out,
+        "\nUnder Node {} with jco 1.35.0 and preview2-shim 0.26.1, transpiled by \
+         `tests/node/transpile.mjs` (`bench/node/bench.mjs`; a quarter of the bulk and a tenth \
+         of the lines and round trips above):\n",
+        table.version,
+    )?;
+    let rows = &table.rows;
+    write!(out, "| workload | unit |")?;
+    for contender in N::ALL {
+        write!(out, " {} |", contender.name())?;
+    }
+    writeln!(
+        out,
+        " composed vs peer | composed vs Node net | component vs Node net |"
+    )?;
+    writeln!(
+        out,
+        "|---|---|{}---:|---:|---:|",
+        "---:|".repeat(N::ALL.len())
+    )?;
+    for row in rows {
+        write!(out, "| {} | {} |", row.workload, row.unit)?;
+        for value in row.figures {
+            write!(out, " {} |", figure(value))?;
+        }
+        let better = row.higher_is_better;
+        let of = |contender: N| row.figures[contender as usize];
+        writeln!(
+            out,
+            " {} | {} | {} |",
+            ratio(of(N::Composed), of(N::Peer), better),
+            ratio(of(N::Composed), of(N::Net), better),
+            ratio(of(N::Component), of(N::Net), better),
+        )?;
+    }
+    Ok(())
+}
+
+/// The results as Markdown: when and where they were taken, then the tables.
+pub(crate) fn report(rows: &[Row], node: Option<&NodeTable>, quick: bool) -> Result<String> {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {
@@ -174,6 +262,9 @@ pub(crate) fn report(rows: &[Row], quick: bool) -> Result<String> {
             ratio(of(Contender::Composed), of(Contender::Peer), better),
             ratio(of(Contender::FromHost), of(Contender::Native), better),
         )?;
+    }
+    if let Some(table) = node {
+        node_table(&mut out, table)?;
     }
     Ok(out)
 }

@@ -13,6 +13,7 @@ pub(crate) const CHUNK: usize = 64 * 1024;
 const LINE: &[u8; 40] = b"abcdefghijklmnopqrstuvwxyz0123456789ABC\n";
 
 /// How much each workload moves or repeats.
+#[derive(Clone, Copy)]
 pub(crate) struct Sizes {
     pub(crate) bulk: usize,
     pub(crate) lines: usize,

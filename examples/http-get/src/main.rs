@@ -1,9 +1,11 @@
 //! `http-get URL`: a `wasi:cli/command` that imports `alore:socket/socket` and fetches
 //! `http://HOST[:PORT]/PATH` from an HTTP/1.0 server, then prints the status line and the
 //! body. The request goes out with `write-ln` and the head comes back with `read-ln`, Alore's
-//! line semantics; then `detach` hands over the connection's own WASI input stream and the
-//! body is spliced from it to stdout by the host, never copied through either component.
+//! line semantics; then `detach` hands over the connection's own WASI input stream, and the
+//! body comes from the host straight into this component's memory, without crossing the
+//! socket component.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 // The contract's WASI types are those of the `wasip2` crate, so the streams `detach` returns
@@ -22,15 +24,13 @@ wit_bindgen::generate!({
 });
 
 use alore::socket::socket::{Buffering, Error, Socket};
-use wasip2::io::streams::{OutputStream, StreamError};
+use wasip2::io::streams::StreamError;
 
 /// The most header lines a response may have: a server that sends more (an endless head)
 /// is refused rather than read forever. Servers cap requests alike (Apache's default is 100).
 const MAX_HEADER_LINES: usize = 100;
-/// How much one splice moves: wasmtime hands out at most 64 KiB per stream read.
-const SPLICE_CHUNK: u64 = 64 * 1024;
-/// WASI's `blocking-write-and-flush` takes at most 4096 bytes per call.
-const WRITE_CHUNK: usize = 4096;
+/// How much one read of the body asks for: wasmtime hands out at most 64 KiB per stream read.
+const READ_CHUNK: u64 = 64 * 1024;
 
 fn describe(error: Error) -> String {
     match error {
@@ -70,10 +70,13 @@ fn get(url: &str) -> Result<(), String> {
         socket.write_ln(line.as_bytes()).map_err(describe)?;
     }
     socket.flush().map_err(describe)?;
-    let stdout = wasip2::cli::stdout::get_stdout();
-    let mut status = socket.read_ln().map_err(describe)?;
-    status.push(b'\n');
-    write_all(&stdout, &status)?;
+    // One host call per block of output, not per line (under Node each is a trip to
+    // preview2-shim's I/O thread).
+    let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
+    let failed = |e: std::io::Error| format!("stdout: {e}");
+    let status = socket.read_ln().map_err(describe)?;
+    out.write_all(&status).map_err(failed)?;
+    out.write_all(b"\n").map_err(failed)?;
     // The head ends at an empty line.
     let mut header_lines = 0;
     while !socket.read_ln().map_err(describe)?.is_empty() {
@@ -85,23 +88,23 @@ fn get(url: &str) -> Result<(), String> {
     // Kept whole, not destructured: the record drops its streams before their connection,
     // the order WASI asks for.
     let body = socket.detach().map_err(describe)?;
-    write_all(&stdout, &body.buffered)?;
+    out.write_all(&body.buffered).map_err(failed)?;
+    // A child of the input stream: dropped before it, at the end of this block.
+    let readable = body.input.subscribe();
     loop {
-        match stdout.blocking_splice(&body.input, SPLICE_CHUNK) {
-            Ok(_) => {}
+        // Non-blocking reads and a wait when there is nothing yet: portable. (Splicing to
+        // stdout would save a copy under wasmtime, but preview2-shim 0.26.1's splice never
+        // reports the end of the stream.)
+        match body.input.read(READ_CHUNK) {
+            Ok(bytes) if bytes.is_empty() => readable.block(),
+            Ok(bytes) => out.write_all(&bytes).map_err(failed)?,
             // HTTP/1.0: the body ends with the connection.
-            Err(StreamError::Closed) => return Ok(()),
+            Err(StreamError::Closed) => break,
             Err(StreamError::LastOperationFailed(e)) => return Err(e.to_debug_string()),
         }
     }
-}
-
-fn write_all(out: &OutputStream, bytes: &[u8]) -> Result<(), String> {
-    for chunk in bytes.chunks(WRITE_CHUNK) {
-        out.blocking_write_and_flush(chunk)
-            .map_err(|e| format!("stdout: {e:?}"))?;
-    }
-    Ok(())
+    drop(readable);
+    out.flush().map_err(failed)
 }
 
 fn main() -> ExitCode {

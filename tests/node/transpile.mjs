@@ -1,0 +1,56 @@
+// node transpile.mjs COMPONENT.wasm OUT_DIR
+//
+// jco-transpiles a component for Node the way it ran fastest in this project's measurements
+// (README, "Use it from JavaScript"), with the jco pinned beside this file:
+// - `multiMemory` where Node's engine has it (Node 22 and later): a composed component's
+//   adapters then copy between the two components' memories inside wasm. Without it (Node
+//   20) jco lowers every access to the second memory to a JavaScript call, one per byte of a
+//   `list<u8>`, which made a composed bulk receive ten times slower.
+// - jco's generated glue reads `process.env.JCO_DEBUG` on every call between components (an
+//   environment lookup in Node's C++); it is read once here instead, which made a composed
+//   `read-ln` four times faster.
+// Writes OUT_DIR/component.js with its core modules and, for a `wasi:cli` command,
+// OUT_DIR/run.mjs: `node OUT_DIR/run.mjs ARGS…` runs it. OUT_DIR must be where Node finds
+// `@bytecodealliance/preview2-shim` (a node_modules beside or above it).
+
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { transpile } from '@bytecodealliance/jco';
+
+const [wasm, outDir] = process.argv.slice(2);
+if (!wasm || !outDir) {
+  console.error('usage: node transpile.mjs COMPONENT.wasm OUT_DIR');
+  process.exit(2);
+}
+
+// The smallest module with two memories: valid only where the engine has multi-memory.
+const TWO_MEMORIES = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 5, 5, 2, 0, 0, 0, 0]);
+const multiMemory = WebAssembly.validate(TWO_MEMORIES);
+if (!multiMemory) {
+  console.error(`transpile.mjs: Node ${process.version} has no multi-memory: byte lists between composed components are copied by JavaScript, slowly (use Node 22 or later)`);
+}
+
+const { files, exports } = await transpile(await readFile(wasm), {
+  name: 'component',
+  multiMemory,
+  noTypescript: true,
+});
+
+const DEBUG_CHECK = '  if (!globalThis?.process?.env?.JCO_DEBUG) { return; }';
+for (const [name, bytes] of Object.entries(files)) {
+  let contents = bytes;
+  if (name === 'component.js') {
+    const text = new TextDecoder().decode(bytes);
+    contents = text.includes(DEBUG_CHECK)
+      ? 'const jcoDebug = globalThis?.process?.env?.JCO_DEBUG;\n' +
+        text.replace(DEBUG_CHECK, '  if (!jcoDebug) { return; }')
+      : text;
+  }
+  const path = join(outDir, name);
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, contents);
+}
+
+if (exports.some(([name]) => name.startsWith('wasi:cli/run@'))) {
+  await writeFile(join(outDir, 'run.mjs'), "import { run } from './component.js';\nrun.run();\n");
+}
