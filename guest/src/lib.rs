@@ -3,7 +3,7 @@
 //! This file is glue only: it maps the WIT exports (`wit/socket.wit`) onto the core.
 //! Behaviour lives in `stream` (buffering, lines, closing), `connect` (a destination to a
 //! connection), `names` (lookups and the host name), `dns` (the resolver's files and
-//! messages) and `net` (every WASI socket call); errors in `error`.
+//! messages), `net` (every WASI socket call) and `tls` (`start-tls`); errors in `error`.
 
 #![warn(unreachable_pub)]
 
@@ -13,6 +13,7 @@ mod error;
 mod names;
 mod net;
 mod stream;
+mod tls;
 
 /// The model-based check of the stream core, for the fuzz target (`fuzz/`).
 #[cfg(any(test, feature = "fuzzing"))]
@@ -28,6 +29,7 @@ use stream::{Buffering, Stream};
 
 // The WASI types of the contract are the ones `net` uses, so a connection's streams can be
 // handed over as they are.
+#[cfg(not(feature = "tls"))]
 wit_bindgen::generate!({
     path: "../wit",
     world: "provider",
@@ -38,6 +40,23 @@ wit_bindgen::generate!({
         "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,
         "wasi:sockets/network@0.2.12": wasip2::sockets::network,
         "wasi:sockets/tcp@0.2.12": wasip2::sockets::tcp,
+    },
+});
+
+// The TLS build: the same exports, and `wasi:tls` (`guest/wit/world.wit`).
+#[cfg(feature = "tls")]
+wit_bindgen::generate!({
+    path: "wit",
+    world: "provider-tls",
+    features: ["tls"],
+    with: {
+        "wasi:io/error@0.2.12": wasip2::io::error,
+        "wasi:io/poll@0.2.12": wasip2::io::poll,
+        "wasi:io/streams@0.2.12": wasip2::io::streams,
+        "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,
+        "wasi:sockets/network@0.2.12": wasip2::sockets::network,
+        "wasi:sockets/tcp@0.2.12": wasip2::sockets::tcp,
+        "wasi:tls/types@0.2.0-draft": generate,
     },
 });
 
@@ -69,14 +88,42 @@ impl api::Guest for Component {
 
 /// The exported `socket` resource. WIT methods take `&self`; a component instance is never
 /// re-entered while one of its calls runs, so the `RefCell` borrow cannot fail.
-pub struct Socket(RefCell<Stream<TcpConnection>>);
+pub struct Socket {
+    stream: RefCell<Stream<TcpConnection>>,
+    /// The host name it was connected to: `start-tls`'s default server name. None for an
+    /// address or an accepted connection.
+    name: Option<String>,
+}
 
 impl Socket {
+    fn new(
+        connection: TcpConnection,
+        buffering: Option<api::Buffering>,
+        name: Option<String>,
+    ) -> Self {
+        Socket {
+            stream: RefCell::new(Stream::new(connection, mode(buffering))),
+            name,
+        }
+    }
+
+    /// A connection to `destination`: the name, unless it is an address.
+    fn connected(
+        connection: TcpConnection,
+        buffering: Option<api::Buffering>,
+        destination: String,
+    ) -> Self {
+        let name = alore_socket_rules::parse_ipv4(&destination)
+            .is_none()
+            .then_some(destination);
+        Socket::new(connection, buffering, name)
+    }
+
     fn with<R>(
         &self,
         f: impl FnOnce(&mut Stream<TcpConnection>) -> Result<R, Error>,
     ) -> Result<R, api::Error> {
-        Ok(f(&mut self.0.borrow_mut())?)
+        Ok(f(&mut self.stream.borrow_mut())?)
     }
 }
 
@@ -96,10 +143,7 @@ impl api::GuestSocket for Socket {
         buffering: Option<api::Buffering>,
     ) -> Result<Self, api::Error> {
         let connection = connect::connect(&destination, port, Deadline::NEVER)?;
-        Ok(Socket(RefCell::new(Stream::new(
-            connection,
-            mode(buffering),
-        ))))
+        Ok(Socket::connected(connection, buffering, destination))
     }
 
     fn connect(
@@ -111,8 +155,11 @@ impl api::GuestSocket for Socket {
             .timeout_ms
             .map(|ms| Duration::from_millis(ms.into()));
         let connection = connect::connect(&destination, port, Deadline::within(wait))?;
-        let stream = Stream::new(connection, mode(options.buffering));
-        Ok(api::Socket::new(Socket(RefCell::new(stream))))
+        Ok(api::Socket::new(Socket::connected(
+            connection,
+            options.buffering,
+            destination,
+        )))
     }
 
     fn set_timeout(&self, ms: Option<u32>) -> Result<(), api::Error> {
@@ -163,8 +210,33 @@ impl api::GuestSocket for Socket {
         self.with(|s| s.close())
     }
 
+    fn start_tls(&self, server_name: Option<String>) -> Result<(), api::Error> {
+        self.with(|s| {
+            if s.transport()?.is_tls() {
+                return Err(Error::Value("TLS is already on".into()));
+            }
+            let name = tls::server_name(server_name, self.name.as_deref())?;
+            #[cfg(feature = "tls")]
+            return s.upgrade(|connection| connection.start_tls(&name));
+            #[cfg(not(feature = "tls"))]
+            {
+                let _ = name;
+                Err(tls::unavailable())
+            }
+        })
+    }
+
     fn detach(&self) -> Result<api::Detached, api::Error> {
-        let (buffered, connection) = self.with(|s| s.detach())?;
+        let (buffered, connection) = self.with(|s| {
+            if s.transport()?.is_tls() {
+                return Err(Error::Value(
+                    "A TLS connection cannot be detached: its streams belong to the host's TLS \
+                     connection"
+                        .into(),
+                ));
+            }
+            s.detach()
+        })?;
         let (input, output, connection) = connection.into_parts();
         Ok(api::Detached {
             buffered,
@@ -224,10 +296,7 @@ impl server_api::GuestServerSocket for ServerSocket {
 
     fn accept(&self, buffering: Option<api::Buffering>) -> Result<api::Socket, api::Error> {
         let connection = self.with(TcpListener::accept)?;
-        Ok(api::Socket::new(Socket(RefCell::new(Stream::new(
-            connection,
-            mode(buffering),
-        )))))
+        Ok(api::Socket::new(Socket::new(connection, buffering, None)))
     }
 
     fn local_port(&self) -> Result<u16, api::Error> {

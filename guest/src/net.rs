@@ -35,6 +35,10 @@ pub(crate) struct TcpConnection {
     writable: OnceCell<Pollable>,
     input: InputStream,
     output: OutputStream,
+    /// After `start-tls`: the host's TLS connection, parent of `input` and `output` (then
+    /// TLS streams). The TCP streams went to the host with the handshake.
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::ClientConnection>,
     socket: TcpSocket,
     /// The peer's address, known when the connection is made: asked of the host later, it
     /// would fail once the peer has reset the connection (ENOTCONN).
@@ -133,6 +137,8 @@ impl TcpConnection {
             writable: OnceCell::new(),
             input,
             output,
+            #[cfg(feature = "tls")]
+            tls: None,
             socket,
             remote,
             timeout: None,
@@ -141,9 +147,46 @@ impl TcpConnection {
         }
     }
 
+    /// Whether `start-tls` made this a TLS connection.
+    pub(crate) fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+
+    /// The TLS client handshake over this connection's streams, within its timeout; the
+    /// connection goes on over the TLS streams. On failure the streams are gone (the host
+    /// took them for the handshake) and so is the connection.
+    #[cfg(feature = "tls")]
+    pub(crate) fn start_tls(self, server_name: &str) -> Result<Self, Error> {
+        let deadline = Deadline::within(self.timeout);
+        let TcpConnection {
+            readable,
+            writable,
+            input,
+            output,
+            tls: _,
+            socket,
+            remote,
+            timeout,
+            ..
+        } = self;
+        // Children of the streams the handshake takes over.
+        drop(readable);
+        drop(writable);
+        let (tls, input, output) = crate::tls::handshake(server_name, input, output, deadline)?;
+        Ok(TcpConnection {
+            tls: Some(tls),
+            timeout,
+            ..TcpConnection::from_parts(socket, input, output, remote)
+        })
+    }
+
     /// The connection's streams and socket, for `detach`. Our pollables are children of the
     /// streams, so they go first: the new owner could not drop a stream while they live.
     pub(crate) fn into_parts(self) -> (InputStream, OutputStream, TcpSocket) {
+        debug_assert!(!self.is_tls(), "a TLS connection is not detached");
         let TcpConnection {
             readable,
             writable,
@@ -267,6 +310,12 @@ impl Transport for TcpConnection {
     }
 
     fn shutdown_output(&mut self) -> Result<(), Error> {
+        // TLS first says it is done (close_notify), then TCP sends its FIN.
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            tls.close_output();
+            self.flush()?;
+        }
         self.socket
             .shutdown(ShutdownType::Send)
             .map_err(error::from_code)

@@ -138,6 +138,35 @@ impl<T: Transport> Stream<T> {
         Ok((unread, transport))
     }
 
+    /// Replace the transport by what `upgrade` makes of it (TLS over it), after flushing.
+    /// Refused, changing nothing, while received bytes are unread: they came before the
+    /// upgrade and would look as if they came through it (CVE-2011-0411). When `upgrade`
+    /// fails the transport is gone and the stream is closed.
+    #[cfg_attr(
+        not(any(feature = "tls", test)),
+        expect(dead_code, reason = "only the TLS build upgrades")
+    )]
+    pub(crate) fn upgrade(
+        &mut self,
+        upgrade: impl FnOnce(T) -> Result<T, Error>,
+    ) -> Result<(), Error> {
+        self.writable()?;
+        if !self.unread().is_empty() {
+            return Err(Error::Value(format!(
+                "{} received bytes are still unread: refusing to start TLS, as they would \
+                 look as if they had come through it (CVE-2011-0411)",
+                self.unread().len()
+            )));
+        }
+        self.flush_output()?;
+        let transport = self.transport.take().ok_or_else(Error::closed)?;
+        self.input.clear();
+        self.read_pos = 0;
+        self.line_scanned = 0;
+        self.transport = Some(upgrade(transport)?);
+        Ok(())
+    }
+
     /// `closed` unless the stream may still be written.
     fn writable(&self) -> Result<(), Error> {
         self.transport()?;

@@ -208,6 +208,10 @@ impl Socket {
         set_max_line_length => call_set_max_line_length(bytes: u32) -> ());
     forward!(/// Flush, then send FIN; reads go on.
         shutdown_output => call_shutdown_output() -> ());
+    forward!(/// Upgrade to TLS as its client: `server_name` (default: the name connected to)
+        /// must match the server's certificate. Needs a policy that allows TLS
+        /// ([`crate::Policy::allow_tls`]); refused while received plaintext is unread.
+        start_tls => call_start_tls(server_name: Option<&str>) -> ());
 }
 
 /// A listening socket inside the component (Alore's `ServerSocket`). Dropping it drops the

@@ -29,6 +29,7 @@ mod lookup;
 mod policy;
 mod runtime;
 mod store;
+mod tls;
 
 pub use bindings::{Buffering, ConnectOptions, IoError, IoErrorKind, SocketError};
 pub use error::{Error, kind_name, one_line};
@@ -44,7 +45,9 @@ pub use runtime::{CommandOutput, MAX_CAPTURED_OUTPUT, Runtime, Stdio};
 /// find or build components of this workspace.
 pub mod embed {
     pub use crate::exec::block_on;
-    pub use crate::locate::{COMPONENT_ENV, build_wasm, locate_component};
+    pub use crate::locate::{
+        COMPONENT_ENV, TLS_COMPONENT_ENV, TLS_FILE, build_wasm, locate_component,
+    };
     pub use crate::runtime::PROFILE_ENV;
     pub use crate::store::{EPOCH_TICK, State};
 }

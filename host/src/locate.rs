@@ -8,6 +8,10 @@ use crate::Error;
 
 /// Names a component file to use instead of finding or building one.
 pub const COMPONENT_ENV: &str = "ALORE_SOCKET_COMPONENT";
+/// Names the TLS build's file; else it is [`TLS_FILE`] beside the standard build.
+pub const TLS_COMPONENT_ENV: &str = "ALORE_SOCKET_TLS_COMPONENT";
+/// The TLS build's file name.
+pub const TLS_FILE: &str = "alore_socket_tls.wasm";
 /// The Rust target components are built for.
 const GUEST_TARGET: &str = "wasm32-wasip2";
 
@@ -20,11 +24,57 @@ pub fn locate_component() -> Result<PathBuf, Error> {
     build_wasm("alore-socket", "alore_socket")
 }
 
+/// Where the TLS build of the component is, given where the standard build came from: named
+/// by [`TLS_COMPONENT_ENV`], else [`TLS_FILE`] beside a standard build named by a user, else
+/// this workspace's, built when needed.
+pub(crate) fn locate_tls_component(standard: &Path, built: bool) -> Result<PathBuf, Error> {
+    if let Some(path) = std::env::var_os(TLS_COMPONENT_ENV) {
+        return Ok(PathBuf::from(path));
+    }
+    if !built {
+        return Ok(standard.with_file_name(TLS_FILE));
+    }
+    // Its own target directory: the two builds differ by a feature, and sharing one would
+    // rebuild the crate each time the other is asked for.
+    let target_dir = target_dir(workspace()).join("tls");
+    let built = build(
+        "alore-socket",
+        "alore_socket",
+        &["--features", "tls"],
+        Some(&target_dir),
+    )?;
+    let tls = standard.with_file_name(TLS_FILE);
+    // Renamed into place whole, so that a reader never sees half a file.
+    let partial = tls.with_extension(format!("{}.partial", std::process::id()));
+    std::fs::copy(&built, &partial)
+        .and_then(|_| std::fs::rename(&partial, &tls))
+        .map_err(|e| Error::load(&tls, e))?;
+    Ok(tls)
+}
+
+fn workspace() -> &'static Path {
+    let host = Path::new(env!("CARGO_MANIFEST_DIR"));
+    host.parent().unwrap_or(host)
+}
+
+fn target_dir(workspace: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace.join("target"), PathBuf::from)
+}
+
 /// Build a package of this workspace for `wasm32-wasip2` (release) and return the path of its
 /// `artifact` (e.g. `alore_socket`, `line-client`). Fails outside a workspace checkout.
 pub fn build_wasm(package: &str, artifact: &str) -> Result<PathBuf, Error> {
-    let host = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let workspace = host.parent().unwrap_or(host);
+    build(package, artifact, &[], None)
+}
+
+/// [`build_wasm`] with more `cargo build` arguments, into `target_dir` if given.
+fn build(
+    package: &str,
+    artifact: &str,
+    more: &[&str],
+    target_dir_override: Option<&Path>,
+) -> Result<PathBuf, Error> {
+    let workspace = workspace();
     if !workspace.join("guest/Cargo.toml").is_file() {
         return Err(Error::load(
             workspace,
@@ -33,17 +83,21 @@ pub fn build_wasm(package: &str, artifact: &str) -> Result<PathBuf, Error> {
     }
     ensure_guest_target()?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(&cargo)
-        .current_dir(workspace)
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "-p",
-            package,
-            "--target",
-            GUEST_TARGET,
-        ])
+    let mut command = Command::new(&cargo);
+    command.current_dir(workspace).args([
+        "build",
+        "--quiet",
+        "--release",
+        "-p",
+        package,
+        "--target",
+        GUEST_TARGET,
+    ]);
+    command.args(more);
+    if let Some(dir) = target_dir_override {
+        command.arg("--target-dir").arg(dir);
+    }
+    let status = command
         .status()
         .map_err(|e| Error::load(workspace, format!("cannot run cargo: {e}")))?;
     if !status.success() {
@@ -52,8 +106,7 @@ pub fn build_wasm(package: &str, artifact: &str) -> Result<PathBuf, Error> {
             format!("cargo build of {package} failed ({status})"),
         ));
     }
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| workspace.join("target"), PathBuf::from);
+    let target_dir = target_dir_override.map_or_else(|| target_dir(workspace), Path::to_path_buf);
     Ok(target_dir
         .join(GUEST_TARGET)
         .join("release")

@@ -2,6 +2,7 @@
 //! any policy, compose into applications, and run them.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, Store};
@@ -9,7 +10,7 @@ use wasmtime::{Config, Engine, Store};
 use crate::bindings::ProviderPre;
 use crate::exec::block_on;
 use crate::instance::Instance;
-use crate::locate::locate_component;
+use crate::locate::{COMPONENT_ENV, locate_component, locate_tls_component};
 use crate::policy::wasi;
 use crate::store::{self, State};
 use crate::{Error, Policy, cache, lookup};
@@ -21,16 +22,56 @@ pub const PROFILE_ENV: &str = "ALORE_SOCKET_PROFILE";
 /// A compiled, linked component, ready to instantiate many times.
 pub struct Runtime {
     engine: Engine,
+    /// WASI 0.2, and `wasi:tls` (which refuses every handshake unless the policy allows TLS).
     linker: Linker<State>,
-    pre: ProviderPre<State>,
     /// The same, with name lookups answered from the policy's table: for policies that have
     /// one ([`Policy::lookup_table`]).
     table_linker: Linker<State>,
-    table_pre: ProviderPre<State>,
-    /// The component's bytes, to plug into applications.
-    wasm: Vec<u8>,
+    /// The standard build: what every policy that does not allow TLS runs.
+    standard: Arc<Build>,
+    /// The TLS build, loaded the first time a policy allows TLS.
+    tls: Mutex<Option<Arc<Build>>>,
+    /// Where the standard build came from, and whether this workspace built it (then it
+    /// builds the TLS build too; else that is expected beside it).
+    path: PathBuf,
+    built: bool,
     /// Where compiled forms are cached: beside the component.
     cache_dir: PathBuf,
+}
+
+/// One build of the component, compiled and linked both ways.
+struct Build {
+    pre: ProviderPre<State>,
+    table_pre: ProviderPre<State>,
+    /// Its bytes, to plug into applications.
+    wasm: Vec<u8>,
+}
+
+impl Build {
+    fn new(
+        runtime_parts: (&Engine, &Linker<State>, &Linker<State>),
+        path: &Path,
+    ) -> Result<Self, Error> {
+        let (engine, linker, table_linker) = runtime_parts;
+        let wasm = std::fs::read(path).map_err(|e| Error::load(path, e))?;
+        let component = cache::load_cached(engine, path, &wasm)?;
+        let prepare = |linker: &Linker<State>| {
+            let pre = linker.instantiate_pre(&component).map_err(Error::wasm)?;
+            ProviderPre::new(pre).map_err(Error::wasm)
+        };
+        Ok(Build {
+            pre: prepare(linker)?,
+            table_pre: prepare(table_linker)?,
+            wasm,
+        })
+    }
+
+    fn pre_for(&self, policy: &Policy) -> &ProviderPre<State> {
+        match policy.lookup_table_value() {
+            Some(_) => &self.table_pre,
+            None => &self.pre,
+        }
+    }
 }
 
 /// Where a command's standard streams go.
@@ -57,10 +98,14 @@ impl Runtime {
     /// The component from `$ALORE_SOCKET_COMPONENT`, or else the workspace's build of it,
     /// built (and its Rust target installed) when needed.
     pub fn new() -> Result<Self, Error> {
-        Self::from_file(&locate_component()?)
+        let built = std::env::var_os(COMPONENT_ENV).is_none();
+        let mut runtime = Self::from_file(&locate_component()?)?;
+        runtime.built = built;
+        Ok(runtime)
     }
 
-    /// The component at `path`.
+    /// The component at `path`; its TLS build, when a policy allows TLS, is
+    /// `alore_socket_tls.wasm` beside it (or the file `$ALORE_SOCKET_TLS_COMPONENT` names).
     pub fn from_file(path: &Path) -> Result<Self, Error> {
         let mut config = Config::new();
         config.epoch_interruption(true);
@@ -69,48 +114,60 @@ impl Runtime {
         }
         let engine = Engine::new(&config).map_err(Error::wasm)?;
         store::tick(&engine);
-        let wasm = std::fs::read(path).map_err(|e| Error::load(path, e))?;
         let cache_dir = path.parent().unwrap_or(Path::new(".")).to_owned();
-        let component = cache::load_cached(&engine, path, &wasm)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(Error::wasm)?;
+        let mut tls_options = wasmtime_wasi_tls::p2::LinkOptions::default();
+        tls_options.tls(true);
+        wasmtime_wasi_tls::p2::add_to_linker(&mut linker, &tls_options).map_err(Error::wasm)?;
         let mut table_linker = linker.clone();
         lookup::add_to_linker(&mut table_linker).map_err(Error::wasm)?;
-        let prepare = |linker: &Linker<State>| {
-            let pre = linker.instantiate_pre(&component).map_err(Error::wasm)?;
-            ProviderPre::new(pre).map_err(Error::wasm)
-        };
-        let (pre, table_pre) = (prepare(&linker)?, prepare(&table_linker)?);
+        let standard = Arc::new(Build::new((&engine, &linker, &table_linker), path)?);
         Ok(Runtime {
             engine,
             linker,
-            pre,
             table_linker,
-            table_pre,
-            wasm,
+            standard,
+            tls: Mutex::new(None),
+            path: path.to_owned(),
+            built: false,
             cache_dir,
         })
+    }
+
+    /// The build `policy` runs: the TLS build if it allows TLS, loaded (and in a workspace
+    /// built) the first time.
+    fn build_for(&self, policy: &Policy) -> Result<Arc<Build>, Error> {
+        if !policy.allows_tls() {
+            return Ok(Arc::clone(&self.standard));
+        }
+        let mut tls = self
+            .tls
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(build) = &*tls {
+            return Ok(Arc::clone(build));
+        }
+        let path = locate_tls_component(&self.path, self.built)?;
+        let build = Arc::new(Build::new(
+            (&self.engine, &self.linker, &self.table_linker),
+            &path,
+        )?);
+        *tls = Some(Arc::clone(&build));
+        Ok(build)
     }
 
     /// Plug this component into `app`, a component that imports `alore:socket/socket` (or
     /// `server-socket`): the same composition as `wac plug APP --plug alore_socket.wasm`.
     /// The result imports only what the two import from WASI.
     pub fn compose(&self, app: &[u8]) -> Result<Vec<u8>, Error> {
-        use wac_graph::{CompositionGraph, EncodeOptions, types::Package};
-        let failed =
-            |e: &dyn std::fmt::Display| Error::Compose(crate::error::one_line(&format!("{e:#}")));
-        let mut graph = CompositionGraph::new();
-        let provider =
-            Package::from_bytes("alore:socket", None, self.wasm.clone(), graph.types_mut())
-                .map_err(|e| failed(&e))?;
-        let app = Package::from_bytes("app:app", None, app.to_vec(), graph.types_mut())
-            .map_err(|e| failed(&e))?;
-        let provider = graph.register_package(provider).map_err(|e| failed(&e))?;
-        let app = graph.register_package(app).map_err(|e| failed(&e))?;
-        wac_graph::plug(&mut graph, vec![provider], app).map_err(|e| failed(&e))?;
-        graph
-            .encode(EncodeOptions::default())
-            .map_err(|e| failed(&e))
+        compose(&self.standard.wasm, app)
+    }
+
+    /// [`Runtime::compose`] with the build `policy` runs: the TLS build (`wac plug APP --plug
+    /// alore_socket_tls.wasm`) if it allows TLS. The result then imports `wasi:tls` too.
+    pub fn compose_for(&self, app: &[u8], policy: &Policy) -> Result<Vec<u8>, Error> {
+        compose(&self.build_for(policy)?.wasm, app)
     }
 
     /// Run a `wasi:cli/command` component (e.g. one [`Runtime::compose`] made) under
@@ -144,7 +201,7 @@ impl Runtime {
                 Some((stdout, stderr))
             }
         };
-        let mut store = State::store(&self.engine, builder, etc, policy);
+        let mut store = State::store(&self.engine, builder, etc, policy)?;
         let deadline = policy.call_deadline_value();
         let run = block_on(deadline, async {
             let linker = self.linker_for(policy);
@@ -198,12 +255,17 @@ impl Runtime {
     /// the policy's call deadline to have one.
     pub fn new_store(&self, policy: &Policy) -> Result<Store<State>, Error> {
         let (builder, etc) = wasi::context(policy)?;
-        Ok(State::store(&self.engine, builder, etc, policy))
+        State::store(&self.engine, builder, etc, policy)
     }
 
     /// The names of the interfaces the component imports, e.g. `wasi:sockets/tcp@0.2.12`.
     pub fn imports(&self) -> Vec<String> {
-        let ty = self.pre.instance_pre().component().component_type();
+        let ty = self
+            .standard
+            .pre
+            .instance_pre()
+            .component()
+            .component_type();
         ty.imports(&self.engine)
             .map(|(name, _)| name.to_owned())
             .collect()
@@ -222,7 +284,12 @@ impl Runtime {
     /// The names of the interfaces the component exports, e.g. `alore:socket/socket@0.1.2`. That
     /// each export has the contract's type was checked when the runtime was made.
     pub fn exports(&self) -> Vec<String> {
-        let ty = self.pre.instance_pre().component().component_type();
+        let ty = self
+            .standard
+            .pre
+            .instance_pre()
+            .component()
+            .component_type();
         ty.exports(&self.engine)
             .map(|(name, _)| name.to_owned())
             .collect()
@@ -232,13 +299,31 @@ impl Runtime {
     pub fn instantiate(&self, policy: &Policy) -> Result<Instance, Error> {
         let mut store = self.new_store(policy)?;
         let deadline = policy.call_deadline_value();
-        let pre = match policy.lookup_table_value() {
-            Some(_) => &self.table_pre,
-            None => &self.pre,
-        };
-        let bindings = block_on(deadline, pre.instantiate_async(&mut store))
-            .ok_or_else(|| Error::deadline(deadline))?
-            .map_err(Error::wasm)?;
+        let build = self.build_for(policy)?;
+        let bindings = block_on(
+            deadline,
+            build.pre_for(policy).instantiate_async(&mut store),
+        )
+        .ok_or_else(|| Error::deadline(deadline))?
+        .map_err(Error::wasm)?;
         Ok(Instance::new(store, bindings))
     }
+}
+
+/// `wac plug APP --plug PROVIDER`, as a library call.
+fn compose(provider: &[u8], app: &[u8]) -> Result<Vec<u8>, Error> {
+    use wac_graph::{CompositionGraph, EncodeOptions, types::Package};
+    let failed =
+        |e: &dyn std::fmt::Display| Error::Compose(crate::error::one_line(&format!("{e:#}")));
+    let mut graph = CompositionGraph::new();
+    let provider = Package::from_bytes("alore:socket", None, provider.to_vec(), graph.types_mut())
+        .map_err(|e| failed(&e))?;
+    let app = Package::from_bytes("app:app", None, app.to_vec(), graph.types_mut())
+        .map_err(|e| failed(&e))?;
+    let provider = graph.register_package(provider).map_err(|e| failed(&e))?;
+    let app = graph.register_package(app).map_err(|e| failed(&e))?;
+    wac_graph::plug(&mut graph, vec![provider], app).map_err(|e| failed(&e))?;
+    graph
+        .encode(EncodeOptions::default())
+        .map_err(|e| failed(&e))
 }

@@ -7,6 +7,7 @@ use tempfile::TempDir;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, ResourceLimiter, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_tls::{WasiTlsCtx, WasiTlsCtxBuilder, WasiTlsCtxView, WasiTlsView};
 
 use crate::Policy;
 use crate::lookup::{LookupView, Lookups};
@@ -22,6 +23,8 @@ pub struct State {
     pub(crate) call_deadline: Option<Duration>,
     /// The policy's own answers to name lookups, if it has any ([`Policy::lookup_table`]).
     lookups: Option<Lookups>,
+    /// `wasi:tls`: verifying as the policy says, or refusing when it denies TLS.
+    tls: WasiTlsCtx,
 }
 
 /// How often the engine's epoch advances, and so how often running guest code yields to the
@@ -77,12 +80,24 @@ impl ResourceLimiter for Limits {
 }
 
 impl State {
-    fn new(mut builder: WasiCtxBuilder, etc: Option<TempDir>, policy: &Policy) -> Self {
+    fn new(
+        mut builder: WasiCtxBuilder,
+        etc: Option<TempDir>,
+        policy: &Policy,
+    ) -> Result<Self, crate::Error> {
         let limits = Limits {
             memory_limit: policy.memory_limit_bytes(),
             memory_used: 0,
         };
-        State {
+        let provider: Box<dyn wasmtime_wasi_tls::TlsProvider> = if policy.allows_tls() {
+            Box::new(
+                crate::tls::Provider::new(policy.tls_roots())
+                    .map_err(|e| crate::Error::load("the policy's TLS roots", e))?,
+            )
+        } else {
+            Box::new(crate::tls::Refused)
+        };
+        Ok(State {
             ctx: builder.build(),
             table: ResourceTable::new(),
             _etc: etc,
@@ -92,7 +107,8 @@ impl State {
                 allowed: policy.allows_lookup(),
                 table,
             }),
-        }
+            tls: WasiTlsCtxBuilder::new().provider(provider).build(),
+        })
     }
 
     /// A store whose guest is kept within the policy's limits.
@@ -101,14 +117,14 @@ impl State {
         builder: WasiCtxBuilder,
         etc: Option<TempDir>,
         policy: &Policy,
-    ) -> Store<State> {
-        let mut store = Store::new(engine, State::new(builder, etc, policy));
+    ) -> Result<Store<State>, crate::Error> {
+        let mut store = Store::new(engine, State::new(builder, etc, policy)?);
         store.limiter(|state| &mut state.limits);
         // Guest code yields to the executor at every epoch tick, so a deadline (the timer
         // beside each call in `block_on`) can stop even a guest that never calls the host.
         store.epoch_deadline_async_yield_and_update(1);
         store.set_epoch_deadline(1);
-        store
+        Ok(store)
     }
 }
 
@@ -117,6 +133,15 @@ impl WasiView for State {
         WasiCtxView {
             ctx: &mut self.ctx,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiTlsView for State {
+    fn tls(&mut self) -> WasiTlsCtxView<'_> {
+        WasiTlsCtxView {
+            table: &mut self.table,
+            ctx: &mut self.tls,
         }
     }
 }

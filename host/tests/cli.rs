@@ -303,6 +303,27 @@ fn bad_command_lines_and_components_are_one_line_errors() {
         (vec!["connect", "0.0.0.0", port.as_str()], 1, "IoError"),
         (vec!["connect", "a b", "80"], 1, "ValueError"),
         (vec!["connect", "", "80"], 1, "ValueError: Empty host name"),
+        (
+            vec!["--tls-ca", given, "connect", "127.0.0.1", port.as_str()],
+            1,
+            "--tls-ca needs --allow-tls",
+        ),
+        (
+            vec!["--allow-tls", "--tls-ca", given, "hostname"],
+            1,
+            "no PEM certificate",
+        ),
+        (
+            vec![
+                "connect",
+                "127.0.0.1",
+                port.as_str(),
+                "--server-name",
+                "x.test",
+            ],
+            2,
+            "--tls",
+        ),
     ] {
         one_line_error(&args, code, expected);
     }
@@ -323,4 +344,63 @@ fn a_destination_with_no_route_is_unreachable() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("IoError (unreachable)"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn connect_tls_talks_lines_over_tls_trusting_tls_ca() {
+    use std::sync::Arc;
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["echo.test".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let ca_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(ca_file.path(), ca.pem()).unwrap();
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap(),
+    );
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let server = std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        let mut tls = rustls::StreamOwned::new(rustls::ServerConnection::new(config).unwrap(), s);
+        let mut line = String::new();
+        BufReader::new(&mut tls).read_line(&mut line).unwrap();
+        tls.write_all(format!("tls: {line}").as_bytes()).unwrap();
+        tls.conn.send_close_notify();
+        let _ = tls.flush();
+        line
+    });
+    let ca_path = ca_file.path().to_str().unwrap();
+    let out = run_with_stdin(
+        &[
+            "--tls-ca",
+            ca_path,
+            "connect",
+            "127.0.0.1",
+            &port,
+            "--tls",
+            "--server-name",
+            "echo.test",
+        ],
+        b"hello\n",
+    );
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(text(&out.stdout), "tls: hello\n", "{stderr}");
+    assert_eq!(server.join().unwrap(), "hello\n");
 }

@@ -13,6 +13,12 @@ use std::time::Duration;
 pub const RESOLVER_ENV: &str = "ALORE_SOCKET_RESOLVER";
 /// The environment variable holding the host's name, as the host chooses to tell it.
 pub const HOSTNAME_ENV: &str = "HOSTNAME";
+/// The environment variable by which a host that runs the standard build because its policy
+/// denies TLS says so: set to [`TLS_DENIED`], `start-tls` says "not allowed by the host's
+/// policy" rather than "not available in this build".
+pub const TLS_ENV: &str = "ALORE_SOCKET_TLS";
+/// The value of [`TLS_ENV`] for a policy that denies TLS.
+pub const TLS_DENIED: &str = "denied";
 
 /// Where the component finds the copies of the host's files, as a POSIX resolver does: the
 /// host gives it a read-only `/etc` holding only [`ETC_FILES`].

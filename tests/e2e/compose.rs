@@ -10,7 +10,11 @@ use alore_socket_host::{Allow, Policy, Stdio};
 
 use crate::common::*;
 
-/// An example component of `examples/`, built once per test process.
+/// An example component of `examples/` (or the test consumer), built once per test process.
+pub fn example_bytes(artifact: &'static str) -> &'static [u8] {
+    example(artifact)
+}
+
 fn example(artifact: &'static str) -> &'static [u8] {
     static LINE_CLIENT: OnceLock<Vec<u8>> = OnceLock::new();
     static HTTP_GET: OnceLock<Vec<u8>> = OnceLock::new();

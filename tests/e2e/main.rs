@@ -21,4 +21,5 @@ mod nothing_lost;
 mod reading;
 mod reverse;
 mod server;
+mod tls;
 mod wit_package;

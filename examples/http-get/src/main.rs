@@ -1,6 +1,7 @@
 //! `http-get URL`: a `wasi:cli/command` that imports `alore:socket/socket` and fetches
-//! `http://HOST[:PORT]/PATH` from an HTTP/1.0 server, then prints the status line and the
-//! body. The request goes out with `write-ln` and the head comes back with `read-ln`, Alore's
+//! `http://HOST[:PORT]/PATH` or `https://…` from an HTTP/1.0 server, then prints the status
+//! line and the body. For `https://` it calls `start-tls` after connecting: that needs the
+//! component's TLS build and a host that allows TLS. The request goes out with `write-ln` and the head comes back with `read-ln`, Alore's
 //! line semantics; then `detach` hands over the connection's own WASI input stream, and the
 //! body comes from the host straight into this component's memory, without crossing the
 //! socket component.
@@ -40,27 +41,35 @@ fn describe(error: Error) -> String {
     }
 }
 
-/// `http://host[:port][/path]` → (host, port, path).
-fn parse(url: &str) -> Option<(&str, u16, &str)> {
-    let rest = url.strip_prefix("http://")?;
+/// `http://host[:port][/path]` or `https://…` → (TLS?, host, port, path).
+fn parse(url: &str) -> Option<(bool, &str, u16, &str)> {
+    let (tls, rest) = match url.strip_prefix("https://") {
+        Some(rest) => (true, rest),
+        None => (false, url.strip_prefix("http://")?),
+    };
     let (authority, path) = rest
         .find('/')
         .map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
     let (host, port) = match authority.split_once(':') {
         Some((host, port)) => (host, port.parse().ok()?),
-        None => (authority, 80),
+        None => (authority, if tls { 443 } else { 80 }),
     };
-    Some((host, port, path))
+    Some((tls, host, port, path))
 }
 
 fn get(url: &str) -> Result<(), String> {
-    let (host, port, path) = parse(url).ok_or_else(|| format!("not an http:// URL: {url}"))?;
+    let (tls, host, port, path) =
+        parse(url).ok_or_else(|| format!("not an http:// or https:// URL: {url}"))?;
     // RFC 9110 §7.2: the port is part of Host unless it is the scheme's default.
-    let host_header = match port {
-        80 => host.to_owned(),
-        port => format!("{host}:{port}"),
+    let host_header = match (tls, port) {
+        (false, 80) | (true, 443) => host.to_owned(),
+        _ => format!("{host}:{port}"),
     };
     let socket = Socket::new(host, port, Some(Buffering::Buffered)).map_err(describe)?;
+    if tls {
+        // The certificate must be for the host of the URL, the name connected to.
+        socket.start_tls(None).map_err(describe)?;
+    }
     // HTTP ends lines with CR LF: a CR before write-ln's LF.
     for line in [
         format!("GET {path} HTTP/1.0\r"),
@@ -83,6 +92,17 @@ fn get(url: &str) -> Result<(), String> {
         header_lines += 1;
         if header_lines > MAX_HEADER_LINES {
             return Err(format!("more than {MAX_HEADER_LINES} header lines"));
+        }
+    }
+    if tls {
+        // A TLS connection's streams belong to the host's TLS connection and cannot be
+        // detached: the body comes through `read`.
+        loop {
+            let block = socket.read(Some(READ_CHUNK as u32)).map_err(describe)?;
+            if block.is_empty() {
+                return out.flush().map_err(failed);
+            }
+            out.write_all(&block).map_err(failed)?;
         }
     }
     // Kept whole, not destructured: the record drops its streams before their connection,
@@ -110,7 +130,7 @@ fn get(url: &str) -> Result<(), String> {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let [_, url] = args.as_slice() else {
-        eprintln!("usage: http-get http://HOST[:PORT]/PATH");
+        eprintln!("usage: http-get http[s]://HOST[:PORT]/PATH");
         return ExitCode::from(2);
     };
     match get(url) {

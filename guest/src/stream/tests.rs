@@ -649,6 +649,61 @@ fn detach_after_close_is_closed() {
     assert_eq!(kind(s.detach().map(drop)), IoKind::Closed);
 }
 
+// ---- upgrade (start-tls) ------------------------------------------------------------------
+
+#[test]
+fn upgrade_is_refused_while_received_bytes_are_unread_and_changes_nothing() {
+    let (mut s, wire) = stream(Buffering::Buffered, &[b"220 go ahead\r\nINJECTED\r\n"]);
+    assert_eq!(s.read_ln().unwrap(), b"220 go ahead");
+    s.write(b"held").unwrap();
+    let refused = s.upgrade(|_| panic!("no upgrade while plaintext is unread"));
+    assert!(matches!(refused, Err(Error::Value(_))), "{refused:?}");
+    assert!(wire.sent().is_empty(), "nothing was flushed");
+    assert_eq!(
+        s.read_ln().unwrap(),
+        b"INJECTED",
+        "still readable in plaintext"
+    );
+}
+
+#[test]
+fn upgrade_flushes_first_and_goes_on_over_what_it_returns() {
+    let (mut s, wire) = stream(Buffering::Buffered, &[b"ready\n"]);
+    assert_eq!(s.read_ln().unwrap(), b"ready");
+    s.write(b"STARTTLS\n").unwrap();
+    let upgraded = Fake::delivering([b"over tls\n".to_vec()]);
+    let inner = upgraded.clone();
+    s.upgrade(|old| {
+        assert_eq!(
+            old.sent_bytes(),
+            b"STARTTLS\n",
+            "flushed before the handshake"
+        );
+        Ok(inner)
+    })
+    .unwrap();
+    assert_eq!(s.read_ln().unwrap(), b"over tls");
+    s.write_ln(b"EHLO").unwrap();
+    s.flush().unwrap();
+    assert_eq!(upgraded.sent_bytes(), b"EHLO\n");
+    assert_eq!(wire.sent_bytes(), b"STARTTLS\n");
+}
+
+#[test]
+fn a_failed_upgrade_leaves_the_stream_closed() {
+    let (mut s, _wire) = stream(Buffering::Unbuffered, &[]);
+    let failed = s.upgrade(|_| Err(Error::io(IoKind::Other, "TLS: handshake failed")));
+    assert!(matches!(
+        failed,
+        Err(Error::Io {
+            kind: IoKind::Other,
+            ..
+        })
+    ));
+    assert_eq!(kind(s.read(Some(1))), IoKind::Closed);
+    s.close().unwrap();
+}
+
 // ---- the model-based check (`model.rs`), on generated scenarios ----------------------
 
 fn scenario() -> impl Strategy<Value = super::model::Input> {

@@ -52,6 +52,15 @@ struct Cli {
     /// default.
     #[arg(long, global = true)]
     no_reverse_lookup: bool,
+    /// Allow TLS (start-tls): the component's TLS build runs, and the store gets wasi:tls,
+    /// trusting Mozilla's roots and --tls-ca. In `run` the application can then make TLS
+    /// connections of its own too, over the connections --allow grants.
+    #[arg(long, global = true)]
+    allow_tls: bool,
+    /// Also trust the CA certificates in this PEM file (repeatable), e.g. a private CA's.
+    /// Needs --allow-tls (or connect --tls).
+    #[arg(long, value_name = "FILE", global = true)]
+    tls_ca: Vec<PathBuf>,
     /// Send reverse lookups to this DNS server instead of resolv.conf's nameservers.
     #[arg(long, value_name = "IP[:PORT]", global = true, value_parser = alore_socket_rules::parse_resolver)]
     resolver: Option<SocketAddrV4>,
@@ -78,6 +87,14 @@ enum Command {
         /// does not come), after this many milliseconds.
         #[arg(long, value_name = "MS", default_value_t = CONNECT_TIMEOUT_MS)]
         timeout: u32,
+        /// Start TLS right after connecting (implies --allow-tls); the server's certificate
+        /// must be for HOST, or for --server-name.
+        #[arg(long)]
+        tls: bool,
+        /// The name the server's certificate must match (SNI and verification), e.g. when
+        /// HOST is an address.
+        #[arg(long, value_name = "NAME", requires = "tls")]
+        server_name: Option<String>,
     },
     /// An echo server inside the component: listen on ADDRESS:PORT (0: any free port) and
     /// send every line back. Listening there, and peers on 127.0.0.0/8, are allowed.
@@ -189,6 +206,16 @@ fn run(cli: Cli) -> Result<()> {
     if let Some(resolver) = cli.resolver {
         policy = policy.resolver(resolver);
     }
+    let tls_asked = matches!(cli.command, Command::Connect { tls: true, .. });
+    let tls_allowed = cli.allow_tls || tls_asked;
+    if !cli.tls_ca.is_empty() && !tls_allowed {
+        anyhow::bail!("--tls-ca needs --allow-tls (or connect --tls)");
+    }
+    policy = policy.allow_tls(tls_allowed);
+    for file in &cli.tls_ca {
+        let pem = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        policy = policy.tls_root_pem(&pem, &file.display().to_string())?;
+    }
     match cli.command {
         Command::Demo => demo(&runtime, &mut std::io::stdout().lock()),
         Command::Connect {
@@ -196,7 +223,16 @@ fn run(cli: Cli) -> Result<()> {
             port,
             buffering,
             timeout,
-        } => connect(&runtime, policy, &host, port, buffering.into(), timeout),
+            tls,
+            server_name,
+        } => {
+            let how = Connection {
+                mode: buffering.into(),
+                timeout_ms: timeout,
+                tls: tls.then_some(server_name),
+            };
+            connect(&runtime, policy, &host, port, how)
+        }
         Command::Serve {
             port,
             address,
@@ -235,9 +271,13 @@ fn connect(
     mut policy: Policy,
     host: &str,
     port: u16,
-    mode: Buffering,
-    timeout_ms: u32,
+    how: Connection,
 ) -> Result<()> {
+    let Connection {
+        mode,
+        timeout_ms,
+        tls,
+    } = how;
     alore_socket_rules::check_name(host).map_err(|why| anyhow::anyhow!("ValueError: {why}"))?;
     if let Some(address) = alore_socket_rules::parse_ipv4(host) {
         policy = policy.allow(Allow::host(address).port(port));
@@ -261,6 +301,11 @@ fn connect(
         .connect_with(host, port, options)
         .with_context(|| format!("cannot connect to {host}:{port}"))?;
     socket.set_timeout(Some(timeout_ms))?;
+    if let Some(server_name) = tls {
+        socket
+            .start_tls(server_name.as_deref())
+            .with_context(|| format!("cannot start TLS with {host}"))?;
+    }
     let mut out = std::io::stdout().lock();
     for line in std::io::stdin().lock().lines() {
         socket.write_ln(line.context("cannot read stdin")?.as_bytes())?;
@@ -273,7 +318,16 @@ fn connect(
     Ok(())
 }
 
-/// Compose APP with the component and run it; its exit status becomes ours.
+/// How `connect` talks to its server.
+struct Connection {
+    mode: Buffering,
+    timeout_ms: u32,
+    /// Start TLS after connecting, with this server name (none: HOST).
+    tls: Option<Option<String>>,
+}
+
+/// Compose APP with the component (its TLS build under --allow-tls) and run it; its exit
+/// status becomes ours.
 fn run_app(
     runtime: &Runtime,
     policy: &Policy,
@@ -281,7 +335,7 @@ fn run_app(
     args: Vec<String>,
 ) -> Result<()> {
     let bytes = std::fs::read(app).with_context(|| format!("cannot read {}", app.display()))?;
-    let composed = runtime.compose(&bytes)?;
+    let composed = runtime.compose_for(&bytes, policy)?;
     let name = app
         .file_stem()
         .unwrap_or_default()

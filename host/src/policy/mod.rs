@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio_rustls::rustls::pki_types::CertificateDer;
+
+use crate::Error;
 use crate::lookup::LookupTable;
 
 mod allow;
@@ -33,6 +36,8 @@ pub struct Policy {
     memory_limit: usize,
     call_deadline: Option<Duration>,
     lookup_table: Option<Arc<LookupTable>>,
+    tls: bool,
+    tls_roots: Vec<CertificateDer<'static>>,
 }
 
 /// Whether one of `rules` allows `address`; IPv6 never is (the component is IPv4-only).
@@ -56,6 +61,8 @@ impl Default for Policy {
             memory_limit: DEFAULT_MEMORY_LIMIT,
             call_deadline: None,
             lookup_table: None,
+            tls: false,
+            tls_roots: Vec::new(),
         }
     }
 }
@@ -130,6 +137,35 @@ impl Policy {
 
     pub(crate) fn lookup_table_value(&self) -> Option<Arc<LookupTable>> {
         self.lookup_table.clone()
+    }
+
+    /// Allow TLS (`start-tls`): instances then run the component's TLS build, and the store
+    /// gets `wasi:tls`, verifying servers against Mozilla's roots and those of
+    /// [`Policy::tls_root_pem`]. In a composition the application can then make TLS
+    /// connections of its own, over the connections the policy allows. Denied by default:
+    /// the standard build runs, and its `start-tls` says TLS is not allowed.
+    pub fn allow_tls(mut self, allowed: bool) -> Self {
+        self.tls = allowed;
+        self
+    }
+
+    pub fn allows_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// Also trust the certificates in `pem` (a private CA, a test's) as roots for TLS.
+    ///
+    /// # Errors
+    /// [`Error::Load`] naming `what` (e.g. the file it came from) when `pem` holds no
+    /// certificate or a malformed one.
+    pub fn tls_root_pem(mut self, pem: &[u8], what: &str) -> Result<Self, Error> {
+        let roots = crate::tls::parse_roots(pem).map_err(|e| Error::load(what, e))?;
+        self.tls_roots.extend(roots);
+        Ok(self)
+    }
+
+    pub(crate) fn tls_roots(&self) -> &[CertificateDer<'static>] {
+        &self.tls_roots
     }
 
     /// Allow reverse lookups and `get-host-name`: the component gets a read-only `/etc`

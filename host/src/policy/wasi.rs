@@ -7,7 +7,8 @@ use std::net::{SocketAddr, SocketAddrV4};
 use std::path::Path;
 
 use alore_socket_rules::{
-    ETC_DIR, ETC_FILES, HOSTNAME_ENV, RESOLV_CONF_FILE, RESOLVER_ENV, ResolvConf,
+    ETC_DIR, ETC_FILES, HOSTNAME_ENV, RESOLV_CONF_FILE, RESOLVER_ENV, ResolvConf, TLS_DENIED,
+    TLS_ENV,
 };
 use tempfile::TempDir;
 use wasmtime_wasi::sockets::SocketAddrUse;
@@ -41,6 +42,10 @@ pub(crate) fn context(policy: &Policy) -> Result<(WasiCtxBuilder, Option<TempDir
     } else {
         None
     };
+    if !policy.allows_tls() {
+        // The standard build runs: its start-tls then says why there is no TLS.
+        builder.env(TLS_ENV, TLS_DENIED);
+    }
     apply(policy, &mut builder, resolvers);
     Ok((builder, etc))
 }

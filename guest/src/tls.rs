@@ -1,0 +1,98 @@
+//! `start-tls`: the TLS client handshake through the host's `wasi:tls` (the TLS build, feature
+//! `tls`), or the error that says why there is none (the standard build). Certificates, roots
+//! and cryptography are the host's: the component hands it the TCP streams and the server
+//! name, and goes on over the streams it gets back.
+
+use crate::error::Error;
+
+/// Why the standard build cannot start TLS: the host's policy (as the host says through
+/// [`TLS_ENV`]), or this build.
+#[cfg(not(feature = "tls"))]
+pub(crate) fn unavailable() -> Error {
+    use alore_socket_rules::{TLS_DENIED, TLS_ENV};
+    let message = if std::env::var(TLS_ENV).is_ok_and(|v| v == TLS_DENIED) {
+        "TLS: not allowed by the host's policy"
+    } else {
+        "TLS: not available in this build (the TLS build is alore_socket_tls.wasm)"
+    };
+    Error::io(crate::error::IoKind::Other, message)
+}
+
+#[cfg(feature = "tls")]
+pub(crate) use tls_build::*;
+
+#[cfg(feature = "tls")]
+mod tls_build {
+    use alore_socket_rules::one_line;
+    use wasip2::io::streams::{InputStream, OutputStream};
+
+    pub(crate) use crate::wasi::tls::types::ClientConnection;
+    use crate::wasi::tls::types::ClientHandshake;
+
+    use super::*;
+    use crate::error::IoKind;
+    use crate::net::Deadline;
+
+    /// Run the handshake over `input` and `output` by `deadline`: the host's TLS connection
+    /// and its streams.
+    pub(crate) fn handshake(
+        server_name: &str,
+        input: InputStream,
+        output: OutputStream,
+        deadline: Deadline,
+    ) -> Result<(ClientConnection, InputStream, OutputStream), Error> {
+        let future = ClientHandshake::finish(ClientHandshake::new(server_name, input, output));
+        // A child of `future`: declared after it, so dropped before it on every return.
+        let ready = future.subscribe();
+        loop {
+            if !deadline.wait(&ready) {
+                return Err(Error::io(
+                    IoKind::TimedOut,
+                    "TLS: the handshake timed out [ETIMEDOUT]",
+                ));
+            }
+            match future.get() {
+                // A pollable may wake early.
+                None => continue,
+                Some(Ok(Ok(streams))) => return Ok(streams),
+                Some(Ok(Err(e))) => {
+                    return Err(Error::io(
+                        IoKind::Other,
+                        one_line(&format!("TLS: {}", e.to_debug_string())),
+                    ));
+                }
+                Some(Err(())) => {
+                    return Err(Error::io(
+                        IoKind::Other,
+                        "TLS: the handshake's result was taken",
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// `server-name` as `start-tls` takes it: the name given, checked as a host name, or the name
+/// the socket was connected to.
+pub(crate) fn server_name(
+    given: Option<String>,
+    connected_to: Option<&str>,
+) -> Result<String, Error> {
+    match given {
+        Some(name) => {
+            crate::names::check_name(&name)?;
+            if alore_socket_rules::parse_ipv4(&name).is_some() {
+                return Err(Error::Value(
+                    "A TLS server name is a host name, not an address".into(),
+                ));
+            }
+            Ok(name)
+        }
+        None => connected_to.map(str::to_owned).ok_or_else(|| {
+            Error::Value(
+                "This socket was not connected to a host name: give start-tls the server's name"
+                    .into(),
+            )
+        }),
+    }
+}
