@@ -18,7 +18,16 @@ mod detached {
     });
 }
 
+mod tls {
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "tls-runner",
+        exports: { default: async },
+    });
+}
+
 type Workloads = exports::alore::socket_bench::workloads::Guest;
+type Tls = tls::exports::alore::socket_bench::tls::Guest;
 type Detached = detached::exports::alore::socket_bench::detached::Guest;
 type Store = wasmtime::Store<State>;
 
@@ -28,6 +37,8 @@ pub(crate) struct InWasm {
     runner: Runner,
     /// The `detached` workloads, when the component has them.
     detached: Option<detached::DetachedRunner>,
+    /// The `tls` workloads, when the component has them.
+    tls: Option<tls::TlsRunner>,
 }
 
 impl InWasm {
@@ -39,11 +50,53 @@ impl InWasm {
             .expect("no deadline")?;
         let runner = Runner::new(&mut store, &instance)?;
         let detached = detached::DetachedRunner::new(&mut store, &instance).ok();
+        let tls = tls::TlsRunner::new(&mut store, &instance).ok();
         Ok(InWasm {
             store,
             runner,
             detached,
+            tls,
         })
+    }
+
+    /// Run one `tls` workload against `server` and return what it measured.
+    fn run_tls<T>(
+        &mut self,
+        server: crate::tls::TlsServer,
+        call: impl AsyncFnOnce(&Tls, &mut Store, u16) -> wasmtime::Result<Result<T, String>>,
+    ) -> Result<T> {
+        let runner = self
+            .tls
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("this component has no `tls` workloads"))?;
+        let workloads = runner.alore_socket_bench_tls();
+        let measured = block_on(None, call(workloads, &mut self.store, server.port))
+            .expect("no deadline")?
+            .map_err(anyhow::Error::msg)?;
+        server.finish()?;
+        Ok(measured)
+    }
+
+    /// Seconds for a bulk receive over TLS.
+    pub(crate) fn tls_receive(&mut self, pki: &crate::tls::Pki, sizes: &Sizes) -> Result<f64> {
+        let server = crate::tls::TlsServer::bytes(pki, sizes.bulk)?;
+        let bytes = sizes.bulk as u64;
+        let nanos = self.run_tls(server, async |w, s, p| w.call_receive(s, p, bytes).await)?;
+        Ok(nanos as f64 / 1e9)
+    }
+
+    /// Each TLS round trip's time, in microseconds.
+    pub(crate) fn tls_round_trips(
+        &mut self,
+        pki: &crate::tls::Pki,
+        sizes: &Sizes,
+    ) -> Result<Vec<f64>> {
+        let server = crate::tls::TlsServer::echo(pki)?;
+        let count = sizes.round_trips as u32;
+        let nanos = self.run_tls(server, async |w, s, p| {
+            w.call_round_trips(s, p, count).await
+        })?;
+        Ok(nanos.into_iter().map(|n| n as f64 / 1e3).collect())
     }
 
     /// Run one `detached` workload against `server` and return what it measured.

@@ -63,6 +63,25 @@ impl Row {
         }
     }
 
+    /// A row of figures where more is better (e.g. a share).
+    pub(crate) fn more_is_better(
+        workload: String,
+        unit: &'static str,
+        figures: [Option<f64>; 5],
+    ) -> Self {
+        Row {
+            workload,
+            unit,
+            higher_is_better: true,
+            figures,
+        }
+    }
+
+    /// The figure for `contender`, if measured.
+    pub(crate) fn of(&self, contender: Contender) -> Option<f64> {
+        self.figures[contender as usize]
+    }
+
     /// A row of times or sizes, where less is better.
     pub(crate) fn less_is_better(
         workload: String,
@@ -103,7 +122,8 @@ fn ratio(figure: Option<f64>, base: Option<f64>, higher_is_better: bool) -> Stri
 fn figure(value: Option<f64>) -> String {
     match value {
         Some(v) if v >= 100.0 => format!("{v:.0}"),
-        Some(v) => format!("{v:.1}"),
+        Some(v) if v >= 10.0 => format!("{v:.1}"),
+        Some(v) => format!("{v:.2}"),
         None => "—".into(),
     }
 }

@@ -7,6 +7,7 @@ wit_bindgen::generate!({ path: "../wit", world: "alore-client", generate_all });
 
 use alore::socket::socket::{Buffering, Error, Socket, get_host_by_name};
 use exports::alore::socket_bench::detached::Guest as Detached;
+use exports::alore::socket_bench::tls::Guest as Tls;
 use exports::alore::socket_bench::workloads::Guest;
 use wasi::io::streams::StreamError;
 
@@ -136,6 +137,37 @@ impl Detached for Workloads {
         body.input.blocking_read(1).map_err(stream_text)?;
         drop(ready);
         Ok(nanos(started))
+    }
+}
+
+/// A connection to 127.0.0.1:`port` with TLS started, the certificate for "localhost".
+fn connect_tls(port: u16, buffering: Option<Buffering>) -> Result<Socket, String> {
+    let socket = connect(port, buffering)?;
+    socket.start_tls(Some("localhost")).map_err(text)?;
+    Ok(socket)
+}
+
+impl Tls for Workloads {
+    fn receive(port: u16, bytes: u64) -> Result<u64, String> {
+        let socket = connect_tls(port, None)?;
+        let started = Instant::now();
+        let mut got = 0;
+        while got < bytes {
+            got += socket.read(Some(CHUNK as u32)).map_err(text)?.len() as u64;
+        }
+        Ok(nanos(started))
+    }
+
+    fn round_trips(port: u16, count: u32) -> Result<Vec<u64>, String> {
+        let socket = connect_tls(port, None)?;
+        (0..count)
+            .map(|_| {
+                let started = Instant::now();
+                socket.write_ln(b"ping").map_err(text)?;
+                socket.read_ln().map_err(text)?;
+                Ok(nanos(started))
+            })
+            .collect()
     }
 }
 
