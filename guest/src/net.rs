@@ -314,7 +314,20 @@ impl Transport for TcpConnection {
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
             tls.close_output();
-            self.flush()?;
+            self.permit = 0;
+            let deadline = Deadline::within(self.timeout);
+            // The TLS output stream is closing until close_notify has gone; then closed.
+            loop {
+                match self.output.check_write() {
+                    Err(StreamError::Closed) => break,
+                    Err(e) => return Err(write_failed(e)),
+                    Ok(_) => {
+                        if !deadline.wait(self.writable.get_or_init(|| self.output.subscribe())) {
+                            return Err(timed_out());
+                        }
+                    }
+                }
+            }
         }
         self.socket
             .shutdown(ShutdownType::Send)

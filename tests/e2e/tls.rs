@@ -476,3 +476,25 @@ fn the_tls_build_imports_standard_wasi_and_wasi_tls_alone() {
         );
     }
 }
+
+#[test]
+fn shutdown_output_over_tls_ends_the_stream_and_reads_go_on() {
+    let server = tls_server(&pki().good, |tls| {
+        let line = read_line(tls);
+        // The client's close_notify: the end of what it sends.
+        let mut rest = Vec::new();
+        tls.read_to_end(&mut rest).unwrap();
+        tls.write_all(b"bye\n").unwrap();
+        (line, rest)
+    });
+    let instance = tls_instance();
+    let socket = instance.connect("localhost", server.port, None).unwrap();
+    socket.start_tls(None).unwrap();
+    socket.write_ln(b"last words").unwrap();
+    socket.shutdown_output().unwrap();
+    assert_eq!(io_kind(socket.write(b"x")), IoErrorKind::Closed);
+    assert_eq!(socket.read_ln().unwrap(), b"bye");
+    let (line, rest) = server.join();
+    assert_eq!(line, "last words\n");
+    assert!(rest.is_empty());
+}
