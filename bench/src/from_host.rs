@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use alore_socket_host::{Buffering, Instance};
+use alore_socket_host::{Buffering, Instance, Socket};
 use anyhow::Result;
 
 use crate::workload::{CHUNK, Sizes, Workload, in_chunks};
@@ -71,6 +71,15 @@ pub(crate) fn seconds(instance: &Instance, workload: Workload, sizes: &Sizes) ->
 pub(crate) fn round_trips(instance: &Instance, sizes: &Sizes) -> Result<Vec<f64>> {
     let server = Workload::RoundTrips.server(sizes)?;
     let socket = instance.connect("127.0.0.1", server.port, None)?;
+    let times = time_round_trips(&socket, sizes)?;
+    socket.close()?;
+    server.finish()?;
+    Ok(times)
+}
+
+/// Each round trip's time over `socket`, in microseconds: write "ping" and a line feed, read
+/// the echoed line.
+pub(crate) fn time_round_trips(socket: &Socket, sizes: &Sizes) -> Result<Vec<f64>> {
     let mut times = Vec::with_capacity(sizes.round_trips);
     for _ in 0..sizes.round_trips {
         let started = Instant::now();
@@ -78,7 +87,5 @@ pub(crate) fn round_trips(instance: &Instance, sizes: &Sizes) -> Result<Vec<f64>
         socket.read_ln()?;
         times.push(started.elapsed().as_secs_f64() * 1e6);
     }
-    socket.close()?;
-    server.finish()?;
     Ok(times)
 }

@@ -38,36 +38,34 @@ impl Contender {
     }
 }
 
-/// One row of the results: a figure per contender, in [`Contender::ALL`]'s order (`None`:
-/// not measured for it).
-pub(crate) struct Row {
+/// One row of a table: a figure per contender, in the order of the table's columns (`None`:
+/// not measured for it). Five contenders in the main table, four in the Node table.
+pub(crate) struct Row<const N: usize = 5> {
     workload: String,
     unit: &'static str,
     higher_is_better: bool,
-    figures: [Option<f64>; 5],
+    figures: [Option<f64>; N],
 }
 
-impl Row {
+/// A row of the Node table, in [`node::Contender::ALL`]'s order.
+pub(crate) type NodeRow = Row<4>;
+
+impl<const N: usize> Row<N> {
     /// A rate row: `amount` of work done in each contender's `seconds`.
     pub(crate) fn rate(
         workload: String,
         unit: &'static str,
         amount: f64,
-        seconds: [Option<f64>; 5],
+        seconds: [Option<f64>; N],
     ) -> Self {
-        Row {
-            workload,
-            unit,
-            higher_is_better: true,
-            figures: seconds.map(|s| s.map(|s| amount / s)),
-        }
+        Row::more_is_better(workload, unit, seconds.map(|s| s.map(|s| amount / s)))
     }
 
-    /// A row of figures where more is better (e.g. a share).
+    /// A row of figures where more is better (rates, shares).
     pub(crate) fn more_is_better(
         workload: String,
         unit: &'static str,
-        figures: [Option<f64>; 5],
+        figures: [Option<f64>; N],
     ) -> Self {
         Row {
             workload,
@@ -77,16 +75,11 @@ impl Row {
         }
     }
 
-    /// The figure for `contender`, if measured.
-    pub(crate) fn of(&self, contender: Contender) -> Option<f64> {
-        self.figures[contender as usize]
-    }
-
     /// A row of times or sizes, where less is better.
     pub(crate) fn less_is_better(
         workload: String,
         unit: &'static str,
-        figures: [Option<f64>; 5],
+        figures: [Option<f64>; N],
     ) -> Self {
         Row {
             workload,
@@ -95,7 +88,9 @@ impl Row {
             figures,
         }
     }
+}
 
+impl Row {
     /// A row with a figure for the component called from the host alone.
     pub(crate) fn from_host_only(workload: String, unit: &'static str, figure: f64) -> Self {
         let mut figures = [None; 5];
@@ -103,9 +98,37 @@ impl Row {
         Row::less_is_better(workload, unit, figures)
     }
 
-    fn figure(&self, contender: Contender) -> Option<f64> {
+    /// The figure for `contender`, if measured.
+    pub(crate) fn of(&self, contender: Contender) -> Option<f64> {
         self.figures[contender as usize]
     }
+}
+
+/// A table in Markdown: a column per contender (`names`), then three ratio columns, each
+/// `(title, figure's column, base's column)`.
+fn table<const N: usize>(
+    out: &mut String,
+    names: [&str; N],
+    ratios: [(&str, usize, usize); 3],
+    rows: &[Row<N>],
+) -> Result<()> {
+    write!(out, "| workload | unit |")?;
+    for name in names.iter().chain(ratios.iter().map(|(title, _, _)| title)) {
+        write!(out, " {name} |")?;
+    }
+    writeln!(out, "\n|---|---|{}", "---:|".repeat(N + ratios.len()))?;
+    for row in rows {
+        write!(out, "| {} | {} |", row.workload, row.unit)?;
+        for value in row.figures {
+            write!(out, " {} |", figure(value))?;
+        }
+        for (_, of, base) in ratios {
+            let compared = ratio(row.figures[of], row.figures[base], row.higher_is_better);
+            write!(out, " {compared} |")?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
 }
 
 /// How `figure` compares with `base`, as the share of `base` it reaches: above 1.00× is
@@ -138,44 +161,6 @@ fn command_output(program: &str, args: &[&str]) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// One row of the Node table: a figure per Node contender, in [`node::Contender::ALL`]'s
-/// order.
-pub(crate) struct NodeRow {
-    workload: String,
-    unit: &'static str,
-    higher_is_better: bool,
-    figures: [Option<f64>; 4],
-}
-
-impl NodeRow {
-    pub(crate) fn rate(
-        workload: String,
-        unit: &'static str,
-        amount: f64,
-        seconds: [Option<f64>; 4],
-    ) -> Self {
-        NodeRow {
-            workload,
-            unit,
-            higher_is_better: true,
-            figures: seconds.map(|s| s.map(|s| amount / s)),
-        }
-    }
-
-    pub(crate) fn less_is_better(
-        workload: String,
-        unit: &'static str,
-        figures: [Option<f64>; 4],
-    ) -> Self {
-        NodeRow {
-            workload,
-            unit,
-            higher_is_better: false,
-            figures,
-        }
-    }
-}
-
 /// The Node table: the Node version it ran on, and its rows.
 pub(crate) struct NodeTable {
     pub(crate) version: String,
@@ -183,45 +168,33 @@ pub(crate) struct NodeTable {
 }
 
 /// The Node table, in Markdown.
-fn node_table(out: &mut String, table: &NodeTable) -> Result<()> {
+fn node_table(out: &mut String, node: &NodeTable) -> Result<()> {
     use node::Contender as N;
     writeln!(
         out,
         "\nUnder Node {} with jco 1.35.0 and preview2-shim 0.26.1, transpiled by \
          `tests/node/transpile.mjs` (`bench/node/bench.mjs`; a quarter of the bulk and a tenth \
          of the lines and round trips above):\n",
-        table.version,
+        node.version,
     )?;
-    let rows = &table.rows;
-    write!(out, "| workload | unit |")?;
-    for contender in N::ALL {
-        write!(out, " {} |", contender.name())?;
-    }
-    writeln!(
+    table(
         out,
-        " composed vs peer | composed vs Node net | component vs Node net |"
-    )?;
-    writeln!(
-        out,
-        "|---|---|{}---:|---:|---:|",
-        "---:|".repeat(N::ALL.len())
-    )?;
-    for row in rows {
-        write!(out, "| {} | {} |", row.workload, row.unit)?;
-        for value in row.figures {
-            write!(out, " {} |", figure(value))?;
-        }
-        let better = row.higher_is_better;
-        let of = |contender: N| row.figures[contender as usize];
-        writeln!(
-            out,
-            " {} | {} | {} |",
-            ratio(of(N::Composed), of(N::Peer), better),
-            ratio(of(N::Composed), of(N::Net), better),
-            ratio(of(N::Component), of(N::Net), better),
-        )?;
-    }
-    Ok(())
+        N::ALL.map(N::name),
+        [
+            ("composed vs peer", N::Composed as usize, N::Peer as usize),
+            (
+                "composed vs Node net",
+                N::Composed as usize,
+                N::Net as usize,
+            ),
+            (
+                "component vs Node net",
+                N::Component as usize,
+                N::Net as usize,
+            ),
+        ],
+        &node.rows,
+    )
 }
 
 /// The results as Markdown: when and where they were taken, then the tables.
@@ -255,36 +228,27 @@ pub(crate) fn report(rows: &[Row], node: Option<&NodeTable>, quick: bool) -> Res
             "release"
         },
     )?;
-    write!(out, "| workload | unit |")?;
-    for contender in Contender::ALL {
-        write!(out, " {} |", contender.name())?;
-    }
-    writeln!(
-        out,
-        " composed vs native | composed vs peer | from host vs native |"
+    use Contender as C;
+    table(
+        &mut out,
+        C::ALL.map(C::name),
+        [
+            (
+                "composed vs native",
+                C::Composed as usize,
+                C::Native as usize,
+            ),
+            ("composed vs peer", C::Composed as usize, C::Peer as usize),
+            (
+                "from host vs native",
+                C::FromHost as usize,
+                C::Native as usize,
+            ),
+        ],
+        rows,
     )?;
-    writeln!(
-        out,
-        "|---|---|{}---:|---:|---:|",
-        "---:|".repeat(Contender::ALL.len())
-    )?;
-    for row in rows {
-        write!(out, "| {} | {} |", row.workload, row.unit)?;
-        for value in row.figures {
-            write!(out, " {} |", figure(value))?;
-        }
-        let better = row.higher_is_better;
-        let of = |contender| row.figure(contender);
-        writeln!(
-            out,
-            " {} | {} | {} |",
-            ratio(of(Contender::Composed), of(Contender::Native), better),
-            ratio(of(Contender::Composed), of(Contender::Peer), better),
-            ratio(of(Contender::FromHost), of(Contender::Native), better),
-        )?;
-    }
-    if let Some(table) = node {
-        node_table(&mut out, table)?;
+    if let Some(node) = node {
+        node_table(&mut out, node)?;
     }
     Ok(out)
 }

@@ -197,13 +197,7 @@ pub(crate) fn host_round_trips(instance: &Instance, pki: &Pki, sizes: &Sizes) ->
     let server = TlsServer::echo(pki)?;
     let socket = instance.connect("127.0.0.1", server.port, None)?;
     socket.start_tls(Some("localhost"))?;
-    let mut times = Vec::with_capacity(sizes.round_trips);
-    for _ in 0..sizes.round_trips {
-        let started = Instant::now();
-        socket.write_ln(b"ping")?;
-        socket.read_ln()?;
-        times.push(started.elapsed().as_secs_f64() * 1e6);
-    }
+    let times = crate::from_host::time_round_trips(&socket, sizes)?;
     socket.close()?;
     server.finish()?;
     Ok(times)

@@ -27,38 +27,34 @@ use error::{Error, IoKind};
 use net::{Deadline, TcpConnection, TcpListener};
 use stream::{Buffering, Stream};
 
-// The WASI types of the contract are the ones `net` uses, so a connection's streams can be
-// handed over as they are.
+/// The bindings of a world of ours, whose WASI types are the `wasip2` crate's that `net` uses,
+/// so a connection's streams can be handed over as they are.
+macro_rules! bindings {
+    ({ $($world:tt)* } $($more:tt)*) => {
+        wit_bindgen::generate!({
+            $($world)*
+            with: {
+                $($more)*
+                "wasi:io/error@0.2.12": wasip2::io::error,
+                "wasi:io/poll@0.2.12": wasip2::io::poll,
+                "wasi:io/streams@0.2.12": wasip2::io::streams,
+                "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,
+                "wasi:sockets/network@0.2.12": wasip2::sockets::network,
+                "wasi:sockets/tcp@0.2.12": wasip2::sockets::tcp,
+            },
+        });
+    };
+}
+
 #[cfg(not(feature = "tls"))]
-wit_bindgen::generate!({
-    path: "../wit",
-    world: "provider",
-    with: {
-        "wasi:io/error@0.2.12": wasip2::io::error,
-        "wasi:io/poll@0.2.12": wasip2::io::poll,
-        "wasi:io/streams@0.2.12": wasip2::io::streams,
-        "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,
-        "wasi:sockets/network@0.2.12": wasip2::sockets::network,
-        "wasi:sockets/tcp@0.2.12": wasip2::sockets::tcp,
-    },
-});
+bindings!({ path: "../wit", world: "provider", });
 
 // The TLS build: the same exports, and `wasi:tls` (`guest/wit/world.wit`).
 #[cfg(feature = "tls")]
-wit_bindgen::generate!({
-    path: "wit",
-    world: "provider-tls",
-    features: ["tls"],
-    with: {
-        "wasi:io/error@0.2.12": wasip2::io::error,
-        "wasi:io/poll@0.2.12": wasip2::io::poll,
-        "wasi:io/streams@0.2.12": wasip2::io::streams,
-        "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,
-        "wasi:sockets/network@0.2.12": wasip2::sockets::network,
-        "wasi:sockets/tcp@0.2.12": wasip2::sockets::tcp,
-        "wasi:tls/types@0.2.0-draft": generate,
-    },
-});
+bindings!(
+    { path: "wit", world: "provider-tls", features: ["tls"], }
+    "wasi:tls/types@0.2.0-draft": generate,
+);
 
 use exports::alore::socket::server_socket as server_api;
 use exports::alore::socket::socket as api;

@@ -260,15 +260,19 @@ impl Runtime {
 
     /// The names of the interfaces the component imports, e.g. `wasi:sockets/tcp@0.2.12`.
     pub fn imports(&self) -> Vec<String> {
-        let ty = self
-            .standard
-            .pre
-            .instance_pre()
-            .component()
-            .component_type();
+        let ty = self.standard_type();
         ty.imports(&self.engine)
             .map(|(name, _)| name.to_owned())
             .collect()
+    }
+
+    /// The standard build's component type.
+    fn standard_type(&self) -> wasmtime::component::types::Component {
+        self.standard
+            .pre
+            .instance_pre()
+            .component()
+            .component_type()
     }
 
     /// The names of the interfaces another component imports (e.g. a composition).
@@ -284,12 +288,7 @@ impl Runtime {
     /// The names of the interfaces the component exports, e.g. `alore:socket/socket@0.1.2`. That
     /// each export has the contract's type was checked when the runtime was made.
     pub fn exports(&self) -> Vec<String> {
-        let ty = self
-            .standard
-            .pre
-            .instance_pre()
-            .component()
-            .component_type();
+        let ty = self.standard_type();
         ty.exports(&self.engine)
             .map(|(name, _)| name.to_owned())
             .collect()

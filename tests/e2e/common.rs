@@ -237,3 +237,50 @@ pub fn same(got: &[u8], want: &[u8]) {
     }
     assert!(got == want, "got {}, want {}", show(got), show(want));
 }
+
+/// `len` bytes holding every byte value, CR and LF included, in an order set by `step`: a body
+/// in which a lost, doubled or reordered byte shows (pick a length no buffer divides).
+pub fn binary_body(len: u32, step: u32) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i.wrapping_mul(step) % 256) as u8)
+        .collect()
+}
+
+/// An HTTP/1.0 server for one request: reads its head, answers `200 OK` with `body`, closes.
+pub fn http_server(body: Vec<u8>) -> Server<()> {
+    Server::start(move |mut s| {
+        let mut reader = std::io::BufReader::new(s.try_clone().unwrap());
+        let mut line = String::new();
+        while std::io::BufRead::read_line(&mut reader, &mut line).unwrap() > 2 {
+            line.clear();
+        }
+        std::io::Write::write_all(&mut s, b"HTTP/1.0 200 OK\r\nServer: test\r\n\r\n").unwrap();
+        std::io::Write::write_all(&mut s, &body).unwrap();
+    })
+}
+
+/// Run `http-get URL`, composed in `app`, under `policy`, its output captured.
+pub fn http_get(app: &[u8], policy: &Policy, url: &str) -> alore_socket_host::CommandOutput {
+    let args = ["http-get".to_owned(), url.to_owned()];
+    runtime()
+        .run_command(
+            app,
+            policy,
+            &args,
+            alore_socket_host::Stdio::Capture { stdin: vec![] },
+        )
+        .unwrap()
+}
+
+/// http-get's output: success, the status line, then exactly `body`.
+pub fn assert_fetched(stdout: &[u8], stderr: &[u8], ok: bool, body: &[u8]) {
+    assert!(ok, "{}", String::from_utf8_lossy(stderr));
+    let status = b"HTTP/1.0 200 OK\n";
+    assert_eq!(
+        &stdout[..status.len()],
+        status,
+        "{}",
+        String::from_utf8_lossy(stderr)
+    );
+    same(&stdout[status.len()..], body);
+}

@@ -123,34 +123,13 @@ fn http_get_runs_composed_against_a_real_server() {
 
 #[test]
 fn http_get_moves_a_large_binary_body_through_detach_byte_for_byte() {
-    // Every byte value, CR and LF included, in a length no buffer divides: the head is read
-    // with read-ln, the body spliced from the detached stream.
-    let body: Vec<u8> = (0..5_000_011u32).map(|i| (i * 31 % 256) as u8).collect();
-    let sent = body.clone();
-    let server = Server::start(move |mut s| {
-        let mut reader = BufReader::new(s.try_clone().unwrap());
-        let mut line = String::new();
-        while reader.read_line(&mut line).unwrap() > 2 {
-            line.clear();
-        }
-        s.write_all(b"HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n")
-            .unwrap();
-        s.write_all(&sent).unwrap();
-    });
+    // The head is read with read-ln, the body from the detached stream.
+    let body = binary_body(5_000_011, 31);
+    let server = http_server(body.clone());
     let policy = Policy::deny_all().allow(Allow::host(Ipv4Addr::LOCALHOST).port(server.port));
     let url = format!("http://127.0.0.1:{}/blob", server.port);
-    let out = runtime()
-        .run_command(
-            &composed("http-get"),
-            &policy,
-            &args(&["http-get", &url]),
-            Stdio::Capture { stdin: vec![] },
-        )
-        .unwrap();
-    assert_eq!(out.code, 0, "{}", String::from_utf8_lossy(&out.stderr));
-    let status = b"HTTP/1.0 200 OK\n";
-    assert_eq!(&out.stdout[..status.len()], status);
-    same(&out.stdout[status.len()..], &body);
+    let out = http_get(&composed("http-get"), &policy, &url);
+    assert_fetched(&out.stdout, &out.stderr, out.code == 0, &body);
     server.join();
 }
 

@@ -58,30 +58,16 @@ fn http_get_runs_composed_under_node_as_transpile_mjs_makes_it() {
         .status()
         .expect("node runs");
     assert!(status.success());
-    // The head through read-ln, the body through detach and a splice to stdout.
-    let body: Vec<u8> = (0..1_000_003u32).map(|i| (i * 13 % 256) as u8).collect();
-    let sent = body.clone();
-    let server = Server::start(move |mut s| {
-        let mut reader = BufReader::new(s.try_clone().unwrap());
-        let mut line = String::new();
-        while reader.read_line(&mut line).unwrap() > 2 {
-            line.clear();
-        }
-        s.write_all(b"HTTP/1.0 200 OK\r\nServer: test\r\n\r\n")
-            .unwrap();
-        s.write_all(&sent).unwrap();
-    });
+    // The head through read-ln, the body through detach.
+    let body = binary_body(1_000_003, 13);
+    let server = http_server(body.clone());
     let url = format!("http://127.0.0.1:{}/blob", server.port);
     let out = Command::new("node")
         .arg(out_dir.join("run.mjs"))
         .arg(&url)
         .output()
         .expect("node runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let status_line = b"HTTP/1.0 200 OK\n";
-    assert_eq!(&out.stdout[..status_line.len()], status_line, "{stderr}");
-    same(&out.stdout[status_line.len()..], &body);
+    assert_fetched(&out.stdout, &out.stderr, out.status.success(), &body);
     server.join();
 }
 

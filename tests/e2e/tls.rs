@@ -5,13 +5,12 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
 use std::sync::{Arc, OnceLock};
 
-use alore_socket_host::{Allow, Buffering, Instance, IoErrorKind, Policy, Stdio};
+use alore_socket_host::{Allow, Buffering, Instance, IoErrorKind, Policy};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
 use crate::common::*;
-use crate::compose::args;
 
 /// A certificate authority and server certificates it signed.
 pub struct Pki {
@@ -401,7 +400,7 @@ fn https_server(body: Vec<u8>) -> Server<String> {
 
 #[test]
 fn http_get_fetches_https_composed_with_the_tls_build() {
-    let body: Vec<u8> = (0..300_001u32).map(|i| (i * 11 % 256) as u8).collect();
+    let body = binary_body(300_001, 11);
     let server = https_server(body.clone());
     let policy = tls_policy();
     let app = crate::compose::example_bytes("http-get");
@@ -412,18 +411,8 @@ fn http_get_fetches_https_composed_with_the_tls_build() {
         "{imports:?}"
     );
     let url = format!("https://localhost:{}/secret", server.port);
-    let out = runtime()
-        .run_command(
-            &composed,
-            &policy,
-            &args(&["http-get", &url]),
-            Stdio::Capture { stdin: vec![] },
-        )
-        .unwrap();
-    assert_eq!(out.code, 0, "{}", String::from_utf8_lossy(&out.stderr));
-    let status = b"HTTP/1.0 200 OK\n";
-    assert_eq!(&out.stdout[..status.len()], status);
-    same(&out.stdout[status.len()..], &body);
+    let out = http_get(&composed, &policy, &url);
+    assert_fetched(&out.stdout, &out.stderr, out.code == 0, &body);
     assert_eq!(server.join(), "GET /secret HTTP/1.0\r\n");
 }
 
@@ -439,14 +428,7 @@ fn the_standard_build_asked_to_start_tls_says_it_has_no_tls() {
         .compose(crate::compose::example_bytes("http-get"))
         .unwrap();
     let url = format!("https://localhost:{}/", server.port);
-    let out = runtime()
-        .run_command(
-            &composed,
-            &policy,
-            &args(&["http-get", &url]),
-            Stdio::Capture { stdin: vec![] },
-        )
-        .unwrap();
+    let out = http_get(&composed, &policy, &url);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.code, 1, "{stderr}");
     assert!(

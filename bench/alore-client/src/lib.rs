@@ -16,6 +16,18 @@ const CHUNK: usize = 64 * 1024;
 
 struct Workloads;
 
+/// `count` times: write "ping" and a line feed, read the echoed line; each one's time.
+fn time_round_trips(socket: &Socket, count: u32) -> Result<Vec<u64>, String> {
+    (0..count)
+        .map(|_| {
+            let started = Instant::now();
+            socket.write_ln(b"ping").map_err(text)?;
+            socket.read_ln().map_err(text)?;
+            Ok(nanos(started))
+        })
+        .collect()
+}
+
 fn text(e: Error) -> String {
     format!("{e:?}")
 }
@@ -63,15 +75,7 @@ impl Guest for Workloads {
     }
 
     fn round_trips(port: u16, count: u32) -> Result<Vec<u64>, String> {
-        let socket = connect(port, None)?;
-        (0..count)
-            .map(|_| {
-                let started = Instant::now();
-                socket.write_ln(b"ping").map_err(text)?;
-                socket.read_ln().map_err(text)?;
-                Ok(nanos(started))
-            })
-            .collect()
+        time_round_trips(&connect(port, None)?, count)
     }
 
     fn connects(port: u16, count: u32) -> Result<u64, String> {
@@ -159,15 +163,7 @@ impl Tls for Workloads {
     }
 
     fn round_trips(port: u16, count: u32) -> Result<Vec<u64>, String> {
-        let socket = connect_tls(port, None)?;
-        (0..count)
-            .map(|_| {
-                let started = Instant::now();
-                socket.write_ln(b"ping").map_err(text)?;
-                socket.read_ln().map_err(text)?;
-                Ok(nanos(started))
-            })
-            .collect()
+        time_round_trips(&connect_tls(port, None)?, count)
     }
 }
 
