@@ -10,14 +10,14 @@ use crate::compose::{args, composed};
 
 /// What the server sends after its first line: every byte value, in a length that is no
 /// multiple of any buffer, so a lost, doubled or reordered byte shows.
-fn body() -> Vec<u8> {
+pub fn body() -> Vec<u8> {
     (0..300_007u32).map(|i| (i * 7 % 251) as u8).collect()
 }
 
 /// A server for `test-consumer detach`: sends `ready` a moment late (so the component has
 /// waited on its streams before it detaches them), then the body at once (much of it is read
 /// ahead by `read-ln` and comes back as `buffered`), reads `hello\nworld\n`, and closes.
-fn server() -> Server<Vec<u8>> {
+pub fn server() -> Server<Vec<u8>> {
     Server::start(|mut s| {
         std::thread::sleep(QUIET);
         s.write_all(b"ready\n").unwrap();
@@ -30,7 +30,7 @@ fn server() -> Server<Vec<u8>> {
 
 /// Every order of dropping the socket (`s`), its input (`i`), output (`o`) and connection
 /// (`c`) after a detach: the 24 permutations of `sioc`.
-fn orders() -> Vec<String> {
+pub fn orders() -> Vec<String> {
     fn permute(done: String, left: &str, all: &mut Vec<String>) {
         if left.is_empty() {
             all.push(done);

@@ -122,3 +122,36 @@ fn line_client_runs_composed_under_node() {
     );
     assert_eq!(server.join(), 2);
 }
+
+#[test]
+fn detach_under_node_hands_over_every_byte_and_no_order_of_drops_fails() {
+    if !node_present("detach_under_node_hands_over_every_byte_and_no_order_of_drops_fails") {
+        return;
+    }
+    npm_packages();
+    let dir = tempfile::tempdir_in(NODE_DIR).unwrap();
+    let app = dir.path().join("test-consumer.wasm");
+    std::fs::write(&app, composed("test-consumer")).unwrap();
+    let out_dir = dir.path().join("out");
+    let status = Command::new("node")
+        .arg(Path::new(NODE_DIR).join("transpile.mjs"))
+        .arg(&app)
+        .arg(&out_dir)
+        .status()
+        .expect("node runs");
+    assert!(status.success());
+    // preview2-shim tracks no parent and child: every order runs, the connection dropped
+    // first included (it destroys the Node socket; the streams are dropped after it).
+    for order in crate::detach::orders() {
+        let server = crate::detach::server();
+        let out = Command::new("node")
+            .arg(out_dir.join("run.mjs"))
+            .args(["detach", &server.port.to_string(), &order])
+            .output()
+            .expect("node runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{order}: {stderr}");
+        same(&out.stdout, &crate::detach::body());
+        assert_eq!(server.join(), b"hello\nworld\n", "{order}");
+    }
+}
