@@ -40,16 +40,14 @@ fn node_present(test: &str) -> bool {
     false
 }
 
-#[test]
-fn http_get_runs_composed_under_node_as_transpile_mjs_makes_it() {
-    if !node_present("http_get_runs_composed_under_node_as_transpile_mjs_makes_it") {
-        return;
-    }
+/// `artifact` composed, then transpiled by `transpile.mjs` as the README says: the directory
+/// (kept while the value lives) and the output folder with `run.mjs`. Inside tests/node, so
+/// that the transpiled module finds preview2-shim.
+fn transpiled(artifact: &'static str) -> (tempfile::TempDir, std::path::PathBuf) {
     npm_packages();
-    // Inside tests/node, so that the transpiled module finds preview2-shim.
     let dir = tempfile::tempdir_in(NODE_DIR).unwrap();
-    let app = dir.path().join("http-get.wasm");
-    std::fs::write(&app, composed("http-get")).unwrap();
+    let app = dir.path().join(format!("{artifact}.wasm"));
+    std::fs::write(&app, composed(artifact)).unwrap();
     let out_dir = dir.path().join("out");
     let status = Command::new("node")
         .arg(Path::new(NODE_DIR).join("transpile.mjs"))
@@ -58,6 +56,15 @@ fn http_get_runs_composed_under_node_as_transpile_mjs_makes_it() {
         .status()
         .expect("node runs");
     assert!(status.success());
+    (dir, out_dir)
+}
+
+#[test]
+fn http_get_runs_composed_under_node_as_transpile_mjs_makes_it() {
+    if !node_present("http_get_runs_composed_under_node_as_transpile_mjs_makes_it") {
+        return;
+    }
+    let (_dir, out_dir) = transpiled("http-get");
     // The head through read-ln, the body through detach.
     let body = binary_body(1_000_003, 13);
     let server = http_server(body.clone());
@@ -128,18 +135,7 @@ fn detach_under_node_hands_over_every_byte_and_no_order_of_drops_fails() {
     if !node_present("detach_under_node_hands_over_every_byte_and_no_order_of_drops_fails") {
         return;
     }
-    npm_packages();
-    let dir = tempfile::tempdir_in(NODE_DIR).unwrap();
-    let app = dir.path().join("test-consumer.wasm");
-    std::fs::write(&app, composed("test-consumer")).unwrap();
-    let out_dir = dir.path().join("out");
-    let status = Command::new("node")
-        .arg(Path::new(NODE_DIR).join("transpile.mjs"))
-        .arg(&app)
-        .arg(&out_dir)
-        .status()
-        .expect("node runs");
-    assert!(status.success());
+    let (_dir, out_dir) = transpiled("test-consumer");
     // preview2-shim tracks no parent and child: every order runs, the connection dropped
     // first included (it destroys the Node socket; the streams are dropped after it).
     for order in crate::detach::orders() {
