@@ -160,21 +160,10 @@ impl TcpConnection {
     /// took them for the handshake) and so is the connection.
     #[cfg(feature = "tls")]
     pub(crate) fn start_tls(self, server_name: &str) -> Result<Self, Error> {
-        let deadline = Deadline::within(self.timeout);
-        let TcpConnection {
-            readable,
-            writable,
-            input,
-            output,
-            tls: _,
-            socket,
-            remote,
-            timeout,
-            ..
-        } = self;
-        // Children of the streams the handshake takes over.
-        drop(readable);
-        drop(writable);
+        let (remote, timeout) = (self.remote, self.timeout);
+        let deadline = Deadline::within(timeout);
+        // The streams the handshake takes over, without our pollables (their children).
+        let (input, output, socket) = self.into_parts();
         let (tls, input, output) = crate::tls::handshake(server_name, input, output, deadline)?;
         Ok(TcpConnection {
             tls: Some(tls),
@@ -183,10 +172,14 @@ impl TcpConnection {
         })
     }
 
-    /// The connection's streams and socket, for `detach`. Our pollables are children of the
-    /// streams, so they go first: the new owner could not drop a stream while they live.
+    /// The connection's TCP streams and socket, for `detach` and the TLS handshake. Our
+    /// pollables are children of the streams, so they go first: the new owner could not drop
+    /// a stream while they live.
     pub(crate) fn into_parts(self) -> (InputStream, OutputStream, TcpSocket) {
-        debug_assert!(!self.is_tls(), "a TLS connection is not detached");
+        debug_assert!(
+            !self.is_tls(),
+            "the streams of a TLS connection are not TCP's"
+        );
         let TcpConnection {
             readable,
             writable,
