@@ -41,6 +41,18 @@ pub(crate) struct InWasm {
     tls: Option<tls::TlsRunner>,
 }
 
+/// Call one workload of `workloads` against `port` and return what it measured.
+fn drive<W, T>(
+    store: &mut Store,
+    workloads: &W,
+    port: u16,
+    call: impl AsyncFnOnce(&W, &mut Store, u16) -> wasmtime::Result<Result<T, String>>,
+) -> Result<T> {
+    block_on(None, call(workloads, store, port))
+        .expect("no deadline")?
+        .map_err(anyhow::Error::msg)
+}
+
 impl InWasm {
     pub(crate) fn new(runtime: &Runtime, policy: &Policy, wasm: &[u8]) -> Result<Self> {
         let component = runtime.compile(wasm)?;
@@ -69,10 +81,12 @@ impl InWasm {
             .tls
             .as_ref()
             .ok_or_else(|| anyhow::anyhow!("this component has no `tls` workloads"))?;
-        let workloads = runner.alore_socket_bench_tls();
-        let measured = block_on(None, call(workloads, &mut self.store, server.port))
-            .expect("no deadline")?
-            .map_err(anyhow::Error::msg)?;
+        let measured = drive(
+            &mut self.store,
+            runner.alore_socket_bench_tls(),
+            server.port,
+            call,
+        )?;
         server.finish()?;
         Ok(measured)
     }
@@ -109,10 +123,12 @@ impl InWasm {
             .detached
             .as_ref()
             .ok_or_else(|| anyhow::anyhow!("this component has no `detached` workloads"))?;
-        let workloads = runner.alore_socket_bench_detached();
-        let measured = block_on(None, call(workloads, &mut self.store, server.port))
-            .expect("no deadline")?
-            .map_err(anyhow::Error::msg)?;
+        let measured = drive(
+            &mut self.store,
+            runner.alore_socket_bench_detached(),
+            server.port,
+            call,
+        )?;
         server.finish()?;
         Ok(measured)
     }
@@ -124,9 +140,7 @@ impl InWasm {
         call: impl AsyncFnOnce(&Workloads, &mut Store, u16) -> wasmtime::Result<Result<T, String>>,
     ) -> Result<T> {
         let workloads = self.runner.alore_socket_bench_workloads();
-        let measured = block_on(None, call(workloads, &mut self.store, server.port))
-            .expect("no deadline")?
-            .map_err(anyhow::Error::msg)?;
+        let measured = drive(&mut self.store, workloads, server.port, call)?;
         server.finish()?;
         Ok(measured)
     }
