@@ -1,6 +1,6 @@
 //! The component's error type, and the one place where WASI failures become it.
 
-use alore_socket_rules::one_line;
+use alore_socket_rules::{host_text, one_line};
 use wasip2::io::error::Error as WasiError;
 use wasip2::sockets::network::ErrorCode;
 
@@ -110,7 +110,7 @@ pub(crate) fn from_code(code: ErrorCode) -> Error {
 /// string here (`network-error-code` is unstable), so the kind is read from it: wasmtime
 /// prints Rust's `io::Error`, whose `kind: ConnectionReset` names the failure portably.
 pub(crate) fn from_stream(error: &WasiError) -> Error {
-    let text = one_line(&error.to_debug_string());
+    let text = host_text(&error.to_debug_string());
     let kind = classify(&text);
     match message_of(kind) {
         "" => Error::io(kind, text),
@@ -118,15 +118,27 @@ pub(crate) fn from_stream(error: &WasiError) -> Error {
     }
 }
 
-/// The kind named in a host's error text, `Other` when none is recognised.
+/// A failure the host reports as an error resource's text, e.g. a TLS handshake's: its
+/// kind read from the text, and the text cut to what it says, after `prefix`.
+#[cfg(feature = "tls")]
+pub(crate) fn from_host_error(error: &WasiError, prefix: &str) -> Error {
+    let text = host_text(&error.to_debug_string());
+    Error::io(classify(&text), format!("{prefix}{text}"))
+}
+
+/// The kind named in a host's error text, `Other` when none is recognised: Rust's
+/// `io::ErrorKind` names (what wasmtime prints) and the system's own words.
 fn classify(text: &str) -> IoKind {
-    const NAMES: [(&str, IoKind); 10] = [
+    const NAMES: [(&str, IoKind); 13] = [
         ("ConnectionReset", IoKind::ConnectionReset),
         ("ConnectionAborted", IoKind::ConnectionReset),
         ("BrokenPipe", IoKind::ConnectionReset),
+        ("Broken pipe", IoKind::ConnectionReset),
         ("reset", IoKind::ConnectionReset),
         ("ConnectionRefused", IoKind::ConnectionRefused),
+        ("Connection refused", IoKind::ConnectionRefused),
         ("TimedOut", IoKind::TimedOut),
+        ("timed out", IoKind::TimedOut),
         ("HostUnreachable", IoKind::Unreachable),
         ("NetworkUnreachable", IoKind::Unreachable),
         ("PermissionDenied", IoKind::AccessDenied),
@@ -150,6 +162,17 @@ mod tests {
         let pipe = r#"Os { code: 32, kind: BrokenPipe, message: "Broken pipe" }"#;
         assert_eq!(classify(pipe), IoKind::ConnectionReset);
         assert_eq!(classify("something else"), IoKind::Other);
+        // A TLS handshake's error is the system's text, as Rust displays an io::Error.
+        let handshake = "\"Connection reset by peer (os error 104)\"";
+        assert_eq!(classify(handshake), IoKind::ConnectionReset);
+        assert_eq!(
+            classify("Broken pipe (os error 32)"),
+            IoKind::ConnectionReset
+        );
+        assert_eq!(
+            classify("Connection timed out (os error 110)"),
+            IoKind::TimedOut
+        );
     }
 
     #[test]

@@ -23,7 +23,6 @@ pub(crate) use tls_build::*;
 
 #[cfg(feature = "tls")]
 mod tls_build {
-    use alore_socket_rules::one_line;
     use wasip2::io::streams::{InputStream, OutputStream};
 
     pub(crate) use crate::wasi::tls::types::ClientConnection;
@@ -55,12 +54,7 @@ mod tls_build {
                 // A pollable may wake early.
                 None => continue,
                 Some(Ok(Ok(streams))) => return Ok(streams),
-                Some(Ok(Err(e))) => {
-                    return Err(Error::io(
-                        IoKind::Other,
-                        one_line(&format!("TLS: {}", e.to_debug_string())),
-                    ));
-                }
+                Some(Ok(Err(e))) => return Err(crate::error::from_host_error(&e, "TLS: ")),
                 Some(Err(())) => {
                     return Err(Error::io(
                         IoKind::Other,

@@ -45,6 +45,29 @@ pub fn one_line(text: &str) -> String {
     words.chars().filter(|c| !c.is_control()).collect()
 }
 
+/// The longest message taken from a host's error text: a line a person reads. The texts worth
+/// keeping (an `io::Error`, a rustls alert) are well under it; a host that prints a whole
+/// chain or a dump must not make one error a screenful.
+pub const MAX_HOST_TEXT: usize = 240;
+
+/// What a host's error text says, as one line of at most [`MAX_HOST_TEXT`] bytes: cut
+/// before a backtrace (wasmtime's CLI captures one in every error it prints with `{:?}`,
+/// "Stack backtrace: 0: …", about 1,500 characters), folded by [`one_line`], and shortened at
+/// a character boundary with "…" when still too long.
+pub fn host_text(text: &str) -> String {
+    let said = text.split("Stack backtrace:").next().unwrap_or_default();
+    let mut line = one_line(said);
+    if line.len() > MAX_HOST_TEXT {
+        let mut end = MAX_HOST_TEXT - '…'.len_utf8();
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        line.truncate(end);
+        line.push('…');
+    }
+    line
+}
+
 /// The DNS port: `nameserver` lines cannot name another.
 pub const DNS_PORT: u16 = 53;
 /// glibc's `MAXNS`: only the first three `nameserver`s count, so that a long list cannot
@@ -190,6 +213,22 @@ pub fn check_answered_name(name: &str) -> Result<(), &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_text_drops_the_backtrace_and_bounds_the_length() {
+        let cli = "invalid peer certificate: UnknownIssuer\n\nStack backtrace:\n   0: \
+                   wasmtime_internal_core::error::backtrace::capture\n   1: clone3 at x.c:1";
+        assert_eq!(host_text(cli), "invalid peer certificate: UnknownIssuer");
+        assert_eq!(host_text("a\n  b\tc"), "a b c");
+        let long = "é".repeat(200);
+        let cut = host_text(&long);
+        assert!(cut.len() <= MAX_HOST_TEXT, "{}", cut.len());
+        assert!(cut.ends_with('…') && cut.starts_with("éé"));
+        let exact = "x".repeat(MAX_HOST_TEXT);
+        assert_eq!(host_text(&exact), exact, "at the limit nothing is cut");
+        let over = "x".repeat(MAX_HOST_TEXT + 1);
+        assert_eq!(host_text(&over).len(), MAX_HOST_TEXT);
+    }
 
     fn v4(a: u8, b: u8, c: u8, d: u8, port: u16) -> SocketAddrV4 {
         SocketAddrV4::new(Ipv4Addr::new(a, b, c, d), port)
