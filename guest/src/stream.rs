@@ -81,6 +81,9 @@ pub(crate) struct Stream<T: Transport> {
     max_line: usize,
     /// `shutdown-output` was called: no more writes.
     output_shut: bool,
+    /// How reading failed, when it failed in a way that ends the input: every later read
+    /// that needs the network fails the same way ([`Stream::receive`]).
+    read_failed: Option<Error>,
 }
 
 impl<T: Transport> Stream<T> {
@@ -94,6 +97,7 @@ impl<T: Transport> Stream<T> {
             output: Vec::with_capacity(mode.output_capacity()),
             max_line: MAX_LINE_LENGTH,
             output_shut: false,
+            read_failed: None,
         }
     }
 
@@ -331,11 +335,29 @@ impl<T: Transport> Stream<T> {
         }
     }
 
+    /// Read once from the transport, at most `max` bytes. A failure that ends the input
+    /// (anything but a timeout or a shortage of memory, which a retry may get past) is kept,
+    /// and every later read that needs the network fails the same way: the unterminated tail
+    /// of a connection that broke off (a reset, a TLS peer that closed without close_notify)
+    /// is never taken for a whole line or a whole stream (docs/semantics.md, "Failures").
+    fn receive(&mut self, max: usize) -> Result<Vec<u8>, Error> {
+        if let Some(failed) = &self.read_failed {
+            return Err(failed.clone());
+        }
+        let received = self.transport_mut()?.read(max);
+        if let Err(e @ Error::Io { kind, .. }) = &received
+            && !matches!(kind, IoKind::TimedOut | IoKind::LimitExceeded)
+        {
+            self.read_failed = Some(e.clone());
+        }
+        received
+    }
+
     /// Read once from the transport (at most `max` bytes) into the input buffer. Returns how
     /// many bytes came; 0 is the end of the stream.
     fn fill(&mut self, max: usize) -> Result<usize, Error> {
         debug_assert!(max > 0, "a read of 0 bytes would wait forever");
-        let chunk = self.transport_mut()?.read(max)?;
+        let chunk = self.receive(max)?;
         let n = chunk.len();
         if self.unread().is_empty() {
             // Nothing to keep: take the transport's buffer instead of copying it.
@@ -406,7 +428,7 @@ impl<T: Transport> Stream<T> {
                 _ => want.max(self.mode.refill_size()),
             }
             .min(MAX_READ_CHUNK);
-            let chunk = self.transport_mut()?.read(ask)?;
+            let chunk = self.receive(ask)?;
             if chunk.is_empty() {
                 break;
             }
@@ -429,7 +451,7 @@ impl<T: Transport> Stream<T> {
         self.read_pos = 0;
         self.line_scanned = 0;
         loop {
-            let chunk = match self.transport_mut()?.read(MAX_READ_CHUNK) {
+            let chunk = match self.receive(MAX_READ_CHUNK) {
                 Ok(chunk) => chunk,
                 Err(e) => return Err(self.give_back(out, e)),
             };

@@ -28,6 +28,7 @@ pub(crate) struct Wire {
     /// How many bytes of the arrivals the stream has been handed.
     pub(crate) delivered: usize,
     /// A read error to give once the arrivals run out, instead of the end of the stream.
+    /// Given once, as WASI does: the stream is closed after it, and reads find its end.
     pub(crate) reset_after_arrivals: bool,
     /// Writes fail from now on.
     pub(crate) broken: bool,
@@ -44,6 +45,7 @@ impl Transport for Fake {
         wire.asked.push(max);
         let Some(front) = wire.arrivals.front_mut() else {
             if wire.reset_after_arrivals {
+                wire.reset_after_arrivals = false;
                 return Err(Error::io(IoKind::ConnectionReset, "reset"));
             }
             return Ok(Vec::new());

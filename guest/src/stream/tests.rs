@@ -196,6 +196,51 @@ fn read_lines_closes_on_failure_too() {
 }
 
 #[test]
+fn a_read_failure_is_kept_so_the_tail_after_it_is_never_a_whole_line() {
+    // The transport fails once and then reports the end, as a WASI stream does after a reset
+    // or a TLS peer that closed without close_notify: the tail must not pass for a line.
+    for mode in [
+        Buffering::Unbuffered,
+        Buffering::LineBuffered,
+        Buffering::Buffered,
+    ] {
+        let (mut s, wire) = stream(mode, &[b"whole\nunterminated tail"]);
+        wire.0.borrow_mut().reset_after_arrivals = true;
+        assert_eq!(s.read_ln().unwrap(), b"whole", "{mode:?}");
+        assert_eq!(kind(s.read_ln()), IoKind::ConnectionReset, "{mode:?}");
+        assert_eq!(
+            kind(s.read_ln()),
+            IoKind::ConnectionReset,
+            "{mode:?}: again"
+        );
+        assert!(!s.eof().unwrap(), "{mode:?}: the tail is there, unread");
+        assert_eq!(kind(s.read(Some(100))), IoKind::ConnectionReset, "{mode:?}");
+        assert_eq!(kind(s.read(None)), IoKind::ConnectionReset, "{mode:?}");
+        assert_eq!(
+            s.peek().unwrap(),
+            b"unterminated tail",
+            "{mode:?}: still unread"
+        );
+        assert_eq!(
+            s.read(Some(4)).unwrap(),
+            b"unte",
+            "{mode:?}: what came is readable"
+        );
+        assert_eq!(s.read(Some(13)).unwrap(), b"rminated tail", "{mode:?}");
+        assert_eq!(
+            kind(s.eof()),
+            IoKind::ConnectionReset,
+            "{mode:?}: nothing left"
+        );
+        assert_eq!(kind(s.read_lines()), IoKind::ConnectionReset, "{mode:?}");
+    }
+    // A timeout is not kept: the next read goes on.
+    let (mut s, _) = stream(Buffering::Unbuffered, &[b"a", b"", b"b\n"]);
+    assert_eq!(kind(s.read_ln()), IoKind::TimedOut);
+    assert_eq!(s.read_ln().unwrap(), b"ab");
+}
+
+#[test]
 fn read_n_blocks_across_arrivals_and_stops_at_the_end() {
     let (mut s, _) = stream(Buffering::Unbuffered, &[b"foo ", b"bar"]);
     assert_eq!(s.read(Some(2)).unwrap(), b"fo");
