@@ -22,6 +22,10 @@ pub enum Error {
     /// usable after it.
     #[error("the call ran past its deadline ({0:?}) and was stopped")]
     Deadline(std::time::Duration),
+    /// The policy does not grant what a component needs to run (e.g. an application that
+    /// imports `wasi:tls` under a policy that does not allow TLS).
+    #[error("not allowed by the policy: {0}")]
+    Denied(String),
     /// An application could not be composed with the component.
     #[error("cannot compose: {0}")]
     Compose(String),

@@ -23,6 +23,7 @@ mod bindings;
 mod cache;
 mod error;
 mod exec;
+mod guard;
 mod instance;
 mod locate;
 mod lookup;
@@ -35,7 +36,9 @@ pub use bindings::{Buffering, ConnectOptions, IoError, IoErrorKind, SocketError}
 pub use error::{Error, kind_name, one_line};
 pub use instance::{Instance, ServerSocket, Socket};
 pub use lookup::LookupTable;
-pub use policy::{Allow, DEFAULT_MEMORY_LIMIT, ParseAllowError, Policy};
+pub use policy::{
+    Allow, DEFAULT_MAX_HANDLES, DEFAULT_MAX_SOCKETS, DEFAULT_MEMORY_LIMIT, ParseAllowError, Policy,
+};
 pub use runtime::{CommandOutput, MAX_CAPTURED_OUTPUT, Runtime, Stdio};
 
 /// For embedders that run other components beside this one (compositions, benchmarks, their

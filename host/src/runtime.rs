@@ -22,11 +22,7 @@ pub const PROFILE_ENV: &str = "ALORE_SOCKET_PROFILE";
 /// A compiled, linked component, ready to instantiate many times.
 pub struct Runtime {
     engine: Engine,
-    /// WASI 0.2, and `wasi:tls` (which refuses every handshake unless the policy allows TLS).
-    linker: Linker<State>,
-    /// The same, with name lookups answered from the policy's table: for policies that have
-    /// one ([`Policy::lookup_table`]).
-    table_linker: Linker<State>,
+    linkers: Linkers,
     /// The standard build: what every policy that does not allow TLS runs.
     standard: Arc<Build>,
     /// The TLS build, loaded the first time a policy allows TLS.
@@ -37,6 +33,49 @@ pub struct Runtime {
     built: bool,
     /// Where compiled forms are cached: beside the component.
     cache_dir: PathBuf,
+}
+
+/// The linkers a policy chooses from: WASI 0.2 with the store's bounds ([`crate::guard`]);
+/// `wasi:tls` only where the policy allows TLS, so that nothing in a store it denies (the
+/// application plugged into the component included) can reach it; and name lookups answered
+/// from the policy's table where it has one ([`Policy::lookup_table`]).
+struct Linkers {
+    plain: Linker<State>,
+    plain_table: Linker<State>,
+    tls: Linker<State>,
+    tls_table: Linker<State>,
+}
+
+impl Linkers {
+    fn new(engine: &Engine) -> wasmtime::Result<Self> {
+        let mut plain = Linker::new(engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut plain)?;
+        crate::guard::add_sockets_to_linker(&mut plain)?;
+        let mut tls = plain.clone();
+        let mut tls_options = wasmtime_wasi_tls::p2::LinkOptions::default();
+        tls_options.tls(true);
+        wasmtime_wasi_tls::p2::add_to_linker(&mut tls, &tls_options)?;
+        crate::guard::add_tls_to_linker(&mut tls)?;
+        let with_table = |linker: &Linker<State>| {
+            let mut linker = linker.clone();
+            lookup::add_to_linker(&mut linker).map(|()| linker)
+        };
+        Ok(Linkers {
+            plain_table: with_table(&plain)?,
+            tls_table: with_table(&tls)?,
+            plain,
+            tls,
+        })
+    }
+
+    fn for_policy(&self, policy: &Policy) -> &Linker<State> {
+        match (policy.allows_tls(), policy.lookup_table_value().is_some()) {
+            (false, false) => &self.plain,
+            (false, true) => &self.plain_table,
+            (true, false) => &self.tls,
+            (true, true) => &self.tls_table,
+        }
+    }
 }
 
 /// One build of the component, compiled and linked both ways.
@@ -115,18 +154,14 @@ impl Runtime {
         let engine = Engine::new(&config).map_err(Error::wasm)?;
         store::tick(&engine);
         let cache_dir = path.parent().unwrap_or(Path::new(".")).to_owned();
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(Error::wasm)?;
-        let mut tls_options = wasmtime_wasi_tls::p2::LinkOptions::default();
-        tls_options.tls(true);
-        wasmtime_wasi_tls::p2::add_to_linker(&mut linker, &tls_options).map_err(Error::wasm)?;
-        let mut table_linker = linker.clone();
-        lookup::add_to_linker(&mut table_linker).map_err(Error::wasm)?;
-        let standard = Arc::new(Build::new((&engine, &linker, &table_linker), path)?);
+        let linkers = Linkers::new(&engine).map_err(Error::wasm)?;
+        let standard = Arc::new(Build::new(
+            (&engine, &linkers.plain, &linkers.plain_table),
+            path,
+        )?);
         Ok(Runtime {
             engine,
-            linker,
-            table_linker,
+            linkers,
             standard,
             tls: Mutex::new(None),
             path: path.to_owned(),
@@ -150,7 +185,7 @@ impl Runtime {
         }
         let path = locate_tls_component(&self.path, self.built)?;
         let build = Arc::new(Build::new(
-            (&self.engine, &self.linker, &self.table_linker),
+            (&self.engine, &self.linkers.tls, &self.linkers.tls_table),
             &path,
         )?);
         *tls = Some(Arc::clone(&build));
@@ -182,6 +217,16 @@ impl Runtime {
         use wasmtime_wasi::p2::bindings::Command;
         use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
         let component = self.compile(command)?;
+        if !policy.allows_tls()
+            && let Some((tls, _)) = component
+                .component_type()
+                .imports(&self.engine)
+                .find(|(name, _)| name.starts_with("wasi:tls/"))
+        {
+            return Err(Error::Denied(format!(
+                "the application imports {tls}, and the policy does not allow TLS"
+            )));
+        }
         let (mut builder, etc) = wasi::context(policy)?;
         builder.args(args);
         let captured = match stdio {
@@ -204,7 +249,7 @@ impl Runtime {
         let mut store = State::store(&self.engine, builder, etc, policy)?;
         let deadline = policy.call_deadline_value();
         let run = block_on(deadline, async {
-            let linker = self.linker_for(policy);
+            let linker = self.linkers.for_policy(policy);
             let command = Command::instantiate_async(&mut store, &component, linker).await?;
             command.wasi_cli_run().call_run(&mut store).await
         });
@@ -230,19 +275,18 @@ impl Runtime {
         &self.engine
     }
 
-    /// The linker with WASI 0.2 (its async flavour), for instantiating other components (e.g.
-    /// compositions) in stores from [`Runtime::new_store`]; drive them with [`block_on`].
+    /// The linker with WASI 0.2 (its async flavour) and the store's bounds, without
+    /// `wasi:tls`, for instantiating other components (e.g. compositions) in stores from
+    /// [`Runtime::new_store`]; drive them with [`block_on`].
     pub fn linker(&self) -> &Linker<State> {
-        &self.linker
+        &self.linkers.plain
     }
 
-    /// The linker for stores made under `policy`: [`Runtime::linker`], or, when the policy
-    /// has a [`Policy::lookup_table`], one whose name lookups are answered from it.
+    /// The linker for stores made under `policy`: [`Runtime::linker`], with `wasi:tls` when
+    /// the policy allows TLS, and with name lookups answered from the policy's
+    /// [`Policy::lookup_table`] when it has one.
     pub fn linker_for(&self, policy: &Policy) -> &Linker<State> {
-        match policy.lookup_table_value() {
-            Some(_) => &self.table_linker,
-            None => &self.linker,
-        }
+        self.linkers.for_policy(policy)
     }
 
     /// Compile any component for this runtime's engine, through the same on-disk cache.

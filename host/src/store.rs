@@ -10,12 +10,15 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_tls::{WasiTlsCtx, WasiTlsCtxBuilder, WasiTlsCtxView, WasiTlsView};
 
 use crate::Policy;
+use crate::guard::Sockets;
 use crate::lookup::{LookupView, Lookups};
 
 /// The per-store state: the WASI context and its resource table.
 pub struct State {
     ctx: WasiCtx,
-    table: ResourceTable,
+    pub(crate) table: ResourceTable,
+    /// The sockets the guest holds, against the policy's limit ([`crate::guard`]).
+    pub(crate) sockets: Sockets,
     /// The private `/etc` given to the component; it must outlive the instance's preopen.
     _etc: Option<TempDir>,
     limits: Limits,
@@ -97,9 +100,12 @@ impl State {
         } else {
             Box::new(crate::tls::Refused)
         };
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(policy.max_handles_value());
         Ok(State {
             ctx: builder.build(),
-            table: ResourceTable::new(),
+            table,
+            sockets: Sockets::new(policy.max_sockets_value()),
             _etc: etc,
             limits,
             call_deadline: policy.call_deadline_value(),

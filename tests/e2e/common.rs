@@ -284,3 +284,22 @@ pub fn assert_fetched(stdout: &[u8], stderr: &[u8], ok: bool, body: &[u8]) {
     );
     same(&stdout[status.len()..], body);
 }
+
+/// Run the calling test's body in a process of its own, for what is the whole process's (the
+/// open-files limit, peak memory) and would touch or be touched by the tests beside it. In
+/// the test process this runs the test `name` again in a child with `env` set, asserts that
+/// it passed, and returns false; in the child it returns true: run the body.
+pub fn in_own_process(name: &str, env: &str) -> bool {
+    if std::env::var_os(env).is_some() {
+        return true;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(env, "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1 passed"), "the child ran the test: {text}");
+    false
+}

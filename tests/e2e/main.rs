@@ -13,6 +13,7 @@ mod contract;
 mod detach;
 mod dns_server;
 mod faults;
+mod hostile_app;
 mod languages;
 mod limits;
 mod names;

@@ -22,6 +22,21 @@ pub use allow::{Allow, ParseAllowError};
 /// guest cannot take the host's memory with it.
 pub const DEFAULT_MEMORY_LIMIT: usize = 256 << 20;
 
+/// How many TCP and UDP sockets (listeners and accepted connections included) one store may
+/// hold at once unless told otherwise: the thousand connections one instance is promised, with
+/// room to spare. Each is a descriptor of the host process and up to 64 KiB of pending writes
+/// in the host, so this bounds both; past it a new socket is `new-socket-limit` (the
+/// component's `limit-exceeded`).
+pub const DEFAULT_MAX_SOCKETS: usize = 1_024;
+
+/// How many host objects one store may hold at once unless told otherwise: every socket,
+/// stream, pollable, lookup, file and TLS handshake or connection is one. A connection of the
+/// component holds five (socket, two streams, two pollables), so this is three times what
+/// [`DEFAULT_MAX_SOCKETS`] connections need; it bounds what a guest can make the host keep
+/// that the socket limit does not (pollables, lookups, handshakes). Past it, the call that
+/// would make one more traps: only a guest that leaks handles gets there.
+pub const DEFAULT_MAX_HANDLES: usize = 16_384;
+
 /// What the component may do on the network, and how much memory it may use.
 /// [`Policy::default`] denies all network use and allows [`DEFAULT_MEMORY_LIMIT`].
 #[derive(Debug, Clone)]
@@ -38,6 +53,8 @@ pub struct Policy {
     lookup_table: Option<Arc<LookupTable>>,
     tls: bool,
     tls_roots: Vec<CertificateDer<'static>>,
+    max_sockets: usize,
+    max_handles: usize,
 }
 
 /// Whether one of `rules` allows `address`; IPv6 never is (the component is IPv4-only).
@@ -63,6 +80,8 @@ impl Default for Policy {
             lookup_table: None,
             tls: false,
             tls_roots: Vec::new(),
+            max_sockets: DEFAULT_MAX_SOCKETS,
+            max_handles: DEFAULT_MAX_HANDLES,
         }
     }
 }
@@ -204,6 +223,31 @@ impl Policy {
 
     pub(crate) fn memory_limit_bytes(&self) -> usize {
         self.memory_limit
+    }
+
+    /// The most TCP and UDP sockets the store may hold at once (listeners and accepted
+    /// connections included). Past it, creating or accepting one fails with WASI's
+    /// `new-socket-limit`, which the component reports as `limit-exceeded`; the host keeps
+    /// nothing of the attempt. Default: [`DEFAULT_MAX_SOCKETS`].
+    pub fn max_sockets(mut self, sockets: usize) -> Self {
+        self.max_sockets = sockets;
+        self
+    }
+
+    pub(crate) fn max_sockets_value(&self) -> usize {
+        self.max_sockets
+    }
+
+    /// The most host objects (sockets, streams, pollables, lookups, files, TLS handshakes
+    /// and connections) the store may hold at once. Past it, the call that would make one more
+    /// traps, and the instance cannot be used again. Default: [`DEFAULT_MAX_HANDLES`].
+    pub fn max_handles(mut self, handles: usize) -> Self {
+        self.max_handles = handles;
+        self
+    }
+
+    pub(crate) fn max_handles_value(&self) -> usize {
+        self.max_handles
     }
 
     /// Stop any call into the component (and a whole `run_command`) that runs longer than

@@ -1,0 +1,178 @@
+//! The per-store bounds on what a guest can make the host hold, where wasmtime-wasi has none
+//! of its own: the WASI calls that create sockets, and the TLS handshake's server name,
+//! defined again over the standard ones (as `lookup` does for name lookups). The handle limit
+//! itself is the resource table's ([`crate::Policy::max_handles`], set in `store`).
+
+use wasmtime::component::{Linker, Resource, ResourceType};
+use wasmtime_wasi::TrappableError;
+use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddressFamily};
+use wasmtime_wasi::p2::bindings::sockets::{tcp, tcp_create_socket, udp_create_socket};
+use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, TcpSocket, UdpSocket};
+use wasmtime_wasi::sockets::WasiSocketsView;
+use wasmtime_wasi_tls::WasiTlsView;
+
+use crate::store::State;
+
+/// The versions wasmtime-wasi 48 links, which components importing any 0.2.x version are
+/// linked against.
+const TCP: &str = "wasi:sockets/tcp@0.2.12";
+const UDP: &str = "wasi:sockets/udp@0.2.12";
+const TCP_CREATE: &str = "wasi:sockets/tcp-create-socket@0.2.12";
+const UDP_CREATE: &str = "wasi:sockets/udp-create-socket@0.2.12";
+const TLS_TYPES: &str = "wasi:tls/types@0.2.0-draft";
+
+/// How many sockets a store holds, and may hold.
+#[derive(Debug)]
+pub(crate) struct Sockets {
+    open: usize,
+    max: usize,
+}
+
+impl Sockets {
+    pub(crate) fn new(max: usize) -> Self {
+        Sockets { open: 0, max }
+    }
+
+    /// Count one more socket, or say why not.
+    fn take(&mut self) -> Result<(), ErrorCode> {
+        if self.open >= self.max {
+            return Err(ErrorCode::NewSocketLimit);
+        }
+        self.open += 1;
+        Ok(())
+    }
+
+    /// A socket was not made after all, or is gone.
+    fn give_back(&mut self) {
+        self.open = self.open.saturating_sub(1);
+    }
+}
+
+type Answer<T> = wasmtime::Result<(Result<T, ErrorCode>,)>;
+
+/// A wasmtime-wasi socket call's result as the linker returns it: a WASI error code to the
+/// guest, a trap as a trap. A call that failed gives its socket back to the count.
+fn answer<T>(sockets: &mut Sockets, result: Result<T, TrappableError<ErrorCode>>) -> Answer<T> {
+    match result {
+        Ok(value) => Ok((Ok(value),)),
+        Err(e) => {
+            sockets.give_back();
+            Ok((Err(e.downcast()?),))
+        }
+    }
+}
+
+/// Define the socket-creating calls and the sockets' destructors over the standard ones,
+/// counting sockets against [`crate::Policy::max_sockets`].
+pub(crate) fn add_sockets_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    linker.instance(TCP_CREATE)?.func_wrap(
+        "create-tcp-socket",
+        |mut store, (family,): (IpAddressFamily,)| -> Answer<Resource<TcpSocket>> {
+            let state = store.data_mut();
+            if let Err(code) = state.sockets.take() {
+                return Ok((Err(code),));
+            }
+            let made = tcp_create_socket::Host::create_tcp_socket(&mut state.sockets(), family);
+            answer(&mut state.sockets, made)
+        },
+    )?;
+    linker.instance(UDP_CREATE)?.func_wrap_async(
+        "create-udp-socket",
+        |mut store, (family,): (IpAddressFamily,)| {
+            Box::new(async move {
+                let state = store.data_mut();
+                if let Err(code) = state.sockets.take() {
+                    return Ok((Err(code),));
+                }
+                let made =
+                    udp_create_socket::Host::create_udp_socket(&mut state.sockets(), family).await;
+                answer(&mut state.sockets, made)
+            })
+        },
+    )?;
+    type Accepted = (
+        Resource<TcpSocket>,
+        Resource<DynInputStream>,
+        Resource<DynOutputStream>,
+    );
+    let mut tcp = linker.instance(TCP)?;
+    tcp.func_wrap(
+        "[method]tcp-socket.accept",
+        |mut store, (listener,): (Resource<TcpSocket>,)| -> Answer<Accepted> {
+            let state = store.data_mut();
+            if let Err(code) = state.sockets.take() {
+                // The peer stays in the backlog, to be accepted once a socket is closed.
+                return Ok((Err(code),));
+            }
+            let accepted = tcp::HostTcpSocket::accept(&mut state.sockets(), listener);
+            answer(&mut state.sockets, accepted)
+        },
+    )?;
+    tcp.resource(
+        "tcp-socket",
+        ResourceType::host::<TcpSocket>(),
+        drop_socket::<TcpSocket>,
+    )?;
+    linker.instance(UDP)?.resource(
+        "udp-socket",
+        ResourceType::host::<UdpSocket>(),
+        drop_socket::<UdpSocket>,
+    )?;
+    Ok(())
+}
+
+/// A socket's destructor, as wasmtime-wasi's (delete it from the table), counting it gone.
+fn drop_socket<T: Send + 'static>(
+    mut store: wasmtime::StoreContextMut<'_, State>,
+    rep: u32,
+) -> wasmtime::Result<()> {
+    let state = store.data_mut();
+    state.table.delete(Resource::<T>::new_own(rep))?;
+    state.sockets.give_back();
+    Ok(())
+}
+
+/// Define `wasi:tls`'s handshake constructor over the standard one, so that the host keeps no
+/// server name longer than a DNS name can be: a longer one is kept as the empty name, which
+/// no certificate matches, and the handshake fails at `finish` with "not a valid server name".
+/// (The constructor has no way to fail; a trap would be no clearer.)
+pub(crate) fn add_tls_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> {
+    use wasmtime_wasi_tls::p2::HostClientHandshake;
+    use wasmtime_wasi_tls::p2::bindings::types::HostClientHandshake as Handshakes;
+    linker.allow_shadowing(true);
+    linker.instance(TLS_TYPES)?.func_wrap(
+        "[constructor]client-handshake",
+        |mut store,
+         (name, input, output): (String, Resource<DynInputStream>, Resource<DynOutputStream>)|
+         -> wasmtime::Result<(Resource<HostClientHandshake>,)> {
+            let name = if name.len() > alore_socket_rules::MAX_NAME_LENGTH {
+                String::new()
+            } else {
+                name
+            };
+            let mut tls = store.data_mut().tls();
+            Ok((Handshakes::new(&mut tls, name, input, output)?,))
+        },
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sockets_are_counted_up_to_the_limit_and_given_back() {
+        let mut sockets = Sockets::new(2);
+        assert_eq!(sockets.take(), Ok(()));
+        assert_eq!(sockets.take(), Ok(()));
+        assert_eq!(sockets.take(), Err(ErrorCode::NewSocketLimit));
+        sockets.give_back();
+        assert_eq!(sockets.take(), Ok(()));
+        assert_eq!(sockets.take(), Err(ErrorCode::NewSocketLimit));
+        let mut none = Sockets::new(0);
+        none.give_back(); // never below zero
+        assert_eq!(none.take(), Err(ErrorCode::NewSocketLimit));
+    }
+}
