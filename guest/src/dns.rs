@@ -207,6 +207,31 @@ mod tests {
     }
 
     #[test]
+    fn a_ptr_query_is_exactly_the_bytes_rfc_1035_asks_for() {
+        let query = ptr_query(0x1234, "4.3.2.1.in-addr.arpa").unwrap();
+        let mut want = vec![
+            0x12, 0x34, // the ID
+            0x01, 0x00, // a standard query, recursion desired
+            0, 1, 0, 0, 0, 0, 0, 0, // one question; no answer, authority or extra records
+        ];
+        for label in ["4", "3", "2", "1", "in-addr", "arpa"] {
+            want.push(label.len() as u8);
+            want.extend_from_slice(label.as_bytes());
+        }
+        want.extend_from_slice(&[0, 0, 12, 0, 1]); // the root; type PTR (12), class IN (1)
+        assert_eq!(query, want);
+        assert_ne!(
+            ptr_query(0x1235, "4.3.2.1.in-addr.arpa").unwrap(),
+            want,
+            "the ID"
+        );
+        assert!(
+            ptr_query(1, &"a".repeat(64)).is_err(),
+            "a label over 63 bytes"
+        );
+    }
+
+    #[test]
     fn queries_and_replies() {
         let name = ptr_name(Ipv4Addr::new(1, 2, 3, 4));
         assert_eq!(name, "4.3.2.1.in-addr.arpa");

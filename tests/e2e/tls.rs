@@ -318,12 +318,110 @@ fn peers_that_do_not_speak_tls_fail_the_handshake_with_one_line_errors() {
             .unwrap();
     });
     let error = failed_handshake(&instance, server.port, None);
-    assert!(
-        matches!(
-            error.io_kind(),
-            Some(IoErrorKind::Other | IoErrorKind::ConnectionReset)
-        ),
+    assert_eq!(
+        error.io_kind(),
+        Some(IoErrorKind::ConnectionReset),
+        "as over plain TCP: {error}"
+    );
+    assert!(message(&error).contains("TLS: "), "{error}");
+    server.join();
+}
+
+/// Make `s` reset (RST, not FIN) when it is dropped.
+fn reset_on_drop(s: &TcpStream) {
+    socket2::SockRef::from(s)
+        .set_linger(Some(std::time::Duration::ZERO))
+        .unwrap();
+}
+
+#[test]
+fn a_reset_over_tls_is_connection_reset_for_reads_and_writes_as_over_tcp() {
+    let instance = tls_instance();
+    let server = tls_server(&pki().good, |tls| {
+        tls.write_all(b"hello\n").unwrap();
+        tls.flush().unwrap();
+        assert_eq!(read_line(tls), "go\n");
+        reset_on_drop(&tls.sock);
+    });
+    let socket = instance.connect("localhost", server.port, None).unwrap();
+    socket.start_tls(None).unwrap();
+    assert_eq!(socket.read_ln().unwrap(), b"hello");
+    socket.write_ln(b"go").unwrap();
+    // The reset reaches the next read; had tls_server's close_notify (sent after the script,
+    // before the reset) been read first, the read is the end, and a write finds the reset.
+    let error = match socket.read_ln() {
+        Ok(line) => panic!("a line after the reset: {line:?}"),
+        Err(e) if e.io_kind() == Some(IoErrorKind::EndOfStream) => {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            socket.write_ln(b"after the reset").unwrap_err()
+        }
+        Err(e) => e,
+    };
+    assert_eq!(
+        error.io_kind(),
+        Some(IoErrorKind::ConnectionReset),
         "{error}"
+    );
+    server.join();
+    // A write after the peer reset, with nothing read: as over TCP, the write that finds the
+    // connection gone fails with connection-reset (the first may still go out).
+    let server = tls_server(&pki().good, |tls| {
+        tls.write_all(b"bye\n").unwrap();
+        tls.flush().unwrap();
+        assert_eq!(read_line(tls), "read it\n");
+        reset_on_drop(&tls.sock);
+    });
+    let socket = instance.connect("localhost", server.port, None).unwrap();
+    socket.start_tls(None).unwrap();
+    assert_eq!(socket.read_ln().unwrap(), b"bye");
+    socket.write_ln(b"read it").unwrap();
+    server.join();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let error = (0..100)
+        .find_map(|_| socket.write_ln(b"into the void").err())
+        .expect("a write fails once the peer has reset");
+    assert_eq!(
+        error.io_kind(),
+        Some(IoErrorKind::ConnectionReset),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_truncated_tls_stream_fails_every_read_after_and_never_yields_the_tail() {
+    let config = Arc::clone(&pki().good);
+    // The peer sends a line and the start of another, then a FIN with no close_notify: a
+    // truncation (an attacker who cuts the connection looks the same).
+    let server = Server::start(move |s| {
+        let mut tls = StreamOwned::new(ServerConnection::new(config).unwrap(), s);
+        tls.write_all(b"whole line\nunterminated tail").unwrap();
+        tls.flush().unwrap();
+        tls.sock.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut rest = Vec::new();
+        let _ = tls.sock.read_to_end(&mut rest);
+    });
+    let instance = tls_instance();
+    let socket = instance
+        .connect("localhost", server.port, Some(Buffering::LineBuffered))
+        .unwrap();
+    socket.start_tls(None).unwrap();
+    assert_eq!(socket.read_ln().unwrap(), b"whole line");
+    let first = socket.read_ln().unwrap_err();
+    assert_ne!(first.io_kind(), Some(IoErrorKind::EndOfStream), "{first}");
+    assert_ne!(first.io_kind(), Some(IoErrorKind::TimedOut), "{first}");
+    for again in 0..3 {
+        let error = socket.read_ln().unwrap_err();
+        assert_eq!(message(&error), message(&first), "read-ln #{again}");
+    }
+    assert_eq!(
+        message(&socket.read(None).unwrap_err()),
+        message(&first),
+        "read()"
+    );
+    assert_eq!(
+        message(&socket.read_lines().unwrap_err()),
+        message(&first),
+        "read-lines"
     );
     server.join();
 }

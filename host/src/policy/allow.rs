@@ -128,6 +128,96 @@ mod tests {
     }
 
     #[test]
+    fn a_port_range_holds_both_ends_and_nothing_past_either() {
+        let rule: Allow = "127.0.0.0/24:8000-8099".parse().unwrap();
+        let here = Ipv4Addr::new(127, 0, 0, 9);
+        for (port, allowed) in [(22, false), (7999, false), (8000, true), (8050, true)] {
+            assert_eq!(rule.allows(here, port), allowed, "{port}");
+        }
+        for (port, allowed) in [(8099, true), (8100, false), (65535, false)] {
+            assert_eq!(rule.allows(here, port), allowed, "{port}");
+        }
+        assert_eq!(
+            rule,
+            "127.0.0.0/24:8099-8000".parse().unwrap(),
+            "either order"
+        );
+        let one = Allow::host(Ipv4Addr::LOCALHOST).port(7000);
+        assert!(one.allows(Ipv4Addr::LOCALHOST, 7000));
+        assert!(!one.allows(Ipv4Addr::LOCALHOST, 6999));
+        assert!(!one.allows(Ipv4Addr::LOCALHOST, 7001));
+        assert!(!Allow::host(Ipv4Addr::LOCALHOST).allows(Ipv4Addr::LOCALHOST, 0));
+    }
+
+    #[test]
+    fn a_network_holds_its_addresses_and_no_neighbour() {
+        let cases = [
+            (
+                "10.1.2.3/8",
+                "10.0.0.0",
+                "10.255.255.255",
+                "9.255.255.255",
+                "11.0.0.0",
+            ),
+            (
+                "192.168.1.77/31",
+                "192.168.1.76",
+                "192.168.1.77",
+                "192.168.1.75",
+                "192.168.1.78",
+            ),
+            (
+                "127.0.0.1/32",
+                "127.0.0.1",
+                "127.0.0.1",
+                "127.0.0.0",
+                "127.0.0.2",
+            ),
+            (
+                "128.0.0.0/1",
+                "128.0.0.0",
+                "255.255.255.255",
+                "127.255.255.255",
+                "127.0.0.1",
+            ),
+        ];
+        for (rule, first, last, before, after) in cases {
+            let rule: Allow = rule.parse().unwrap();
+            for (address, inside) in [(first, true), (last, true), (before, false), (after, false)]
+            {
+                let address: Ipv4Addr = address.parse().unwrap();
+                assert_eq!(rule.contains(address), inside, "{rule} {address}");
+                assert_eq!(rule.allows(address, 1), inside, "{rule} {address}");
+            }
+        }
+        assert!(Allow::network(Ipv4Addr::LOCALHOST, 33).is_none());
+        assert!(Allow::network(Ipv4Addr::LOCALHOST, 32).is_some());
+        assert_eq!(mask(0), 0);
+        assert_eq!(mask(1), 0x8000_0000);
+        assert_eq!(mask(24), 0xffff_ff00);
+        assert_eq!(mask(32), u32::MAX);
+    }
+
+    #[test]
+    fn a_rule_prints_as_it_parses() {
+        let rule: Allow = "10.1.2.3/8:80".parse().unwrap();
+        assert_eq!(rule.to_string(), "10.0.0.0/8:80-80");
+        let rule: Allow = "127.0.0.1".parse().unwrap();
+        assert_eq!(rule.to_string(), "127.0.0.1/32:1-65535");
+        for text in [
+            "10.0.0.0/8:80-80",
+            "127.0.0.0/24:8000-8099",
+            "0.0.0.0/0:1-65535",
+        ] {
+            let rule: Allow = text.parse().unwrap();
+            assert_eq!(rule.to_string(), text);
+            assert_eq!(rule.to_string().parse::<Allow>().unwrap(), rule);
+        }
+        let error = "nope".parse::<Allow>().unwrap_err().to_string();
+        assert!(error.starts_with("invalid allow rule \"nope\""), "{error}");
+    }
+
+    #[test]
     fn rejects_bad_rules() {
         for bad in [
             "",
