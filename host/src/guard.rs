@@ -8,7 +8,7 @@ use wasmtime_wasi::TrappableError;
 use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddressFamily};
 use wasmtime_wasi::p2::bindings::sockets::{tcp, tcp_create_socket, udp_create_socket};
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, TcpSocket, UdpSocket};
-use wasmtime_wasi::sockets::WasiSocketsView;
+use wasmtime_wasi::sockets::{WasiSocketsCtxView, WasiSocketsView};
 use wasmtime_wasi_tls::WasiTlsView;
 
 use crate::store::State;
@@ -62,6 +62,18 @@ fn answer<T>(sockets: &mut Sockets, result: Result<T, TrappableError<ErrorCode>>
     }
 }
 
+/// Make a socket with `make` (a wasmtime-wasi call) if the store may hold one more.
+fn counted<T>(
+    state: &mut State,
+    make: impl FnOnce(&mut WasiSocketsCtxView<'_>) -> Result<T, TrappableError<ErrorCode>>,
+) -> Answer<T> {
+    if let Err(code) = state.sockets.take() {
+        return Ok((Err(code),));
+    }
+    let made = make(&mut state.sockets());
+    answer(&mut state.sockets, made)
+}
+
 /// Define the socket-creating calls and the sockets' destructors over the standard ones,
 /// counting sockets against [`crate::Policy::max_sockets`].
 pub(crate) fn add_sockets_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> {
@@ -69,12 +81,9 @@ pub(crate) fn add_sockets_to_linker(linker: &mut Linker<State>) -> wasmtime::Res
     linker.instance(TCP_CREATE)?.func_wrap(
         "create-tcp-socket",
         |mut store, (family,): (IpAddressFamily,)| -> Answer<Resource<TcpSocket>> {
-            let state = store.data_mut();
-            if let Err(code) = state.sockets.take() {
-                return Ok((Err(code),));
-            }
-            let made = tcp_create_socket::Host::create_tcp_socket(&mut state.sockets(), family);
-            answer(&mut state.sockets, made)
+            counted(store.data_mut(), |sockets| {
+                tcp_create_socket::Host::create_tcp_socket(sockets, family)
+            })
         },
     )?;
     linker.instance(UDP_CREATE)?.func_wrap_async(
@@ -100,13 +109,11 @@ pub(crate) fn add_sockets_to_linker(linker: &mut Linker<State>) -> wasmtime::Res
     tcp.func_wrap(
         "[method]tcp-socket.accept",
         |mut store, (listener,): (Resource<TcpSocket>,)| -> Answer<Accepted> {
-            let state = store.data_mut();
-            if let Err(code) = state.sockets.take() {
-                // The peer stays in the backlog, to be accepted once a socket is closed.
-                return Ok((Err(code),));
-            }
-            let accepted = tcp::HostTcpSocket::accept(&mut state.sockets(), listener);
-            answer(&mut state.sockets, accepted)
+            // Past the limit the peer stays in the backlog, to be accepted once a socket is
+            // closed.
+            counted(store.data_mut(), |sockets| {
+                tcp::HostTcpSocket::accept(sockets, listener)
+            })
         },
     )?;
     tcp.resource(
