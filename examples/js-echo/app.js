@@ -9,8 +9,8 @@
 // `{ tag: 'io-error', val: { kind: 'timed-out', message } }`: it is printed as one line and
 // the command fails (status 1).
 
-import { Socket } from 'alore:socket/socket@0.1.2';
-import { ServerSocket } from 'alore:socket/server-socket@0.1.2';
+import { Socket } from 'alore:socket/socket@0.1.3';
+import { ServerSocket } from 'alore:socket/server-socket@0.1.3';
 import { getArguments } from 'wasi:cli/environment@0.2.12';
 import { getStdin } from 'wasi:cli/stdin@0.2.12';
 import { getStdout } from 'wasi:cli/stdout@0.2.12';

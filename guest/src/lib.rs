@@ -61,7 +61,7 @@ use exports::alore::socket::socket as api;
 
 struct Component;
 
-// The export names (`alore:socket/socket@0.1.2#…`) are valid only in a wasm component; a
+// The export names (`alore:socket/socket@0.1.3#…`) are valid only in a wasm component; a
 // native build (for the core's unit tests) could not link them.
 #[cfg(target_arch = "wasm32")]
 export!(Component);
@@ -160,6 +160,10 @@ impl api::GuestSocket for Socket {
 
     fn set_timeout(&self, ms: Option<u32>) -> Result<(), api::Error> {
         self.with(|s| s.set_timeout(ms.map(|ms| Duration::from_millis(ms.into()))))
+    }
+
+    fn set_deadline(&self, ms: Option<u32>) -> Result<(), api::Error> {
+        self.with(|s| s.set_deadline(ms.map(|ms| Duration::from_millis(ms.into()))))
     }
 
     fn set_max_line_length(&self, bytes: u32) -> Result<(), api::Error> {

@@ -45,6 +45,8 @@ pub(crate) struct TcpConnection {
     remote: SocketAddrV4,
     /// How long one wait for the network may last (`set-timeout`); `None`: forever.
     timeout: Option<Duration>,
+    /// No wait may end later than this (`set-deadline`).
+    until: Deadline,
     /// Bytes the next `write` may take without asking: what the last `check-write` granted,
     /// when no write has used it yet (WASI grants a `check-write`'s permit to the write after
     /// it). A flush ends with a `check-write`, so the write after a flush asks nothing.
@@ -69,6 +71,14 @@ impl Deadline {
     pub(crate) fn after(wait: Duration) -> Self {
         let nanos = u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX);
         Deadline(Some(monotonic_clock::now().saturating_add(nanos)))
+    }
+
+    /// The earlier of two deadlines.
+    pub(crate) fn earlier(self, other: Deadline) -> Self {
+        match (self.0, other.0) {
+            (Some(a), Some(b)) => Deadline(Some(a.min(b))),
+            (a, b) => Deadline(a.or(b)),
+        }
     }
 
     /// Block until `ready` is ready (true) or the deadline passes (false).
@@ -142,6 +152,7 @@ impl TcpConnection {
             socket,
             remote,
             timeout: None,
+            until: Deadline::NEVER,
             permit: 0,
             waited: false,
         }
@@ -160,14 +171,15 @@ impl TcpConnection {
     /// took them for the handshake) and so is the connection.
     #[cfg(feature = "tls")]
     pub(crate) fn start_tls(self, server_name: &str) -> Result<Self, Error> {
-        let (remote, timeout) = (self.remote, self.timeout);
-        let deadline = Deadline::within(timeout);
+        let (remote, timeout, until) = (self.remote, self.timeout, self.until);
+        let deadline = self.limit();
         // The streams the handshake takes over, without our pollables (their children).
         let (input, output, socket) = self.into_parts();
         let (tls, input, output) = crate::tls::handshake(server_name, input, output, deadline)?;
         Ok(TcpConnection {
             tls: Some(tls),
             timeout,
+            until,
             ..TcpConnection::from_parts(socket, input, output, remote)
         })
     }
@@ -277,6 +289,12 @@ impl TcpConnection {
 }
 
 impl TcpConnection {
+    /// When the wait about to start must end: `set-timeout` from now, or `set-deadline`'s
+    /// instant, whichever comes first.
+    fn limit(&self) -> Deadline {
+        Deadline::within(self.timeout).earlier(self.until)
+    }
+
     /// Wait until the input stream has something (or has ended); false at the deadline.
     fn wait_readable(&self, deadline: Deadline) -> bool {
         deadline.wait(self.readable.get_or_init(|| self.input.subscribe()))
@@ -285,21 +303,25 @@ impl TcpConnection {
 
 impl Transport for TcpConnection {
     fn read(&mut self, max: usize) -> Result<Vec<u8>, Error> {
-        self.read_by(max, Deadline::within(self.timeout))
+        self.read_by(max, self.limit())
     }
 
     fn write(&mut self, data: &[u8]) -> Result<usize, Error> {
-        self.write_some_by(data, Deadline::within(self.timeout))
+        self.write_some_by(data, self.limit())
     }
 
     /// Wait until the host has taken every byte, so a write that returns Ok has really been
     /// handed to the network and a failure shows up at the call that caused it.
     fn flush(&mut self) -> Result<(), Error> {
-        self.flush_by(Deadline::within(self.timeout))
+        self.flush_by(self.limit())
     }
 
     fn set_timeout(&mut self, timeout: Option<Duration>) {
         self.timeout = timeout;
+    }
+
+    fn set_deadline(&mut self, within: Option<Duration>) {
+        self.until = Deadline::within(within);
     }
 
     fn shutdown_output(&mut self) -> Result<(), Error> {
@@ -308,7 +330,7 @@ impl Transport for TcpConnection {
         if let Some(tls) = &self.tls {
             tls.close_output();
             self.permit = 0;
-            let deadline = Deadline::within(self.timeout);
+            let deadline = self.limit();
             // The TLS output stream is closing until close_notify has gone; then closed.
             loop {
                 match self.output.check_write() {

@@ -62,6 +62,9 @@ pub(crate) trait Transport {
     fn flush(&mut self) -> Result<(), Error>;
     /// How long one wait for the network may last before it fails with `timed-out`.
     fn set_timeout(&mut self, timeout: Option<Duration>);
+    /// From now on, no wait for the network may end later than `within` from now, however
+    /// many waits a call takes (`None`: no such limit); past it a wait fails with `timed-out`.
+    fn set_deadline(&mut self, within: Option<Duration>);
     /// Send the end of the stream (FIN); reading goes on.
     fn shutdown_output(&mut self) -> Result<(), Error>;
 }
@@ -104,6 +107,13 @@ impl<T: Transport> Stream<T> {
     /// Blocking reads, writes and flushes that wait longer than this fail with `timed-out`.
     pub(crate) fn set_timeout(&mut self, timeout: Option<Duration>) -> Result<(), Error> {
         self.transport_mut()?.set_timeout(timeout);
+        Ok(())
+    }
+
+    /// Blocking calls that would wait past `within` from now fail with `timed-out`, however
+    /// their waits split.
+    pub(crate) fn set_deadline(&mut self, within: Option<Duration>) -> Result<(), Error> {
+        self.transport_mut()?.set_deadline(within);
         Ok(())
     }
 

@@ -204,6 +204,9 @@ impl Socket {
     forward!(/// Blocking waits for the network longer than `ms` fail with `timed-out`; nothing is
         /// lost when they do. `None` waits forever.
         set_timeout => call_set_timeout(ms: Option<u32>) -> ());
+    forward!(/// Every blocking call that would wait past `ms` from now fails with `timed-out`,
+        /// however its waits split: a bound on a whole line or reply. `None` takes it away.
+        set_deadline => call_set_deadline(ms: Option<u32>) -> ());
     forward!(/// The longest line `read_ln` accepts.
         set_max_line_length => call_set_max_line_length(bytes: u32) -> ());
     forward!(/// Flush, then send FIN; reads go on.

@@ -192,44 +192,42 @@ fn a_composed_command_waiting_on_a_silent_peer_is_stopped_at_its_deadline() {
 }
 
 #[test]
-fn a_consumer_of_the_previous_contract_version_still_plugs_in() {
-    // line-client as if built against alore:socket@0.1.1: the same bytes with every name of
-    // the contract's version rewritten (the names are the same length, so the binary stays
-    // valid). 0.1.2 only adds, so a 0.1.1 consumer must still compose and run.
+fn consumers_of_every_earlier_contract_version_still_plug_in() {
+    // line-client as if built against an earlier alore:socket: the same bytes with every name
+    // of the contract's version rewritten (the names are the same length, so the binary stays
+    // valid). Each version since 0.1.1 only adds, so a consumer of any must compose and run.
     let current = example("line-client");
-    let (new, old) = (
-        &b"alore:socket/socket@0.1.2"[..],
-        &b"alore:socket/socket@0.1.1"[..],
-    );
-    let mut app = current.to_vec();
-    let mut rewritten = 0;
-    for at in 0..app.len().saturating_sub(new.len()) {
-        if &app[at..at + new.len()] == new {
-            app[at..at + new.len()].copy_from_slice(old);
-            rewritten += 1;
+    let new = &b"alore:socket/socket@0.1.3"[..];
+    for version in ["0.1.1", "0.1.2"] {
+        let old = format!("alore:socket/socket@{version}");
+        let mut app = current.to_vec();
+        let mut rewritten = 0;
+        for at in 0..app.len().saturating_sub(new.len()) {
+            if &app[at..at + new.len()] == new {
+                app[at..at + new.len()].copy_from_slice(old.as_bytes());
+                rewritten += 1;
+            }
         }
+        assert!(rewritten > 0, "line-client names the contract's version");
+        let before = runtime().imports_of(&app).unwrap();
+        assert!(before.contains(&old), "{before:?}");
+        let server = line_echo_server("");
+        let policy = Policy::deny_all().allow(Allow::host(Ipv4Addr::LOCALHOST).port(server.port));
+        let port = server.port.to_string();
+        let composed = runtime().compose(&app).unwrap();
+        let line = format!("from {version}\n");
+        let out = runtime()
+            .run_command(
+                &composed,
+                &policy,
+                &args(&["line-client", "127.0.0.1", &port]),
+                Stdio::Capture {
+                    stdin: line.clone().into_bytes(),
+                },
+            )
+            .unwrap();
+        assert_eq!(out.code, 0, "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), line);
+        server.join();
     }
-    assert!(rewritten > 0, "line-client names the contract's version");
-    let before = runtime().imports_of(&app).unwrap();
-    assert!(
-        before.iter().any(|i| i == "alore:socket/socket@0.1.1"),
-        "{before:?}"
-    );
-    let server = line_echo_server("");
-    let policy = Policy::deny_all().allow(Allow::host(Ipv4Addr::LOCALHOST).port(server.port));
-    let port = server.port.to_string();
-    let composed = runtime().compose(&app).unwrap();
-    let out = runtime()
-        .run_command(
-            &composed,
-            &policy,
-            &args(&["line-client", "127.0.0.1", &port]),
-            Stdio::Capture {
-                stdin: b"from 0.1.1\n".to_vec(),
-            },
-        )
-        .unwrap();
-    assert_eq!(out.code, 0, "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "from 0.1.1\n");
-    server.join();
 }

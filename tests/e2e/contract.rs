@@ -1,5 +1,5 @@
 //! The built component is what the contract says: where the issue says it is, importing only
-//! standard WASI 0.2 and exporting exactly `alore:socket/socket@0.1.2` and `alore:socket/server-socket@0.1.2` with the contract's
+//! standard WASI 0.2 and exporting exactly `alore:socket/socket@0.1.3` and `alore:socket/server-socket@0.1.3` with the contract's
 //! types (the typed bindings refuse a component whose exports differ from `wit/`).
 
 use crate::common::*;
@@ -21,8 +21,8 @@ fn it_exports_the_contract_and_imports_only_standard_wasi_0_2() {
     assert_eq!(
         runtime.exports(),
         [
-            "alore:socket/socket@0.1.2",
-            "alore:socket/server-socket@0.1.2"
+            "alore:socket/socket@0.1.3",
+            "alore:socket/server-socket@0.1.3"
         ]
     );
     let imports = runtime.imports();

@@ -18,6 +18,38 @@ const SHORT: u32 = 200;
 const LONG: u32 = PATIENCE.as_millis() as u32;
 
 #[test]
+fn set_deadline_bounds_a_whole_line_a_peer_trickles_and_consumes_nothing() {
+    // A byte every 50 ms: no single wait reaches set-timeout, but the line takes too long.
+    let (stop, stopped) = mpsc::channel::<()>();
+    let server = Server::start(move |mut s| {
+        for byte in b"trickled" {
+            s.write_all(&[*byte]).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        stopped.recv().unwrap();
+        s.write_all(b"\n").unwrap();
+        let _ = stopped.recv(); // silent until the test is done
+    });
+    let socket = loopback().connect("127.0.0.1", server.port, None).unwrap();
+    socket.set_timeout(Some(LONG)).unwrap();
+    socket.set_deadline(Some(SHORT)).unwrap();
+    let started = Instant::now();
+    assert_eq!(io_kind(socket.read_ln()), IoErrorKind::TimedOut);
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(SHORT.into()), "{waited:?}");
+    assert!(waited < PATIENCE, "{waited:?}");
+    // Nothing was consumed; without the deadline the line arrives whole.
+    socket.set_deadline(None).unwrap();
+    stop.send(()).unwrap();
+    assert_eq!(socket.read_ln().unwrap(), b"trickled");
+    // A deadline that has passed fails the next call that must wait.
+    socket.set_deadline(Some(0)).unwrap();
+    assert_eq!(io_kind(socket.read(Some(1))), IoErrorKind::TimedOut);
+    drop(stop);
+    server.join();
+}
+
+#[test]
 fn a_timed_out_read_consumes_nothing() {
     let (go_on, wait) = mpsc::channel::<()>();
     let server = Server::start(move |mut s| {

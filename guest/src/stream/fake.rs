@@ -22,6 +22,7 @@ pub(crate) struct Wire {
     /// Writes take this many more bytes, then time out; `None`: no limit.
     pub(crate) write_budget: Option<usize>,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) deadline: Option<Duration>,
     pub(crate) shut: bool,
     /// The `max` of each read call.
     pub(crate) asked: Vec<usize>,
@@ -89,6 +90,10 @@ impl Transport for Fake {
 
     fn set_timeout(&mut self, timeout: Option<Duration>) {
         self.0.borrow_mut().timeout = timeout;
+    }
+
+    fn set_deadline(&mut self, within: Option<Duration>) {
+        self.0.borrow_mut().deadline = within;
     }
 
     fn shutdown_output(&mut self) -> Result<(), Error> {

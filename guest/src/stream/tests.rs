@@ -606,6 +606,17 @@ fn the_timeout_reaches_the_transport() {
     assert_eq!(kind(s.set_timeout(None)), IoKind::Closed);
 }
 
+#[test]
+fn the_deadline_reaches_the_transport() {
+    let (mut s, wire) = stream(Buffering::Unbuffered, &[]);
+    s.set_deadline(Some(Duration::from_millis(7))).unwrap();
+    assert_eq!(wire.0.borrow().deadline, Some(Duration::from_millis(7)));
+    s.set_deadline(None).unwrap();
+    assert_eq!(wire.0.borrow().deadline, None);
+    s.close().unwrap();
+    assert_eq!(kind(s.set_deadline(None)), IoKind::Closed);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(500))]
 

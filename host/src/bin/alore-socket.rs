@@ -104,12 +104,13 @@ enum Command {
         address: Ipv4Addr,
         #[arg(long, value_enum, default_value_t = Mode::Unbuffered)]
         buffering: Mode,
-        /// Drop a connection whose peer does not take our reply within this many
-        /// milliseconds.
+        /// Drop a connection whose peer does not take our whole reply within this many
+        /// milliseconds (however slowly it reads).
         #[arg(long, value_name = "MS", default_value_t = SERVE_TIMEOUT_MS)]
         timeout: u32,
-        /// Drop a connection that sends no line for this many milliseconds, so that one
-        /// silent peer cannot hold the server (it serves one connection at a time).
+        /// Drop a connection that sends no whole line within this many milliseconds (however
+        /// it trickles its bytes), so that no peer holds the server longer than this and the
+        /// reply timeout (it serves one connection at a time).
         #[arg(long, value_name = "MS", default_value_t = SERVE_IDLE_TIMEOUT_MS)]
         idle_timeout: u32,
     },
@@ -131,11 +132,11 @@ enum Command {
 /// `connect`'s default limit on the connect and on each wait for a reply: long enough for a
 /// slow server, short enough that a dead one does not hang an interactive session.
 const CONNECT_TIMEOUT_MS: u32 = 30_000;
-/// `serve`'s default limit on each wait to send a reply: a peer that does not read for this
-/// long is gone or hostile.
+/// `serve`'s default limit on sending a whole reply: a peer that does not take a line back in
+/// this long is gone or hostile.
 const SERVE_TIMEOUT_MS: u32 = 10_000;
-/// `serve`'s default idle limit: two minutes of silence is more than a person typing into
-/// `connect` pauses, and bounds how long one silent peer holds the one-at-a-time server.
+/// `serve`'s default limit on receiving a whole line: two minutes is more than a person
+/// typing into `connect` pauses, and bounds how long one peer holds the one-at-a-time server.
 const SERVE_IDLE_TIMEOUT_MS: u32 = 120_000;
 /// How long `serve` pauses after an accept that failed for lack of descriptors, so that it
 /// does not spin while they are short.
@@ -346,11 +347,13 @@ fn run_app(
     std::process::exit(output.code)
 }
 
-/// How long `serve` waits for a peer, in milliseconds.
+/// How long `serve` waits for a peer, in milliseconds: each a limit on a whole line
+/// (`set-deadline`), not on each wait for the network, so that a peer that trickles bytes
+/// (or takes them back a few at a time) cannot hold the server past it.
 struct ServeTimeouts {
-    /// For the peer to take a reply.
+    /// For the peer to take a whole reply.
     reply: u32,
-    /// For the peer's next line.
+    /// For the peer's next whole line.
     idle: u32,
 }
 
@@ -418,9 +421,9 @@ fn serve(
 /// Send every line back until the connection ends; returns how it ended.
 fn echo_lines(socket: &Socket, timeouts: &ServeTimeouts) -> Error {
     let echo_one = || {
-        socket.set_timeout(Some(timeouts.idle))?;
+        socket.set_deadline(Some(timeouts.idle))?;
         let line = socket.read_ln()?;
-        socket.set_timeout(Some(timeouts.reply))?;
+        socket.set_deadline(Some(timeouts.reply))?;
         socket.write_ln(&line)?;
         socket.flush()
     };
