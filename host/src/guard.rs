@@ -1,7 +1,12 @@
 //! The per-store bounds on what a guest can make the host hold, where wasmtime-wasi has none
-//! of its own: the WASI calls that create sockets, and the TLS handshake's server name,
-//! defined again over the standard ones (as `lookup` does for name lookups). The handle limit
+//! of its own: the WASI calls that create sockets, the drop of an output stream, and the TLS
+//! handshake's server name, defined again over the standard ones (as `lookup` does for name
+//! lookups). The handle limit
 //! itself is the resource table's ([`crate::Policy::max_handles`], set in `store`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use wasmtime::component::{Linker, Resource, ResourceType};
 use wasmtime_wasi::TrappableError;
@@ -20,22 +25,38 @@ const UDP: &str = "wasi:sockets/udp@0.2.12";
 const TCP_CREATE: &str = "wasi:sockets/tcp-create-socket@0.2.12";
 const UDP_CREATE: &str = "wasi:sockets/udp-create-socket@0.2.12";
 const TLS_TYPES: &str = "wasi:tls/types@0.2.0-draft";
+const STREAMS: &str = "wasi:io/streams@0.2.12";
+
+/// How long the bytes a guest handed an output stream may still take to go after it dropped
+/// the stream. wasmtime-wasi waits for them inside the drop, so a peer that never reads
+/// held the guest's call (and `serve`, and a call without a deadline) forever. Here the drop
+/// returns at once and the bytes go on in the background for at most this long, as a closed
+/// socket's do in the kernel: long enough for any live peer to take the last 64 KiB, short
+/// enough that one that never reads soon frees its descriptor. Counted as a socket meanwhile.
+pub const OUTPUT_LINGER: Duration = Duration::from_secs(30);
 
 /// How many sockets a store holds, and may hold.
 #[derive(Debug)]
 pub(crate) struct Sockets {
     open: usize,
+    /// Output streams dropped with bytes still going ([`OUTPUT_LINGER`]): each holds its socket's
+    /// descriptor until they have gone, so each counts as a socket.
+    lingering: Arc<AtomicUsize>,
     max: usize,
 }
 
 impl Sockets {
     pub(crate) fn new(max: usize) -> Self {
-        Sockets { open: 0, max }
+        Sockets {
+            open: 0,
+            lingering: Arc::default(),
+            max,
+        }
     }
 
     /// Count one more socket, or say why not.
     fn take(&mut self) -> Result<(), ErrorCode> {
-        if self.open >= self.max {
+        if self.open + self.lingering.load(Ordering::Relaxed) >= self.max {
             return Err(ErrorCode::NewSocketLimit);
         }
         self.open += 1;
@@ -125,6 +146,35 @@ pub(crate) fn add_sockets_to_linker(linker: &mut Linker<State>) -> wasmtime::Res
         "udp-socket",
         ResourceType::host::<UdpSocket>(),
         drop_socket::<UdpSocket>,
+    )?;
+    Ok(())
+}
+
+/// Define the drop of an output stream over wasmtime-wasi's, which waits for the bytes in
+/// flight: here they go on in the background, for at most [`OUTPUT_LINGER`].
+pub(crate) fn add_streams_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    linker.instance(STREAMS)?.resource(
+        "output-stream",
+        ResourceType::host::<DynOutputStream>(),
+        |mut store, rep| {
+            let state = store.data_mut();
+            let mut stream = state
+                .table
+                .delete(Resource::<DynOutputStream>::new_own(rep))?;
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            if std::pin::pin!(stream.ready()).poll(&mut cx).is_ready() {
+                return Ok(()); // nothing in flight: gone now
+            }
+            let lingering = Arc::clone(&state.sockets.lingering);
+            lingering.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(OUTPUT_LINGER, stream.cancel()).await;
+                drop(stream);
+                lingering.fetch_sub(1, Ordering::Relaxed);
+            });
+            Ok(())
+        },
     )?;
     Ok(())
 }

@@ -34,6 +34,7 @@ mod tls;
 
 pub use bindings::{Buffering, ConnectOptions, IoError, IoErrorKind, SocketError};
 pub use error::{Error, kind_name, one_line};
+pub use guard::OUTPUT_LINGER;
 pub use instance::{Instance, ServerSocket, Socket};
 pub use lookup::LookupTable;
 pub use policy::{

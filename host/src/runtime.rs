@@ -51,6 +51,7 @@ impl Linkers {
         let mut plain = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut plain)?;
         crate::guard::add_sockets_to_linker(&mut plain)?;
+        crate::guard::add_streams_to_linker(&mut plain)?;
         let mut tls = plain.clone();
         let mut tls_options = wasmtime_wasi_tls::p2::LinkOptions::default();
         tls_options.tls(true);
@@ -329,7 +330,7 @@ impl Runtime {
             .collect())
     }
 
-    /// The names of the interfaces the component exports, e.g. `alore:socket/socket@0.1.2`. That
+    /// The names of the interfaces the component exports, e.g. `alore:socket/socket@0.1.3`. That
     /// each export has the contract's type was checked when the runtime was made.
     pub fn exports(&self) -> Vec<String> {
         let ty = self.standard_type();

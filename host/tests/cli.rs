@@ -226,6 +226,53 @@ fn serve_drops_a_silent_peer_after_its_idle_timeout() {
 }
 
 #[test]
+fn serve_drops_a_trickling_peer_and_one_that_never_reads_and_then_serves_the_next() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    const LIMIT_MS: u64 = 250;
+    let limit = LIMIT_MS.to_string();
+    let (_server, _log, port) = serve(&["--idle-timeout", &limit, "--timeout", &limit]);
+    let connect = || std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+    // A byte every 50 ms and never a line feed: each wait is short, the line never ends.
+    let mut trickler = connect();
+    let trickling = std::thread::spawn(move || {
+        for _ in 0..200 {
+            if trickler.write_all(b"x").is_err() {
+                return true; // dropped by the server
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    });
+    // Whole lines, never reading the echoes: the server's reply stalls once the buffers fill.
+    let mut deaf = connect();
+    let flooding = std::thread::spawn(move || {
+        let line = [b"y".repeat(64 << 10), b"\n".to_vec()].concat();
+        for _ in 0..1024 {
+            if deaf.write_all(&line).is_err() {
+                return true;
+            }
+        }
+        false
+    });
+    let started = Instant::now();
+    assert_eq!(echoes(port, "third"), "third\n");
+    let waited = started.elapsed();
+    assert!(trickling.join().unwrap(), "the trickler was dropped");
+    assert!(
+        flooding.join().unwrap(),
+        "the peer that never reads was dropped"
+    );
+    // Served in turn, each held the server at most its limit (plus the filling of buffers).
+    assert!(
+        waited < Duration::from_secs(1),
+        "the third client waited {waited:?}"
+    );
+    let mut rest = Vec::new();
+    let _ = connect().read_to_end(&mut rest); // the server is still there
+}
+
+#[test]
 fn connect_gives_up_on_a_silent_server_after_its_timeout() {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let port = listener.local_addr().unwrap().port().to_string();
