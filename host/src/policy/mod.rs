@@ -313,6 +313,70 @@ mod tests {
     }
 
     #[test]
+    fn the_defaults_are_the_documented_ones() {
+        let policy = Policy::deny_all();
+        assert_eq!(policy.memory_limit_bytes(), 256 * 1024 * 1024);
+        assert_eq!(policy.max_sockets_value(), DEFAULT_MAX_SOCKETS);
+        assert_eq!(policy.max_handles_value(), DEFAULT_MAX_HANDLES);
+        assert_eq!(policy.call_deadline_value(), None);
+        assert!(!policy.allows_lookup() && !policy.allows_tls() && !policy.allows_reverse_lookup());
+        assert!(policy.lookup_table_value().is_none() && policy.tls_roots().is_empty());
+        assert_eq!(policy.etc_source(), Path::new("/etc"));
+        assert_eq!(policy.resolver_override(), None);
+        let real = gethostname::gethostname().to_string_lossy().into_owned();
+        assert_eq!(policy.host_name_value(), Some(real), "this machine's name");
+    }
+
+    #[test]
+    fn each_setting_is_read_back_as_it_was_set() {
+        let table: LookupTable = [("a.test", "127.0.0.2".parse().unwrap())]
+            .into_iter()
+            .collect();
+        let ca = rcgen::generate_simple_self_signed(vec!["ca.test".to_owned()]).unwrap();
+        let pem = ca.cert.pem();
+        let resolver: SocketAddrV4 = "10.0.0.53:5353".parse().unwrap();
+        let policy = Policy::deny_all()
+            .allow_lookup(true)
+            .lookup_table(table.clone())
+            .allow_tls(true)
+            .tls_root_pem(pem.as_bytes(), "the test")
+            .unwrap()
+            .tls_root_pem(pem.as_bytes(), "the test")
+            .unwrap()
+            .allow_reverse_lookup(true)
+            .resolver(resolver)
+            .etc_from("/somewhere")
+            .host_name(Some("given"))
+            .memory_limit(5)
+            .max_sockets(7)
+            .max_handles(9)
+            .call_deadline(Some(Duration::from_millis(11)));
+        assert!(policy.allows_lookup() && policy.allows_tls() && policy.allows_reverse_lookup());
+        assert_eq!(policy.lookup_table_value().as_deref(), Some(&table));
+        assert_eq!(policy.tls_roots().len(), 2, "roots add up");
+        assert_eq!(policy.resolver_override(), Some(resolver));
+        assert_eq!(policy.etc_source(), Path::new("/somewhere"));
+        assert_eq!(policy.host_name_value().as_deref(), Some("given"));
+        assert_eq!(policy.memory_limit_bytes(), 5);
+        assert_eq!(policy.max_sockets_value(), 7);
+        assert_eq!(policy.max_handles_value(), 9);
+        assert_eq!(
+            policy.call_deadline_value(),
+            Some(Duration::from_millis(11))
+        );
+        assert_eq!(policy.clone().host_name(None).host_name_value(), None);
+        let off = policy
+            .allow_lookup(false)
+            .allow_tls(false)
+            .allow_reverse_lookup(false);
+        assert!(!off.allows_lookup() && !off.allows_tls() && !off.allows_reverse_lookup());
+        let error = Policy::deny_all()
+            .tls_root_pem(b"junk", "junk.pem")
+            .unwrap_err();
+        assert!(error.to_string().contains("junk.pem"), "{error}");
+    }
+
+    #[test]
     fn listen_rules_cover_binds_and_listens() {
         let policy = Policy::deny_all().allow_listen("127.0.0.1:5000-5009".parse().unwrap());
         assert!(policy.allows_bind(addr("127.0.0.1:5000")));

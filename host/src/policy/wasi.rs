@@ -52,33 +52,50 @@ pub(crate) fn context(policy: &Policy) -> Result<(WasiCtxBuilder, Option<TempDir
 
 /// Apply the policy to a WASI context; `resolvers` are the DNS servers reverse lookups
 /// may use (none when they are off). wasmtime 48 denies TCP and UDP unless switched on,
-/// and then asks the address check for every bind, connect, send and receive.
+/// and then asks the address check ([`allows`]) for every bind, connect, send and receive.
 fn apply(policy: &Policy, builder: &mut WasiCtxBuilder, resolvers: Vec<SocketAddrV4>) {
     let checked = policy.clone();
-    let resolver = move |address: SocketAddr| match address {
+    builder
+        .allow_tcp(uses_tcp(policy))
+        .allow_udp(policy.reverse)
+        .allow_ip_name_lookup(policy.lookups)
+        .socket_addr_check(move |address, use_| {
+            let allowed = allows(&checked, &resolvers, address, use_);
+            Box::pin(async move { allowed })
+        });
+}
+
+/// Whether a store under `policy` may use TCP at all: to connect, to listen, or to ask a
+/// resolver again over TCP.
+fn uses_tcp(policy: &Policy) -> bool {
+    !policy.allowed.is_empty() || !policy.listen.is_empty() || policy.reverse
+}
+
+/// The address check: whether `policy` lets a store use `address` for `use_`, with
+/// `resolvers` the only DNS servers it may reach.
+fn allows(
+    policy: &Policy,
+    resolvers: &[SocketAddrV4],
+    address: SocketAddr,
+    use_: SocketAddrUse,
+) -> bool {
+    let resolver = match address {
         SocketAddr::V4(v4) => resolvers.contains(&v4),
         SocketAddr::V6(_) => false,
     };
     // The implicit bind before a connect or a first send asks for the wildcard address
     // and an ephemeral port; any other bind is a server's, allowed by the listen rules.
-    let implicit = |address: SocketAddr| address.ip().is_unspecified() && address.port() == 0;
-    builder
-        .allow_tcp(!policy.allowed.is_empty() || !policy.listen.is_empty() || policy.reverse)
-        .allow_udp(policy.reverse)
-        .allow_ip_name_lookup(policy.lookups)
-        .socket_addr_check(move |address, use_| {
-            let allowed = match use_ {
-                SocketAddrUse::TcpBind => implicit(address) || checked.allows_bind(address),
-                SocketAddrUse::UdpBind => implicit(address),
-                SocketAddrUse::TcpListen => checked.allows_listen(address),
-                // An accepted peer is checked as if we had connected to it.
-                SocketAddrUse::TcpConnect | SocketAddrUse::TcpAccept => {
-                    checked.allows_connect(address) || resolver(address)
-                }
-                SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => resolver(address),
-            };
-            Box::pin(async move { allowed })
-        });
+    let implicit = address.ip().is_unspecified() && address.port() == 0;
+    match use_ {
+        SocketAddrUse::TcpBind => implicit || policy.allows_bind(address),
+        SocketAddrUse::UdpBind => implicit,
+        SocketAddrUse::TcpListen => policy.allows_listen(address),
+        // An accepted peer is checked as if we had connected to it.
+        SocketAddrUse::TcpConnect | SocketAddrUse::TcpAccept => {
+            policy.allows_connect(address) || resolver
+        }
+        SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => resolver,
+    }
 }
 
 /// A private temporary directory holding copies of the few `/etc` files the component reads,
@@ -107,6 +124,56 @@ fn nameservers(resolv_conf: &Path) -> Vec<SocketAddrV4> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn addr(text: &str) -> SocketAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_address_check_allows_each_use_only_what_its_rule_grants() {
+        use SocketAddrUse::*;
+        let resolver: SocketAddrV4 = "10.0.0.53:53".parse().unwrap();
+        let policy = Policy::deny_all()
+            .allow("127.0.0.1:7000".parse().unwrap())
+            .allow_listen("127.0.0.1:8000".parse().unwrap());
+        let check = |address: &str, use_| allows(&policy, &[resolver], addr(address), use_);
+        // The implicit bind of a client: the wildcard address and port 0, and nothing else.
+        assert!(check("0.0.0.0:0", TcpBind) && check("0.0.0.0:0", UdpBind));
+        assert!(!check("0.0.0.0:1", TcpBind) && !check("0.0.0.0:1", UdpBind));
+        assert!(
+            !check("127.0.0.1:0", UdpBind),
+            "a UDP bind is only the implicit one"
+        );
+        assert!(check("127.0.0.1:8000", TcpBind) && check("127.0.0.1:8000", TcpListen));
+        assert!(!check("127.0.0.1:8001", TcpBind) && !check("127.0.0.1:8001", TcpListen));
+        assert!(check("127.0.0.1:7000", TcpConnect) && check("127.0.0.1:7000", TcpAccept));
+        assert!(!check("127.0.0.1:7001", TcpConnect) && !check("127.0.0.1:7001", TcpAccept));
+        assert!(
+            !check("127.0.0.1:7000", TcpListen),
+            "connecting is not listening"
+        );
+        // The resolver: UDP both ways and TCP, nothing else of it, and nothing else by UDP.
+        for use_ in [UdpSend, UdpReceive, TcpConnect] {
+            assert!(check("10.0.0.53:53", use_));
+            assert!(!check("10.0.0.53:54", use_) && !check("10.0.0.54:53", use_));
+        }
+        assert!(!check("127.0.0.1:7000", UdpSend) && !check("127.0.0.1:7000", UdpReceive));
+        assert!(!check("[::1]:7000", TcpConnect), "no IPv6");
+    }
+
+    #[test]
+    fn tcp_is_on_only_for_a_policy_that_uses_it() {
+        assert!(!uses_tcp(
+            &Policy::deny_all().allow_lookup(true).allow_tls(true)
+        ));
+        assert!(uses_tcp(
+            &Policy::deny_all().allow("127.0.0.1".parse().unwrap())
+        ));
+        assert!(uses_tcp(
+            &Policy::deny_all().allow_listen("127.0.0.1".parse().unwrap())
+        ));
+        assert!(uses_tcp(&Policy::deny_all().allow_reverse_lookup(true)));
+    }
 
     #[test]
     fn the_private_etc_holds_only_the_three_files() {
