@@ -2,7 +2,8 @@
 
 use std::time::Instant;
 
-use alore_socket_host::{Buffering, Instance, Socket};
+use alore_socket_host::Buffering;
+use alore_socket_host::blocking::{Instance, Socket};
 use anyhow::Result;
 
 use crate::workload::{CHUNK, Sizes, Workload, in_chunks};

@@ -2,8 +2,9 @@
 //! timed by the component's own clock: the consumer composed with alore-socket, and the
 //! `std::net` peer.
 
-use alore_socket_host::embed::{State, block_on};
-use alore_socket_host::{Policy, Runtime};
+use std::sync::LazyLock;
+
+use alore_socket_host::{Policy, Runtime, State};
 use anyhow::Result;
 
 use crate::workload::{Server, Sizes, Workload};
@@ -31,6 +32,19 @@ type Tls = tls::exports::alore::socket_bench::tls::Guest;
 type Detached = detached::exports::alore::socket_bench::detached::Guest;
 type Store = wasmtime::Store<State>;
 
+/// The Tokio runtime the workload components' stores run on, as the host's blocking API
+/// runs its own instances: worker threads drive the network while the caller waits.
+static TOKIO: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime for the benchmark")
+});
+
+fn block_on<F: Future>(future: F) -> F::Output {
+    TOKIO.block_on(future)
+}
+
 /// A workload component in a store of its own.
 pub(crate) struct InWasm {
     store: Store,
@@ -48,9 +62,7 @@ fn drive<W, T>(
     port: u16,
     call: impl AsyncFnOnce(&W, &mut Store, u16) -> wasmtime::Result<Result<T, String>>,
 ) -> Result<T> {
-    block_on(None, call(workloads, store, port))
-        .expect("no deadline")?
-        .map_err(anyhow::Error::msg)
+    block_on(call(workloads, store, port))?.map_err(anyhow::Error::msg)
 }
 
 impl InWasm {
@@ -58,8 +70,7 @@ impl InWasm {
         let component = runtime.compile(wasm)?;
         let mut store = runtime.new_store(policy)?;
         let linker = runtime.linker_for(policy);
-        let instance = block_on(None, linker.instantiate_async(&mut store, &component))
-            .expect("no deadline")?;
+        let instance = block_on(linker.instantiate_async(&mut store, &component))?;
         let runner = Runner::new(&mut store, &instance)?;
         let detached = detached::DetachedRunner::new(&mut store, &instance).ok();
         let tls = tls::TlsRunner::new(&mut store, &instance).ok();

@@ -24,6 +24,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Instant;
 
+use alore_socket_host::blocking::Instance;
 use alore_socket_host::{Allow, Policy, Runtime};
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -54,7 +55,7 @@ struct Args {
 
 /// Every contender, ready to run workloads.
 struct Contenders {
-    instance: alore_socket_host::Instance,
+    instance: Instance,
     composed: InWasm,
     peer: InWasm,
     python: bool,
@@ -100,7 +101,8 @@ impl Contenders {
 }
 
 fn wasm_artifact(package: &str, artifact: &str) -> Result<Vec<u8>> {
-    let path = alore_socket_host::embed::build_wasm(package, artifact)?;
+    let path =
+        alore_socket_wasm_build::build_wasm(package, artifact).map_err(anyhow::Error::msg)?;
     Ok(std::fs::read(path)?)
 }
 
@@ -126,9 +128,9 @@ fn main() -> Result<()> {
     if !python {
         eprintln!("python3 is missing: its column stays empty");
     }
-    let composed = runtime.compose(&client)?;
+    let composed = runtime.compose(&client, &policy)?;
     let mut contenders = Contenders {
-        instance: runtime.instantiate(&policy)?,
+        instance: Instance::new(&runtime, &policy)?,
         composed: InWasm::new(&runtime, &policy, &composed)?,
         peer: InWasm::new(&runtime, &policy, &peer)?,
         python,
@@ -157,18 +159,17 @@ fn main() -> Result<()> {
         progress("instantiation");
         let started = Instant::now();
         for _ in 0..sizes.instantiations {
-            runtime.instantiate(&policy)?;
+            Instance::new(&runtime, &policy)?;
         }
         let micros = started.elapsed().as_secs_f64() * 1e6 / sizes.instantiations as f64;
         let title = Workload::Instantiation.title(&sizes);
         rows.push(Row::from_host_only(title, "µs", micros));
-        let component = alore_socket_host::embed::locate_component()?;
-        let kib = std::fs::metadata(component)?.len() as f64 / 1024.0;
+        let kib = runtime.component(&policy)?.len() as f64 / 1024.0;
         rows.push(Row::from_host_only("component size".into(), "KiB", kib));
     }
 
     let node = if args.only.is_none() || args.node {
-        node_table(&composed, &peer, &sizes)?
+        node_table(&runtime.component(&policy)?, &composed, &peer, &sizes)?
     } else {
         None
     };
@@ -200,8 +201,8 @@ fn tls_rows(
         .clone()
         .allow_tls(true)
         .tls_root_pem(pki.ca_pem.as_bytes(), "the bench's CA")?;
-    let instance = runtime.instantiate(&policy)?;
-    let mut composed = InWasm::new(runtime, &policy, &runtime.compose_for(client, &policy)?)?;
+    let instance = Instance::new(runtime, &policy)?;
+    let mut composed = InWasm::new(runtime, &policy, &runtime.compose(client, &policy)?)?;
     progress("TLS: bulk receive, and plain beside it, best of three each");
     let (_, suite) = tls::native_receive(&pki, sizes)?;
     let plain = Workload::Receive;
@@ -270,10 +271,14 @@ fn best(mut run: impl FnMut() -> Result<f64>) -> Result<f64> {
 }
 
 /// The Node table, or none when `node` is missing.
-fn node_table(composed: &[u8], peer: &[u8], sizes: &Sizes) -> Result<Option<NodeTable>> {
+fn node_table(
+    component: &[u8],
+    composed: &[u8],
+    peer: &[u8],
+    sizes: &Sizes,
+) -> Result<Option<NodeTable>> {
     progress("transpiling for Node");
-    let component = alore_socket_host::embed::locate_component()?;
-    let Some(node) = node::Node::prepare(&component, composed, peer)? else {
+    let Some(node) = node::Node::prepare(component, composed, peer)? else {
         eprintln!("node is missing: no Node table");
         return Ok(None);
     };

@@ -82,7 +82,7 @@ const NODE_ENV: &str = "ALORE_SOCKET_BENCH_NODE";
 impl Node {
     /// Install the pinned npm packages if need be and transpile the three components; `None`
     /// when `node` is missing.
-    pub(crate) fn prepare(component: &Path, composed: &[u8], peer: &[u8]) -> Result<Option<Node>> {
+    pub(crate) fn prepare(component: &[u8], composed: &[u8], peer: &[u8]) -> Result<Option<Node>> {
         let node_binary = std::env::var_os(NODE_ENV).map_or_else(|| "node".into(), PathBuf::from);
         if Command::new(&node_binary)
             .arg("--version")
@@ -116,10 +116,11 @@ impl Node {
             script: Path::new(env!("CARGO_MANIFEST_DIR")).join("node/bench.mjs"),
             dir,
         };
+        std::fs::write(node.dir.join("alore_socket.wasm"), component)?;
         std::fs::write(node.dir.join("composed.wasm"), composed)?;
         std::fs::write(node.dir.join("peer.wasm"), peer)?;
         for (name, wasm) in [
-            ("component", component.to_path_buf()),
+            ("component", node.dir.join("alore_socket.wasm")),
             ("composed", node.dir.join("composed.wasm")),
             ("peer", node.dir.join("peer.wasm")),
         ] {

@@ -1,5 +1,6 @@
-//! The on-disk cache of compiled components: beside each component, named by a hash of its
-//! bytes and of the engine's settings, pruned to the newest few.
+//! The on-disk cache of compiled components: in a per-user cache directory, each compiled
+//! form named by a hash of the component's bytes and of the engine's settings, pruned to the
+//! newest few of each name.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -10,38 +11,60 @@ use wasmtime::component::Component;
 
 use crate::Error;
 
-/// Compile `wasm`, read from `source` (named in errors), or load its compiled form from the
-/// cache beside `source`, named after it. The cache file is
-/// named by a SHA-256 of the component's bytes and of the engine's compatibility hash
-/// (wasmtime version, target, settings), so a rebuilt component or a new wasmtime misses.
-pub(crate) fn load_cached(engine: &Engine, source: &Path, wasm: &[u8]) -> Result<Component, Error> {
-    let cache = cache_path(engine, source, wasm);
-    if let Ok(compiled) = std::fs::read(&cache) {
+/// Names the directory for compiled forms, instead of the per-user default.
+pub(crate) const CACHE_DIR_ENV: &str = "ALORE_SOCKET_CACHE_DIR";
+
+/// Where compiled forms are kept: `$ALORE_SOCKET_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/alore-socket`, else `$HOME/.cache/alore-socket`; `None` (compile every
+/// time) when none is set. Never beside a component, whose directory the user may not own.
+pub(crate) fn user_cache_dir() -> Option<PathBuf> {
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    var(CACHE_DIR_ENV)
+        .or_else(|| var("XDG_CACHE_HOME").map(|dir| dir.join("alore-socket")))
+        .or_else(|| var("HOME").map(|home| home.join(".cache").join("alore-socket")))
+}
+
+/// Compile `wasm` (`what` names it in errors), or load its compiled form from `dir`, where it
+/// is `NAME.HASH.cwasm`. The hash is a SHA-256 of the component's bytes and of the engine's
+/// compatibility hash (wasmtime version, target, settings), so a rebuilt component or a new
+/// wasmtime misses.
+pub(crate) fn load_cached(
+    engine: &Engine,
+    dir: Option<&Path>,
+    name: &str,
+    what: &str,
+    wasm: &[u8],
+) -> Result<Component, Error> {
+    let cache = dir.map(|dir| cache_path(engine, &dir.join(name), wasm));
+    if let Some(compiled) = cache.as_ref().and_then(|cache| std::fs::read(cache).ok()) {
         // SAFETY: wasmtime requires these bytes to be the unmodified output of
         // `precompile_component` by a compatible engine. This file was written only by the
         // code below, from `engine.precompile_component`, under a temporary name and then
         // renamed into place, so it is never seen half-written; its name binds it to these
         // exact component bytes and this engine's compatibility hash, and wasmtime itself
-        // rejects a header from an incompatible engine. Whoever could replace this file could
-        // as well replace the component next to it, so it is trusted as much as the
-        // component is. The bytes are read into memory, so later changes to the file cannot
-        // affect the loaded code.
+        // rejects a header from an incompatible engine. The directory is the user's own
+        // cache: whoever could replace this file could as well replace the host binary of
+        // the same user, so it is trusted as much as the host is. The bytes are read into
+        // memory, so later changes to the file cannot affect the loaded code.
         #[allow(unsafe_code)]
         if let Ok(component) = unsafe { Component::deserialize(engine, &compiled) } {
             return Ok(component);
         }
     }
-    let compiled = engine.precompile_component(wasm).map_err(|e| {
-        Error::load(
-            source,
-            format!("not a component wasmtime can compile: {e:#}"),
-        )
-    })?;
-    store_in_cache(&cache, &compiled);
+    let compiled = engine
+        .precompile_component(wasm)
+        .map_err(|e| Error::load(what, format!("not a component wasmtime can compile: {e:#}")))?;
+    if let Some(cache) = &cache {
+        store_in_cache(cache, &compiled);
+    }
     // SAFETY: `compiled` was produced by `precompile_component` of this very engine just now.
     #[allow(unsafe_code)]
     unsafe { Component::deserialize(engine, &compiled) }
-        .map_err(|e| Error::load(source, format!("{e:#}")))
+        .map_err(|e| Error::load(what, format!("{e:#}")))
 }
 
 fn cache_path(engine: &Engine, path: &Path, wasm: &[u8]) -> PathBuf {
@@ -66,8 +89,11 @@ fn cache_path(engine: &Engine, path: &Path, wasm: &[u8]) -> PathBuf {
     path.with_file_name(format!("{stem}.{hex}.cwasm"))
 }
 
-/// Best effort: a read-only directory just means compiling every time.
+/// Best effort: a directory that cannot be made or written just means compiling every time.
 fn store_in_cache(cache: &Path, compiled: &[u8]) {
+    if let Some(dir) = cache.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
     let temporary = cache.with_extension(format!("tmp{}", std::process::id()));
     if std::fs::write(&temporary, compiled).is_ok() && std::fs::rename(&temporary, cache).is_err() {
         let _ = std::fs::remove_file(&temporary);

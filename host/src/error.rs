@@ -1,13 +1,11 @@
 //! The host library's error type.
 
-use std::path::PathBuf;
-
-pub use alore_socket_rules::one_line;
-
 use crate::bindings::{IoErrorKind, SocketError};
+use alore_socket_rules::one_line;
 
-/// Everything that can go wrong when running the component.
+/// Everything that can go wrong when running the component. Every message is one line.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The component answered with an error of the contract: Alore's `NameError`,
     /// `ValueError` or `IoError`.
@@ -26,12 +24,24 @@ pub enum Error {
     /// imports `wasi:tls` under a policy that does not allow TLS).
     #[error("not allowed by the policy: {0}")]
     Denied(String),
+    /// Something a policy was given cannot be used: e.g. a PEM file with no certificate.
+    #[error("invalid policy: {0}")]
+    InvalidPolicy(String),
+    /// The host could not set up a store as its policy asks: e.g. the private `/etc` could
+    /// not be made.
+    #[error("cannot set up the store: {0}")]
+    Setup(String),
     /// An application could not be composed with the component.
     #[error("cannot compose: {0}")]
     Compose(String),
-    /// The component file could not be found, built, read or compiled.
-    #[error("cannot load the component from {path}: {message}")]
-    Load { path: PathBuf, message: String },
+    /// A component (this one, or an application) could not be read or compiled.
+    #[error("cannot load {what}: {message}")]
+    Load {
+        /// Which component: e.g. `the component from alore_socket.wasm`, `the application`.
+        what: String,
+        /// Why, on one line.
+        message: String,
+    },
 }
 
 /// A trap's cause first (wasmtime puts it last in the chain, under its backtrace), then the
@@ -61,16 +71,15 @@ impl Error {
         Error::Wasm(e.into_boxed_dyn_error())
     }
 
-    /// The error for a call [`crate::runtime::block_on`] stopped at `deadline`.
-    pub(crate) fn deadline(deadline: Option<std::time::Duration>) -> Self {
-        Error::Deadline(deadline.unwrap_or_default())
-    }
-
-    pub(crate) fn load(path: impl Into<PathBuf>, message: impl std::fmt::Display) -> Self {
+    pub(crate) fn load(what: impl std::fmt::Display, message: impl std::fmt::Display) -> Self {
         Error::Load {
-            path: path.into(),
+            what: one_line(&what.to_string()),
             message: one_line(&message.to_string()),
         }
+    }
+
+    pub(crate) fn setup(message: impl std::fmt::Display) -> Self {
+        Error::Setup(one_line(&message.to_string()))
     }
 
     /// The I/O error kind, when this is an `io-error` from the component.
@@ -98,22 +107,24 @@ fn describe(error: &SocketError) -> String {
         SocketError::NameError(message) => format!("NameError: {}", one_line(message)),
         SocketError::ValueError(message) => format!("ValueError: {}", one_line(message)),
         SocketError::IoError(e) => {
-            format!("IoError ({}): {}", kind_name(e.kind), one_line(&e.message))
+            format!("IoError ({}): {}", e.kind.name(), one_line(&e.message))
         }
     }
 }
 
-/// The WIT name of an I/O error kind.
-pub fn kind_name(kind: IoErrorKind) -> &'static str {
-    match kind {
-        IoErrorKind::ConnectionRefused => "connection-refused",
-        IoErrorKind::ConnectionReset => "connection-reset",
-        IoErrorKind::Unreachable => "unreachable",
-        IoErrorKind::TimedOut => "timed-out",
-        IoErrorKind::AccessDenied => "access-denied",
-        IoErrorKind::EndOfStream => "end-of-stream",
-        IoErrorKind::Closed => "closed",
-        IoErrorKind::LimitExceeded => "limit-exceeded",
-        IoErrorKind::Other => "other",
+impl IoErrorKind {
+    /// The kind's name in the WIT, e.g. `connection-refused`.
+    pub fn name(self) -> &'static str {
+        match self {
+            IoErrorKind::ConnectionRefused => "connection-refused",
+            IoErrorKind::ConnectionReset => "connection-reset",
+            IoErrorKind::Unreachable => "unreachable",
+            IoErrorKind::TimedOut => "timed-out",
+            IoErrorKind::AccessDenied => "access-denied",
+            IoErrorKind::EndOfStream => "end-of-stream",
+            IoErrorKind::Closed => "closed",
+            IoErrorKind::LimitExceeded => "limit-exceeded",
+            IoErrorKind::Other => "other",
+        }
     }
 }

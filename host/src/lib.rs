@@ -1,31 +1,37 @@
-//! A wasmtime host for the `alore-socket` component: Alore's `socket` module (TCP/IPv4
-//! client streams and host name lookup) as a WebAssembly component.
+//! A wasmtime host for the `alore-socket` component: Alore's `socket` and `serversocket`
+//! modules (TCP streams with Alore's buffering and line semantics, host name lookup, typed
+//! errors) as a WebAssembly component, run under a deny-by-default network [`Policy`].
+//!
+//! The host carries the component (both builds, embedded at build time). [`Runtime`]
+//! compiles it once; each [`Instance`] is one instance of it, with its own memory, sockets
+//! and policy. The API is async and runs on the caller's Tokio runtime (with I/O and time
+//! enabled, as wasmtime-wasi needs); [`blocking`] wraps it for code that is not async.
 //!
 //! ```no_run
-//! use alore_socket_host::{Allow, Policy, Runtime};
-//! # fn main() -> Result<(), alore_socket_host::Error> {
-//! let runtime = Runtime::new()?; // finds (or builds) and compiles the component once
+//! use alore_socket_host::{Policy, Runtime};
+//! # async fn example() -> Result<(), alore_socket_host::Error> {
+//! let runtime = Runtime::new()?; // compiles the component, or loads it from the cache
 //! let policy = Policy::deny_all().allow("127.0.0.1:7000".parse().expect("a valid rule"));
-//! let instance = runtime.instantiate(&policy)?;
-//! let socket = instance.connect("127.0.0.1", 7000, None)?;
-//! socket.write_ln(b"hello")?;
-//! println!("{:?}", socket.read_ln()?);
-//! socket.close()?;
+//! let instance = runtime.instantiate(&policy).await?;
+//! let socket = instance.connect("127.0.0.1", 7000, None).await?;
+//! socket.write_ln(b"hello").await?;
+//! println!("{:?}", socket.read_ln().await?);
+//! socket.release().await?;
 //! # Ok(()) }
 //! ```
 //!
-//! The modules' imports go one way: the CLI → [`Runtime`] (`runtime`, with `cache` and
-//! `locate`) → [`Instance`] (`instance`) → the store (`store`, `lookup`) and the executor
-//! (`exec`) → [`Policy`] (`policy`, and `policy::wasi` for what it means in WASI terms).
-#![warn(unreachable_pub)]
+//! The modules' imports go one way: [`Runtime`] (`runtime`, with `cache`) → [`Instance`]
+//! (`instance`; `blocking` over it) → the store (`store`, `guard`, `lookup`, `tls`) and the
+//! executor (`exec`) → [`Policy`] (`policy`, whose `Plan` is all the rest reads of it).
+#![warn(unreachable_pub, missing_docs)]
 
 mod bindings;
+pub mod blocking;
 mod cache;
 mod error;
 mod exec;
 mod guard;
 mod instance;
-mod locate;
 mod lookup;
 mod policy;
 mod runtime;
@@ -33,25 +39,15 @@ mod store;
 mod tls;
 
 pub use bindings::{Buffering, ConnectOptions, IoError, IoErrorKind, SocketError};
-pub use error::{Error, kind_name, one_line};
+pub use error::Error;
 pub use guard::OUTPUT_LINGER;
 pub use instance::{Instance, ServerSocket, Socket};
 pub use lookup::LookupTable;
 pub use policy::{
     Allow, DEFAULT_MAX_HANDLES, DEFAULT_MAX_SOCKETS, DEFAULT_MEMORY_LIMIT, ParseAllowError, Policy,
 };
-pub use runtime::{CommandOutput, MAX_CAPTURED_OUTPUT, Runtime, Stdio};
-
-/// For embedders that run other components beside this one (compositions, benchmarks, their
-/// own applications) with the same WASI set-up and limits: stores from
-/// [`Runtime::new_store`], linked by [`Runtime::linker`] (or [`Runtime::linker_for`] a
-/// policy), their async calls driven by [`embed::block_on`](block_on); and the helpers that
-/// find or build components of this workspace.
-pub mod embed {
-    pub use crate::exec::block_on;
-    pub use crate::locate::{
-        COMPONENT_ENV, TLS_COMPONENT_ENV, TLS_FILE, build_wasm, locate_component,
-    };
-    pub use crate::runtime::PROFILE_ENV;
-    pub use crate::store::{EPOCH_TICK, State};
-}
+pub use runtime::{
+    COMPONENT_ENV, CommandOutput, MAX_CAPTURED_OUTPUT, PROFILE_ENV, Runtime, Stdio,
+    TLS_COMPONENT_ENV, TLS_FILE,
+};
+pub use store::State;

@@ -1,15 +1,22 @@
 //! Name lookups answered from the policy's own table ([`crate::Policy::lookup_table`]) instead
 //! of this machine's resolver: `wasi:sockets/ip-name-lookup` defined again over the standard
-//! one, in a linker used only for policies that have a table. For sandboxes that must not
-//! reach a DNS server, and for tests, which must control every answer.
+//! one, which it calls for stores without a table. One linker serves both, so a policy's
+//! table does not double the linkers. For sandboxes that must not reach a DNS server, and for
+//! tests, which must control every answer.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use wasmtime::component::{Linker, Resource, ResourceTable, ResourceType};
+use wasmtime::component::{Linker, Resource, ResourceType};
+use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup::{
+    Host, HostResolveAddressStream, ResolveAddressStream,
+};
 use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddress};
-use wasmtime_wasi::p2::{DynPollable, Network, Pollable, subscribe};
+use wasmtime_wasi::p2::{DynPollable, Network, Pollable, SocketError, subscribe};
+use wasmtime_wasi::sockets::WasiSocketsView;
+
+use crate::store::State;
 
 /// The interface this module defines again: the version wasmtime-wasi 48 links, which
 /// components importing any 0.2.x version are linked against.
@@ -46,44 +53,54 @@ fn key(name: &str) -> String {
     name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase()
 }
 
-/// What a store's state offers the lookups defined here.
-pub(crate) trait LookupView: Send + 'static {
-    fn table(&mut self) -> &mut ResourceTable;
-    /// The policy's table, if it has one.
-    fn lookups(&self) -> Option<&Lookups>;
-}
-
-/// How a store's lookups are answered: from its policy's table, if lookups are allowed.
+/// How a store's lookups are answered when its policy has a table: from the table, if
+/// lookups are allowed.
 #[derive(Clone)]
 pub(crate) struct Lookups {
     pub(crate) allowed: bool,
     pub(crate) table: Arc<LookupTable>,
 }
 
-/// The answers of one lookup, all known at once.
-pub(crate) struct Answers(std::vec::IntoIter<IpAddress>);
+/// A lookup's answers: all known at once (from a table), or wasmtime-wasi's own lookup.
+pub(crate) enum Answers {
+    Table(std::vec::IntoIter<IpAddress>),
+    Machine(Resource<ResolveAddressStream>),
+}
 
 #[wasmtime_wasi::async_trait]
 impl Pollable for Answers {
+    // Only a table's answers are polled here: `subscribe` hands out wasmtime-wasi's own
+    // pollable for a machine lookup.
     async fn ready(&mut self) {}
 }
 
 type Answer<T> = wasmtime::Result<(Result<T, ErrorCode>,)>;
 
-/// Define `ip-name-lookup` in `linker` over the standard one, answering from the store's
-/// table. As wasmtime does, a lookup that is not allowed is `permanent-resolver-failure`;
-/// a name the table lacks is `name-unresolvable`.
-pub(crate) fn add_to_linker<T: LookupView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+/// A wasmtime-wasi lookup result as the linker returns it: a WASI error code to the guest, a
+/// trap as a trap.
+fn answer<T>(result: Result<T, SocketError>) -> Answer<T> {
+    match result {
+        Ok(value) => Ok((Ok(value),)),
+        Err(e) => Ok((Err(e.downcast()?),)),
+    }
+}
+
+/// Define `ip-name-lookup` in `linker` over the standard one: answered from the store's
+/// table when its policy has one (as wasmtime does, a lookup that is not allowed is
+/// `permanent-resolver-failure`; a name the table lacks is `name-unresolvable`), else by
+/// wasmtime-wasi's lookup.
+pub(crate) fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     let mut instance = linker.instance(INTERFACE)?;
     instance.resource(
         "resolve-address-stream",
         ResourceType::host::<Answers>(),
         |mut store, rep| {
-            store
-                .data_mut()
-                .table()
-                .delete(Resource::<Answers>::new_own(rep))?;
+            let state = store.data_mut();
+            let answers = state.table.delete(Resource::<Answers>::new_own(rep))?;
+            if let Answers::Machine(inner) = answers {
+                HostResolveAddressStream::drop(&mut state.sockets(), inner)?;
+            }
             Ok(())
         },
     )?;
@@ -91,10 +108,14 @@ pub(crate) fn add_to_linker<T: LookupView>(linker: &mut Linker<T>) -> wasmtime::
         "resolve-addresses",
         |mut store, (network, name): (Resource<Network>, String)| -> Answer<Resource<Answers>> {
             let state = store.data_mut();
-            state.table().get(&network)?; // the capability must be real
-            let Some(lookups) = state.lookups() else {
-                return Ok((Err(ErrorCode::PermanentResolverFailure),));
+            let Some(lookups) = state.lookups.clone() else {
+                let made = Host::resolve_addresses(&mut state.sockets(), network, name);
+                return match made {
+                    Ok(inner) => Ok((Ok(state.table.push(Answers::Machine(inner))?),)),
+                    Err(e) => answer(Err(e)),
+                };
             };
+            state.table.get(&network)?; // the capability must be real
             if !lookups.allowed {
                 return Ok((Err(ErrorCode::PermanentResolverFailure),));
             }
@@ -106,15 +127,21 @@ pub(crate) fn add_to_linker<T: LookupView>(linker: &mut Linker<T>) -> wasmtime::
                 (None, None) => return Ok((Err(ErrorCode::NameUnresolvable),)),
             };
             let answers: Vec<IpAddress> = addresses.iter().map(|&ip| IpAddress::from(ip)).collect();
-            let stream = state.table().push(Answers(answers.into_iter()))?;
+            let stream = state.table.push(Answers::Table(answers.into_iter()))?;
             Ok((Ok(stream),))
         },
     )?;
     instance.func_wrap(
         "[method]resolve-address-stream.resolve-next-address",
         |mut store, (stream,): (Resource<Answers>,)| -> Answer<Option<IpAddress>> {
-            let answers = store.data_mut().table().get_mut(&stream)?;
-            Ok((Ok(answers.0.next()),))
+            let state = store.data_mut();
+            match state.table.get_mut(&stream)? {
+                Answers::Table(answers) => Ok((Ok(answers.next()),)),
+                Answers::Machine(inner) => {
+                    let inner = Resource::new_borrow(inner.rep());
+                    answer(state.sockets().resolve_next_address(inner))
+                }
+            }
         },
     )?;
     instance.func_wrap(
@@ -122,7 +149,17 @@ pub(crate) fn add_to_linker<T: LookupView>(linker: &mut Linker<T>) -> wasmtime::
         |mut store,
          (stream,): (Resource<Answers>,)|
          -> wasmtime::Result<(Resource<DynPollable>,)> {
-            Ok((subscribe(store.data_mut().table(), stream)?,))
+            let state = store.data_mut();
+            match state.table.get(&stream)? {
+                Answers::Table(_) => Ok((subscribe(&mut state.table, stream)?,)),
+                Answers::Machine(inner) => {
+                    let inner = Resource::new_borrow(inner.rep());
+                    Ok((HostResolveAddressStream::subscribe(
+                        &mut state.sockets(),
+                        inner,
+                    )?,))
+                }
+            }
         },
     )?;
     Ok(())

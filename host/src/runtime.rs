@@ -1,6 +1,7 @@
-//! [`Runtime`]: the component compiled once and linked with WASI, ready to instantiate under
-//! any policy, compose into applications, and run them.
+//! [`Runtime`]: the component's two builds, embedded at build time, compiled once and linked
+//! with WASI, ready to instantiate under any policy, compose into applications, and run them.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -8,109 +9,124 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, Store};
 
 use crate::bindings::ProviderPre;
-use crate::exec::block_on;
+use crate::exec::within;
 use crate::instance::Instance;
-use crate::locate::{COMPONENT_ENV, locate_component, locate_tls_component};
-use crate::policy::wasi;
+use crate::policy::{Build, Plan};
 use crate::store::{self, State};
 use crate::{Error, Policy, cache, lookup};
 
+/// Names a component file to run instead of the embedded standard build.
+pub const COMPONENT_ENV: &str = "ALORE_SOCKET_COMPONENT";
+/// Names a component file to run instead of the embedded TLS build.
+pub const TLS_COMPONENT_ENV: &str = "ALORE_SOCKET_TLS_COMPONENT";
+/// The TLS build's file name, looked for beside a standard build given as a file.
+pub const TLS_FILE: &str = "alore_socket_tls.wasm";
 /// Set to `perfmap` to have wasmtime write `/tmp/perf-PID.map`, which names the compiled
 /// guest and adapter functions for `perf` (or for reading a callgrind profile).
 pub const PROFILE_ENV: &str = "ALORE_SOCKET_PROFILE";
 
-/// A compiled, linked component, ready to instantiate many times.
+/// The component's standard build, built by `build.rs` from this source tree.
+static EMBEDDED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/alore_socket.wasm"));
+/// Its TLS build.
+static EMBEDDED_TLS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/alore_socket_tls.wasm"));
+
+/// The compiled, linked component, ready to instantiate many times, from any thread.
 pub struct Runtime {
     engine: Engine,
-    linkers: Linkers,
+    /// WASI 0.2 with the store's bounds ([`crate::guard`]) and lookups from a policy's table
+    /// ([`crate::lookup`]); the second also with `wasi:tls`.
+    standard_linker: Linker<State>,
+    tls_linker: Linker<State>,
     /// The standard build: what every policy that does not allow TLS runs.
-    standard: Arc<Build>,
-    /// The TLS build, loaded the first time a policy allows TLS.
-    tls: Mutex<Option<Arc<Build>>>,
-    /// Where the standard build came from, and whether this workspace built it (then it
-    /// builds the TLS build too; else that is expected beside it).
-    path: PathBuf,
-    built: bool,
-    /// Where compiled forms are cached: beside the component.
-    cache_dir: PathBuf,
+    standard: Arc<Prepared>,
+    /// The TLS build, compiled the first time a policy allows TLS.
+    tls: Mutex<Option<Arc<Prepared>>>,
+    tls_source: Source,
+    /// Where compiled forms are cached, if anywhere.
+    cache_dir: Option<PathBuf>,
 }
 
-/// The linkers a policy chooses from: WASI 0.2 with the store's bounds ([`crate::guard`]);
-/// `wasi:tls` only where the policy allows TLS, so that nothing in a store it denies (the
-/// application plugged into the component included) can reach it; and name lookups answered
-/// from the policy's table where it has one ([`Policy::lookup_table`]).
-struct Linkers {
-    plain: Linker<State>,
-    plain_table: Linker<State>,
-    tls: Linker<State>,
-    tls_table: Linker<State>,
+/// Where a build's bytes come from.
+#[derive(Debug, Clone)]
+enum Source {
+    Embedded {
+        name: &'static str,
+        wasm: &'static [u8],
+    },
+    File(PathBuf),
 }
 
-impl Linkers {
-    fn new(engine: &Engine) -> wasmtime::Result<Self> {
-        let mut plain = Linker::new(engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut plain)?;
-        crate::guard::add_sockets_to_linker(&mut plain)?;
-        crate::guard::add_streams_to_linker(&mut plain)?;
-        let mut tls = plain.clone();
-        let mut tls_options = wasmtime_wasi_tls::p2::LinkOptions::default();
-        tls_options.tls(true);
-        wasmtime_wasi_tls::p2::add_to_linker(&mut tls, &tls_options)?;
-        crate::guard::add_tls_to_linker(&mut tls)?;
-        let with_table = |linker: &Linker<State>| {
-            let mut linker = linker.clone();
-            lookup::add_to_linker(&mut linker).map(|()| linker)
-        };
-        Ok(Linkers {
-            plain_table: with_table(&plain)?,
-            tls_table: with_table(&tls)?,
-            plain,
-            tls,
-        })
+impl Source {
+    fn read(&self) -> Result<Cow<'static, [u8]>, Error> {
+        match self {
+            Source::Embedded { wasm, .. } => Ok(Cow::Borrowed(wasm)),
+            Source::File(path) => std::fs::read(path)
+                .map(Cow::Owned)
+                .map_err(|e| Error::load(self.describe(), e)),
+        }
     }
 
-    fn for_policy(&self, policy: &Policy) -> &Linker<State> {
-        match (policy.allows_tls(), policy.lookup_table_value().is_some()) {
-            (false, false) => &self.plain,
-            (false, true) => &self.plain_table,
-            (true, false) => &self.tls,
-            (true, true) => &self.tls_table,
+    /// What errors call it.
+    fn describe(&self) -> String {
+        match self {
+            Source::Embedded { name, .. } => format!("the embedded {name}"),
+            Source::File(path) => format!("the component from {}", path.display()),
+        }
+    }
+
+    /// The name its compiled forms are cached under.
+    fn cache_name(&self) -> String {
+        match self {
+            Source::Embedded { name, .. } => name.replace(' ', "-"),
+            Source::File(path) => path
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into(),
         }
     }
 }
 
-/// One build of the component, compiled and linked both ways.
-struct Build {
+/// One build of the component, compiled and linked.
+struct Prepared {
     pre: ProviderPre<State>,
-    table_pre: ProviderPre<State>,
     /// Its bytes, to plug into applications.
-    wasm: Vec<u8>,
+    wasm: Cow<'static, [u8]>,
 }
 
-impl Build {
+/// The two linkers: WASI 0.2 (its async flavour) with the store's bounds
+/// ([`crate::guard`]) and lookups from a policy's table where it has one ([`crate::lookup`]);
+/// and the same with `wasi:tls`, only for policies that allow TLS, so that nothing in a
+/// store they deny (the application plugged into the component included) can reach it.
+fn linkers(engine: &Engine) -> wasmtime::Result<(Linker<State>, Linker<State>)> {
+    let mut standard = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut standard)?;
+    crate::guard::add_sockets_to_linker(&mut standard)?;
+    crate::guard::add_streams_to_linker(&mut standard)?;
+    lookup::add_to_linker(&mut standard)?;
+    let mut tls = standard.clone();
+    let mut tls_options = wasmtime_wasi_tls::p2::LinkOptions::default();
+    tls_options.tls(true);
+    wasmtime_wasi_tls::p2::add_to_linker(&mut tls, &tls_options)?;
+    crate::guard::add_tls_to_linker(&mut tls)?;
+    Ok((standard, tls))
+}
+
+impl Prepared {
     fn new(
-        runtime_parts: (&Engine, &Linker<State>, &Linker<State>),
-        path: &Path,
+        engine: &Engine,
+        linker: &Linker<State>,
+        source: &Source,
+        cache_dir: Option<&Path>,
     ) -> Result<Self, Error> {
-        let (engine, linker, table_linker) = runtime_parts;
-        let wasm = std::fs::read(path).map_err(|e| Error::load(path, e))?;
-        let component = cache::load_cached(engine, path, &wasm)?;
-        let prepare = |linker: &Linker<State>| {
-            let pre = linker.instantiate_pre(&component).map_err(Error::wasm)?;
-            ProviderPre::new(pre).map_err(Error::wasm)
-        };
-        Ok(Build {
-            pre: prepare(linker)?,
-            table_pre: prepare(table_linker)?,
+        let wasm = source.read()?;
+        let what = source.describe();
+        let component = cache::load_cached(engine, cache_dir, &source.cache_name(), &what, &wasm)?;
+        let pre = linker.instantiate_pre(&component).map_err(Error::wasm)?;
+        Ok(Prepared {
+            pre: ProviderPre::new(pre).map_err(Error::wasm)?,
             wasm,
         })
-    }
-
-    fn pre_for(&self, policy: &Policy) -> &ProviderPre<State> {
-        match policy.lookup_table_value() {
-            Some(_) => &self.table_pre,
-            None => &self.pre,
-        }
     }
 }
 
@@ -120,14 +136,20 @@ pub enum Stdio {
     /// This process's own stdin, stdout and stderr.
     Inherit,
     /// This stdin; stdout and stderr are captured into the [`CommandOutput`].
-    Capture { stdin: Vec<u8> },
+    Capture {
+        /// What the command reads from its stdin.
+        stdin: Vec<u8>,
+    },
 }
 
 /// How a command ended, and what it printed when [`Stdio::Capture`]d.
 #[derive(Debug, Clone)]
 pub struct CommandOutput {
+    /// Its exit status: 0 for success, 1 for `run` returning an error, else `exit`'s.
     pub code: i32,
+    /// What it printed to stdout (captured only), at most [`MAX_CAPTURED_OUTPUT`] bytes.
     pub stdout: Vec<u8>,
+    /// What it printed to stderr (captured only), at most [`MAX_CAPTURED_OUTPUT`] bytes.
     pub stderr: Vec<u8>,
 }
 
@@ -135,18 +157,33 @@ pub struct CommandOutput {
 pub const MAX_CAPTURED_OUTPUT: usize = 16 << 20;
 
 impl Runtime {
-    /// The component from `$ALORE_SOCKET_COMPONENT`, or else the workspace's build of it,
-    /// built (and its Rust target installed) when needed.
+    /// The component this host carries (built with it), unless `$ALORE_SOCKET_COMPONENT`
+    /// (and `$ALORE_SOCKET_TLS_COMPONENT`) name files to run instead. Compiles the standard
+    /// build, or loads its compiled form from the user's cache (`$ALORE_SOCKET_CACHE_DIR`,
+    /// else `$XDG_CACHE_HOME/alore-socket` or `~/.cache/alore-socket`): seconds the first
+    /// time, milliseconds after. It blocks; from async code, call it in `spawn_blocking`.
     pub fn new() -> Result<Self, Error> {
-        let built = std::env::var_os(COMPONENT_ENV).is_none();
-        let mut runtime = Self::from_file(&locate_component()?)?;
-        runtime.built = built;
-        Ok(runtime)
+        let file = |name| std::env::var_os(name).map(|path| Source::File(PathBuf::from(path)));
+        let standard = file(COMPONENT_ENV).unwrap_or(Source::Embedded {
+            name: "component",
+            wasm: EMBEDDED,
+        });
+        let tls = file(TLS_COMPONENT_ENV).unwrap_or(Source::Embedded {
+            name: "TLS component",
+            wasm: EMBEDDED_TLS,
+        });
+        Self::with(standard, tls)
     }
 
     /// The component at `path`; its TLS build, when a policy allows TLS, is
     /// `alore_socket_tls.wasm` beside it (or the file `$ALORE_SOCKET_TLS_COMPONENT` names).
     pub fn from_file(path: &Path) -> Result<Self, Error> {
+        let tls = std::env::var_os(TLS_COMPONENT_ENV)
+            .map_or_else(|| path.with_file_name(TLS_FILE), PathBuf::from);
+        Self::with(Source::File(path.to_owned()), Source::File(tls))
+    }
+
+    fn with(standard: Source, tls_source: Source) -> Result<Self, Error> {
         let mut config = Config::new();
         config.epoch_interruption(true);
         if std::env::var_os(PROFILE_ENV).is_some_and(|v| v == "perfmap") {
@@ -154,61 +191,70 @@ impl Runtime {
         }
         let engine = Engine::new(&config).map_err(Error::wasm)?;
         store::tick(&engine);
-        let cache_dir = path.parent().unwrap_or(Path::new(".")).to_owned();
-        let linkers = Linkers::new(&engine).map_err(Error::wasm)?;
-        let standard = Arc::new(Build::new(
-            (&engine, &linkers.plain, &linkers.plain_table),
-            path,
-        )?);
+        let (standard_linker, tls_linker) = linkers(&engine).map_err(Error::wasm)?;
+        let cache_dir = cache::user_cache_dir();
+        let standard = Prepared::new(&engine, &standard_linker, &standard, cache_dir.as_deref())?;
         Ok(Runtime {
             engine,
-            linkers,
-            standard,
+            standard_linker,
+            tls_linker,
+            standard: Arc::new(standard),
             tls: Mutex::new(None),
-            path: path.to_owned(),
-            built: false,
+            tls_source,
             cache_dir,
         })
     }
 
-    /// The build `policy` runs: the TLS build if it allows TLS, loaded (and in a workspace
-    /// built) the first time.
-    fn build_for(&self, policy: &Policy) -> Result<Arc<Build>, Error> {
-        if !policy.allows_tls() {
+    /// A build, prepared: the TLS build is compiled the first time it is asked for.
+    fn prepared(&self, build: Build) -> Result<Arc<Prepared>, Error> {
+        if build == Build::Standard {
             return Ok(Arc::clone(&self.standard));
         }
         let mut tls = self
             .tls
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(build) = &*tls {
-            return Ok(Arc::clone(build));
+        if let Some(prepared) = &*tls {
+            return Ok(Arc::clone(prepared));
         }
-        let path = locate_tls_component(&self.path, self.built)?;
-        let build = Arc::new(Build::new(
-            (&self.engine, &self.linkers.tls, &self.linkers.tls_table),
-            &path,
+        let prepared = Arc::new(Prepared::new(
+            &self.engine,
+            &self.tls_linker,
+            &self.tls_source,
+            self.cache_dir.as_deref(),
         )?);
-        *tls = Some(Arc::clone(&build));
-        Ok(build)
+        *tls = Some(Arc::clone(&prepared));
+        Ok(prepared)
     }
 
-    /// Plug this component into `app`, a component that imports `alore:socket/socket` (or
-    /// `server-socket`): the same composition as `wac plug APP --plug alore_socket.wasm`.
-    /// The result imports only what the two import from WASI.
-    pub fn compose(&self, app: &[u8]) -> Result<Vec<u8>, Error> {
-        compose(&self.standard.wasm, app)
+    /// The linker for a build's stores.
+    fn linker(&self, build: Build) -> &Linker<State> {
+        match build {
+            Build::Standard => &self.standard_linker,
+            Build::Tls => &self.tls_linker,
+        }
     }
 
-    /// [`Runtime::compose`] with the build `policy` runs: the TLS build (`wac plug APP --plug
-    /// alore_socket_tls.wasm`) if it allows TLS. The result then imports `wasi:tls` too.
-    pub fn compose_for(&self, app: &[u8], policy: &Policy) -> Result<Vec<u8>, Error> {
-        compose(&self.build_for(policy)?.wasm, app)
+    /// The bytes of the build `policy` runs (the TLS build if it allows TLS): the file to
+    /// give `wac plug --plug`, or another host.
+    pub fn component(&self, policy: &Policy) -> Result<Vec<u8>, Error> {
+        Ok(self.prepared(Build::of(policy))?.wasm.to_vec())
+    }
+
+    /// Plug the build `policy` runs into `app`, a component that imports
+    /// `alore:socket/socket` (or `server-socket`): the same composition as `wac plug APP
+    /// --plug alore_socket.wasm` (or `alore_socket_tls.wasm`, which makes the result import
+    /// `wasi:tls` too). The result imports only what the two import from WASI.
+    #[cfg(feature = "compose")]
+    pub fn compose(&self, app: &[u8], policy: &Policy) -> Result<Vec<u8>, Error> {
+        compose(&self.prepared(Build::of(policy))?.wasm, app)
     }
 
     /// Run a `wasi:cli/command` component (e.g. one [`Runtime::compose`] made) under
-    /// `policy`, with these arguments (the program name first) and standard streams.
-    pub fn run_command(
+    /// `policy`, with these arguments (the program name first) and standard streams, on the
+    /// caller's Tokio runtime (I/O and time enabled). The whole run is one call: the policy's
+    /// deadline bounds it.
+    pub async fn run_command(
         &self,
         command: &[u8],
         policy: &Policy,
@@ -218,7 +264,8 @@ impl Runtime {
         use wasmtime_wasi::p2::bindings::Command;
         use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
         let component = self.compile(command)?;
-        if !policy.allows_tls()
+        let mut plan = Plan::of(policy)?;
+        if plan.build == Build::Standard
             && let Some((tls, _)) = component
                 .component_type()
                 .imports(&self.engine)
@@ -228,11 +275,10 @@ impl Runtime {
                 "the application imports {tls}, and the policy does not allow TLS"
             )));
         }
-        let (mut builder, etc) = wasi::context(policy)?;
-        builder.args(args);
+        plan.wasi.args(args);
         let captured = match stdio {
             Stdio::Inherit => {
-                builder.inherit_stdio();
+                plan.wasi.inherit_stdio();
                 None
             }
             Stdio::Capture { stdin } => {
@@ -240,21 +286,21 @@ impl Runtime {
                     MemoryOutputPipe::new(MAX_CAPTURED_OUTPUT),
                     MemoryOutputPipe::new(MAX_CAPTURED_OUTPUT),
                 );
-                builder
+                plan.wasi
                     .stdin(MemoryInputPipe::new(stdin))
                     .stdout(stdout.clone())
                     .stderr(stderr.clone());
                 Some((stdout, stderr))
             }
         };
-        let mut store = State::store(&self.engine, builder, etc, policy)?;
-        let deadline = policy.call_deadline_value();
-        let run = block_on(deadline, async {
-            let linker = self.linkers.for_policy(policy);
+        let linker = self.linker(plan.build);
+        let deadline = plan.deadline;
+        let mut store = State::store(&self.engine, plan);
+        let run = within(deadline, async {
             let command = Command::instantiate_async(&mut store, &component, linker).await?;
             command.wasi_cli_run().call_run(&mut store).await
         });
-        let code = match run.ok_or_else(|| Error::deadline(deadline))? {
+        let code = match run.await? {
             Ok(Ok(())) => 0,
             Ok(Err(())) => 1,
             Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
@@ -272,93 +318,84 @@ impl Runtime {
         })
     }
 
+    /// A fresh instance of the component (its own memory and sockets) under `policy`, on
+    /// the caller's Tokio runtime (I/O and time enabled).
+    pub async fn instantiate(&self, policy: &Policy) -> Result<Instance, Error> {
+        let plan = Plan::of(policy)?;
+        let prepared = self.prepared(plan.build)?;
+        let deadline = plan.deadline;
+        let mut store = State::store(&self.engine, plan);
+        let bindings = within(deadline, prepared.pre.instantiate_async(&mut store))
+            .await?
+            .map_err(Error::wasm)?;
+        Ok(Instance::new(store, bindings))
+    }
+
+    /// The engine, for embedders that run other components beside this one
+    /// ([`Runtime::new_store`]).
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
 
-    /// The linker with WASI 0.2 (its async flavour) and the store's bounds, without
-    /// `wasi:tls`, for instantiating other components (e.g. compositions) in stores from
-    /// [`Runtime::new_store`]; drive them with [`block_on`].
-    pub fn linker(&self) -> &Linker<State> {
-        &self.linkers.plain
-    }
-
-    /// The linker for stores made under `policy`: [`Runtime::linker`], with `wasi:tls` when
-    /// the policy allows TLS, and with name lookups answered from the policy's
-    /// [`Policy::lookup_table`] when it has one.
-    pub fn linker_for(&self, policy: &Policy) -> &Linker<State> {
-        self.linkers.for_policy(policy)
-    }
-
-    /// Compile any component for this runtime's engine, through the same on-disk cache.
+    /// Compile any component for this runtime's engine, through the same cache.
     pub fn compile(&self, wasm: &[u8]) -> Result<Component, Error> {
-        cache::load_cached(&self.engine, &self.cache_dir.join("component.wasm"), wasm)
+        let dir = self.cache_dir.as_deref();
+        cache::load_cached(&self.engine, dir, "application", "the application", wasm)
     }
 
-    /// A store set up as `policy` says (network, `/etc`, memory limit), for any component
-    /// this runtime compiled. Its calls must be async ([`block_on`] drives them); pass it
-    /// the policy's call deadline to have one.
+    /// A store set up as `policy` says (network, `/etc`, limits), for other components this
+    /// runtime compiled (compositions, an embedder's own), with the same WASI set-up and
+    /// limits; link them with [`Runtime::linker_for`] the same policy. Calls into it must be
+    /// async; wrap each in a timeout to give it the policy's call deadline.
     pub fn new_store(&self, policy: &Policy) -> Result<Store<State>, Error> {
-        let (builder, etc) = wasi::context(policy)?;
-        State::store(&self.engine, builder, etc, policy)
+        Ok(State::store(&self.engine, Plan::of(policy)?))
     }
 
-    /// The names of the interfaces the component imports, e.g. `wasi:sockets/tcp@0.2.12`.
-    pub fn imports(&self) -> Vec<String> {
-        let ty = self.standard_type();
-        ty.imports(&self.engine)
-            .map(|(name, _)| name.to_owned())
-            .collect()
+    /// The linker for stores made under `policy`: WASI 0.2 (its async flavour) with the
+    /// store's bounds and the policy's lookup table, and `wasi:tls` if it allows TLS.
+    pub fn linker_for(&self, policy: &Policy) -> &Linker<State> {
+        self.linker(Build::of(policy))
     }
 
-    /// The standard build's component type.
-    fn standard_type(&self) -> wasmtime::component::types::Component {
-        self.standard
-            .pre
-            .instance_pre()
-            .component()
-            .component_type()
-    }
-
-    /// The names of the interfaces another component imports (e.g. a composition).
-    pub fn imports_of(&self, wasm: &[u8]) -> Result<Vec<String>, Error> {
-        let component = self.compile(wasm)?;
-        let ty = component.component_type();
+    /// The names of the interfaces a component imports (e.g. a composition's): with `None`,
+    /// this component's, e.g. `wasi:sockets/tcp@0.2.12`.
+    pub fn imports(&self, wasm: Option<&[u8]>) -> Result<Vec<String>, Error> {
+        let ty = match wasm {
+            Some(wasm) => self.compile(wasm)?.component_type(),
+            None => self
+                .standard
+                .pre
+                .instance_pre()
+                .component()
+                .component_type(),
+        };
         Ok(ty
             .imports(&self.engine)
             .map(|(name, _)| name.to_owned())
             .collect())
     }
 
-    /// The names of the interfaces the component exports, e.g. `alore:socket/socket@0.1.3`. That
-    /// each export has the contract's type was checked when the runtime was made.
+    /// The names of the interfaces the component exports, e.g. `alore:socket/socket@0.1.3`.
+    /// That each export has the contract's type was checked when the runtime was made.
     pub fn exports(&self) -> Vec<String> {
-        let ty = self.standard_type();
+        let ty = self
+            .standard
+            .pre
+            .instance_pre()
+            .component()
+            .component_type();
         ty.exports(&self.engine)
             .map(|(name, _)| name.to_owned())
             .collect()
     }
-
-    /// A fresh instance of the component (its own memory and sockets) under `policy`.
-    pub fn instantiate(&self, policy: &Policy) -> Result<Instance, Error> {
-        let mut store = self.new_store(policy)?;
-        let deadline = policy.call_deadline_value();
-        let build = self.build_for(policy)?;
-        let bindings = block_on(
-            deadline,
-            build.pre_for(policy).instantiate_async(&mut store),
-        )
-        .ok_or_else(|| Error::deadline(deadline))?
-        .map_err(Error::wasm)?;
-        Ok(Instance::new(store, bindings))
-    }
 }
 
 /// `wac plug APP --plug PROVIDER`, as a library call.
+#[cfg(feature = "compose")]
 fn compose(provider: &[u8], app: &[u8]) -> Result<Vec<u8>, Error> {
     use wac_graph::{CompositionGraph, EncodeOptions, types::Package};
     let failed =
-        |e: &dyn std::fmt::Display| Error::Compose(crate::error::one_line(&format!("{e:#}")));
+        |e: &dyn std::fmt::Display| Error::Compose(alore_socket_rules::one_line(&format!("{e:#}")));
     let mut graph = CompositionGraph::new();
     let provider = Package::from_bytes("alore:socket", None, provider.to_vec(), graph.types_mut())
         .map_err(|e| failed(&e))?;

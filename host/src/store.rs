@@ -6,14 +6,15 @@ use std::time::Duration;
 use tempfile::TempDir;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, ResourceLimiter, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_tls::{WasiTlsCtx, WasiTlsCtxBuilder, WasiTlsCtxView, WasiTlsView};
 
-use crate::Policy;
 use crate::guard::Sockets;
-use crate::lookup::{LookupView, Lookups};
+use crate::lookup::Lookups;
+use crate::policy::Plan;
 
-/// The per-store state: the WASI context and its resource table.
+/// The state of a store this host made ([`crate::Runtime::new_store`]): the WASI context and
+/// resource table, and the policy's bounds. Opaque: link it with [`crate::Runtime::linker_for`].
 pub struct State {
     ctx: WasiCtx,
     pub(crate) table: ResourceTable,
@@ -22,10 +23,11 @@ pub struct State {
     /// The private `/etc` given to the component; it must outlive the instance's preopen.
     _etc: Option<TempDir>,
     limits: Limits,
-    /// How long one call may run ([`Policy::call_deadline`]).
+    /// How long one call may run ([`crate::Policy::call_deadline`]).
     pub(crate) call_deadline: Option<Duration>,
-    /// The policy's own answers to name lookups, if it has any ([`Policy::lookup_table`]).
-    lookups: Option<Lookups>,
+    /// The policy's own answers to name lookups, if it has any
+    /// ([`crate::Policy::lookup_table`]).
+    pub(crate) lookups: Option<Lookups>,
     /// `wasi:tls`: verifying as the policy says, or refusing when it denies TLS.
     tls: WasiTlsCtx,
 }
@@ -33,7 +35,7 @@ pub struct State {
 /// How often the engine's epoch advances, and so how often running guest code yields to the
 /// host: the granularity of call deadlines. Short enough to stop a runaway call promptly,
 /// long enough that the ticking costs nothing measurable.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Table elements a table may have: the component's tables hold a few hundred functions.
 const MAX_TABLE_ELEMENTS: usize = 10_000;
@@ -83,54 +85,31 @@ impl ResourceLimiter for Limits {
 }
 
 impl State {
-    fn new(
-        mut builder: WasiCtxBuilder,
-        etc: Option<TempDir>,
-        policy: &Policy,
-    ) -> Result<Self, crate::Error> {
-        let limits = Limits {
-            memory_limit: policy.memory_limit_bytes(),
-            memory_used: 0,
-        };
-        let provider: Box<dyn wasmtime_wasi_tls::TlsProvider> = if policy.allows_tls() {
-            Box::new(
-                crate::tls::Provider::new(policy.tls_roots())
-                    .map_err(|e| crate::Error::load("the policy's TLS roots", e))?,
-            )
-        } else {
-            Box::new(crate::tls::Refused)
-        };
+    /// A store for `plan` (its WASI context as the caller left it: arguments, standard
+    /// streams), its guest kept within the plan's limits.
+    pub(crate) fn store(engine: &Engine, mut plan: Plan) -> Store<State> {
         let mut table = ResourceTable::new();
-        table.set_max_capacity(policy.max_handles_value());
-        Ok(State {
-            ctx: builder.build(),
+        table.set_max_capacity(plan.limits.handles);
+        let state = State {
+            ctx: plan.wasi.build(),
             table,
-            sockets: Sockets::new(policy.max_sockets_value()),
-            _etc: etc,
-            limits,
-            call_deadline: policy.call_deadline_value(),
-            lookups: policy.lookup_table_value().map(|table| Lookups {
-                allowed: policy.allows_lookup(),
-                table,
-            }),
-            tls: WasiTlsCtxBuilder::new().provider(provider).build(),
-        })
-    }
-
-    /// A store whose guest is kept within the policy's limits.
-    pub(crate) fn store(
-        engine: &Engine,
-        builder: WasiCtxBuilder,
-        etc: Option<TempDir>,
-        policy: &Policy,
-    ) -> Result<Store<State>, crate::Error> {
-        let mut store = Store::new(engine, State::new(builder, etc, policy)?);
+            sockets: Sockets::new(plan.limits.sockets),
+            _etc: plan.etc,
+            limits: Limits {
+                memory_limit: plan.limits.memory,
+                memory_used: 0,
+            },
+            call_deadline: plan.deadline,
+            lookups: plan.lookups,
+            tls: WasiTlsCtxBuilder::new().provider(plan.tls).build(),
+        };
+        let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limits);
         // Guest code yields to the executor at every epoch tick, so a deadline (the timer
-        // beside each call in `block_on`) can stop even a guest that never calls the host.
+        // beside each call) can stop even a guest that never calls the host.
         store.epoch_deadline_async_yield_and_update(1);
         store.set_epoch_deadline(1);
-        Ok(store)
+        store
     }
 }
 
@@ -149,16 +128,6 @@ impl WasiTlsView for State {
             table: &mut self.table,
             ctx: &mut self.tls,
         }
-    }
-}
-
-impl LookupView for State {
-    fn table(&mut self) -> &mut ResourceTable {
-        &mut self.table
-    }
-
-    fn lookups(&self) -> Option<&Lookups> {
-        self.lookups.as_ref()
     }
 }
 

@@ -3,7 +3,8 @@
 //! really passed. Alore's fixed port 5000 becomes a port the system picks, bound again for
 //! the second pass. The name tests  are in `alore_suite.rs`.
 
-use alore_socket_host::{Instance, IoErrorKind, ServerSocket};
+use alore_socket_host::IoErrorKind;
+use alore_socket_host::blocking::{Instance, ServerSocket};
 
 use crate::common::*;
 

@@ -2,7 +2,8 @@
 
 use std::sync::mpsc;
 
-use alore_socket_host::{Buffering, Socket};
+use alore_socket_host::Buffering;
+use alore_socket_host::blocking::Socket;
 
 use crate::common::*;
 

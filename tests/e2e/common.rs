@@ -7,7 +7,8 @@ use std::sync::OnceLock;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use alore_socket_host::{Allow, Buffering, Instance, LookupTable, Policy, Runtime};
+use alore_socket_host::blocking::Instance;
+use alore_socket_host::{Allow, Buffering, LookupTable, Policy, Runtime};
 
 /// How long a test waits for bytes it expects before failing (not a speed assertion: only a
 /// bound so a broken build fails instead of hanging).
@@ -67,9 +68,7 @@ pub fn listening() -> Instance {
 }
 
 pub fn instance(policy: Policy) -> Instance {
-    runtime()
-        .instantiate(&policy)
-        .expect("the component instantiates")
+    Instance::new(runtime(), &policy).expect("the component instantiates")
 }
 
 /// A port where nobody listens, held for as long as the value lives: bound on every address
@@ -262,14 +261,14 @@ pub fn http_server(body: Vec<u8>) -> Server<()> {
 /// Run `http-get URL`, composed in `app`, under `policy`, its output captured.
 pub fn http_get(app: &[u8], policy: &Policy, url: &str) -> alore_socket_host::CommandOutput {
     let args = ["http-get".to_owned(), url.to_owned()];
-    runtime()
-        .run_command(
-            app,
-            policy,
-            &args,
-            alore_socket_host::Stdio::Capture { stdin: vec![] },
-        )
-        .unwrap()
+    alore_socket_host::blocking::run_command(
+        runtime(),
+        app,
+        policy,
+        &args,
+        alore_socket_host::Stdio::Capture { stdin: vec![] },
+    )
+    .unwrap()
 }
 
 /// http-get's output: success, the status line, then exactly `body`.

@@ -5,8 +5,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::Ipv4Addr;
 use std::sync::OnceLock;
 
-use alore_socket_host::embed::build_wasm;
 use alore_socket_host::{Allow, Policy, Stdio};
+use alore_socket_wasm_build::build_wasm;
 
 use crate::common::*;
 
@@ -30,7 +30,9 @@ fn example(artifact: &'static str) -> &'static [u8] {
 
 /// An example plugged with the component, as `wac plug` would.
 pub fn composed(artifact: &'static str) -> Vec<u8> {
-    runtime().compose(example(artifact)).unwrap()
+    runtime()
+        .compose(example(artifact), &Policy::deny_all())
+        .unwrap()
 }
 
 pub fn args(list: &[&str]) -> Vec<String> {
@@ -41,7 +43,7 @@ pub fn args(list: &[&str]) -> Vec<String> {
 fn a_composed_component_imports_only_standard_wasi() {
     for artifact in ["line-client", "http-get", "test-consumer"] {
         let app = composed(artifact);
-        let imports = runtime().imports_of(&app).unwrap();
+        let imports = runtime().imports(Some(&app)).unwrap();
         assert!(!imports.is_empty());
         for import in &imports {
             assert!(
@@ -49,7 +51,7 @@ fn a_composed_component_imports_only_standard_wasi() {
                 "{artifact}: {import}"
             );
         }
-        let before = runtime().imports_of(example(artifact)).unwrap();
+        let before = runtime().imports(Some(example(artifact))).unwrap();
         assert!(
             before.iter().any(|i| i.starts_with("alore:socket/socket@")),
             "{artifact}: {before:?}"
@@ -63,14 +65,14 @@ fn line_client_runs_composed_against_a_real_server() {
     let policy = Policy::deny_all().allow(Allow::host(Ipv4Addr::LOCALHOST).port(server.port));
     let port = server.port.to_string();
     let stdin = b"one\ntwo\n".to_vec();
-    let out = runtime()
-        .run_command(
-            &composed("line-client"),
-            &policy,
-            &args(&["line-client", "127.0.0.1", &port]),
-            Stdio::Capture { stdin },
-        )
-        .unwrap();
+    let out = alore_socket_host::blocking::run_command(
+        runtime(),
+        &composed("line-client"),
+        &policy,
+        &args(&["line-client", "127.0.0.1", &port]),
+        Stdio::Capture { stdin },
+    )
+    .unwrap();
     assert_eq!(out.code, 0, "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
@@ -99,14 +101,14 @@ fn http_get_runs_composed_against_a_real_server() {
     let policy = Policy::deny_all().allow(Allow::host(Ipv4Addr::LOCALHOST).port(server.port));
     let port = server.port;
     let url = format!("http://127.0.0.1:{port}/greeting");
-    let out = runtime()
-        .run_command(
-            &composed("http-get"),
-            &policy,
-            &args(&["http-get", &url]),
-            Stdio::Capture { stdin: vec![] },
-        )
-        .unwrap();
+    let out = alore_socket_host::blocking::run_command(
+        runtime(),
+        &composed("http-get"),
+        &policy,
+        &args(&["http-get", &url]),
+        Stdio::Capture { stdin: vec![] },
+    )
+    .unwrap();
     assert_eq!(out.code, 0, "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
@@ -137,16 +139,16 @@ fn http_get_moves_a_large_binary_body_through_detach_byte_for_byte() {
 fn the_policy_holds_inside_a_composition() {
     let server = Server::start(|mut s| read_to_end(&mut s));
     let port = server.port.to_string();
-    let out = runtime()
-        .run_command(
-            &composed("line-client"),
-            &Policy::deny_all(),
-            &args(&["line-client", "127.0.0.1", &port]),
-            Stdio::Capture {
-                stdin: b"x\n".to_vec(),
-            },
-        )
-        .unwrap();
+    let out = alore_socket_host::blocking::run_command(
+        runtime(),
+        &composed("line-client"),
+        &Policy::deny_all(),
+        &args(&["line-client", "127.0.0.1", &port]),
+        Stdio::Capture {
+            stdin: b"x\n".to_vec(),
+        },
+    )
+    .unwrap();
     assert_eq!(out.code, 1);
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("EACCES"),
@@ -171,16 +173,16 @@ fn a_composed_command_waiting_on_a_silent_peer_is_stopped_at_its_deadline() {
     let app = composed("line-client");
     runtime().compile(&app).unwrap();
     let started = Instant::now();
-    let error = runtime()
-        .run_command(
-            &app,
-            &policy,
-            &args(&["line-client", "127.0.0.1", &port]),
-            Stdio::Capture {
-                stdin: b"hello?\n".to_vec(),
-            },
-        )
-        .unwrap_err();
+    let error = alore_socket_host::blocking::run_command(
+        runtime(),
+        &app,
+        &policy,
+        &args(&["line-client", "127.0.0.1", &port]),
+        Stdio::Capture {
+            stdin: b"hello?\n".to_vec(),
+        },
+    )
+    .unwrap_err();
     let waited = started.elapsed();
     assert!(
         matches!(error, alore_socket_host::Error::Deadline(d) if d == DEADLINE),
@@ -209,23 +211,23 @@ fn consumers_of_every_earlier_contract_version_still_plug_in() {
             }
         }
         assert!(rewritten > 0, "line-client names the contract's version");
-        let before = runtime().imports_of(&app).unwrap();
+        let before = runtime().imports(Some(&app)).unwrap();
         assert!(before.contains(&old), "{before:?}");
         let server = line_echo_server("");
         let policy = Policy::deny_all().allow(Allow::host(Ipv4Addr::LOCALHOST).port(server.port));
         let port = server.port.to_string();
-        let composed = runtime().compose(&app).unwrap();
+        let composed = runtime().compose(&app, &Policy::deny_all()).unwrap();
         let line = format!("from {version}\n");
-        let out = runtime()
-            .run_command(
-                &composed,
-                &policy,
-                &args(&["line-client", "127.0.0.1", &port]),
-                Stdio::Capture {
-                    stdin: line.clone().into_bytes(),
-                },
-            )
-            .unwrap();
+        let out = alore_socket_host::blocking::run_command(
+            runtime(),
+            &composed,
+            &policy,
+            &args(&["line-client", "127.0.0.1", &port]),
+            Stdio::Capture {
+                stdin: line.clone().into_bytes(),
+            },
+        )
+        .unwrap();
         assert_eq!(out.code, 0, "{}", String::from_utf8_lossy(&out.stderr));
         assert_eq!(String::from_utf8_lossy(&out.stdout), line);
         server.join();

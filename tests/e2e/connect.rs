@@ -199,7 +199,7 @@ fn many_sockets_in_one_instance() {
 
 /// An instance whose lookups know `name` as these addresses, in this order, and that may
 /// connect to every port of 127.0.0.1 and 127.0.0.2 but to nothing of 127.0.0.3.
-fn several_addresses(name: &str, addresses: &[[u8; 4]]) -> alore_socket_host::Instance {
+fn several_addresses(name: &str, addresses: &[[u8; 4]]) -> alore_socket_host::blocking::Instance {
     let table: alore_socket_host::LookupTable = addresses
         .iter()
         .map(|&octets| (name, std::net::IpAddr::from(octets)))

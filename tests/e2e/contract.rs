@@ -5,14 +5,20 @@
 use crate::common::*;
 
 #[test]
-fn the_component_is_built_where_the_readme_says() {
-    let path = alore_socket_host::embed::locate_component().unwrap();
+fn the_host_carries_the_component_built_where_the_readme_says() {
+    let path = alore_socket_wasm_build::build_wasm("alore-socket", "alore_socket").unwrap();
     assert!(
         path.ends_with("target/wasm32-wasip2/release/alore_socket.wasm"),
         "{}",
         path.display()
     );
-    assert!(path.is_file());
+    let carried = runtime()
+        .component(&alore_socket_host::Policy::deny_all())
+        .unwrap();
+    assert!(
+        std::fs::read(&path).unwrap() == carried,
+        "the embedded build is this source tree's"
+    );
 }
 
 #[test]
@@ -25,7 +31,7 @@ fn it_exports_the_contract_and_imports_only_standard_wasi_0_2() {
             "alore:socket/server-socket@0.1.3"
         ]
     );
-    let imports = runtime.imports();
+    let imports = runtime.imports(None).unwrap();
     assert!(
         imports
             .iter()

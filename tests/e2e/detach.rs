@@ -55,7 +55,8 @@ fn detach_hands_over_every_byte_in_order_and_only_a_connection_dropped_before_it
         let server = server();
         let policy = Policy::deny_all().allow(Allow::host(Ipv4Addr::LOCALHOST).port(server.port));
         let port = server.port.to_string();
-        let result = runtime().run_command(
+        let result = alore_socket_host::blocking::run_command(
+            runtime(),
             &app,
             &policy,
             &args(&["test-consumer", "detach", &port, &order]),

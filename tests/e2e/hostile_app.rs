@@ -6,8 +6,8 @@
 use std::net::{Ipv4Addr, TcpListener};
 use std::sync::{Arc, Mutex};
 
-use alore_socket_host::embed::build_wasm;
 use alore_socket_host::{Allow, Error, Policy, Stdio};
+use alore_socket_wasm_build::build_wasm;
 
 use crate::common::*;
 use crate::compose::args;
@@ -57,7 +57,8 @@ fn holding_server() -> u16 {
 fn run(hog: &[u8], policy: &Policy, words: &[&str]) -> Result<String, Error> {
     let mut argv = vec!["test-hog"];
     argv.extend_from_slice(words);
-    let out = runtime().run_command(
+    let out = alore_socket_host::blocking::run_command(
+        runtime(),
         hog,
         policy,
         &args(&argv),

@@ -9,7 +9,7 @@ use alore_socket_host::{Allow, IoErrorKind, Policy, Stdio};
 
 use crate::common::*;
 
-fn limited(bytes: usize) -> alore_socket_host::Instance {
+fn limited(bytes: usize) -> alore_socket_host::blocking::Instance {
     instance(
         Policy::deny_all()
             .allow(Allow::host(Ipv4Addr::LOCALHOST))
@@ -219,14 +219,14 @@ fn a_composed_read_lines_of_endless_lines_fails_with_limit_exceeded() {
         .allow(Allow::host(Ipv4Addr::LOCALHOST).port(server.port))
         .memory_limit(32 << 20);
     let port = server.port.to_string();
-    let out = runtime()
-        .run_command(
-            &crate::compose::composed("test-consumer"),
-            &policy,
-            &crate::compose::args(&["test-consumer", "read-lines", &port]),
-            Stdio::Capture { stdin: vec![] },
-        )
-        .expect("an error the application reports, not a trap");
+    let out = alore_socket_host::blocking::run_command(
+        runtime(),
+        &crate::compose::composed("test-consumer"),
+        &policy,
+        &crate::compose::args(&["test-consumer", "read-lines", &port]),
+        Stdio::Capture { stdin: vec![] },
+    )
+    .expect("an error the application reports, not a trap");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.code, 1, "{stderr}");
     assert!(stderr.contains("LimitExceeded"), "{stderr}");
@@ -250,14 +250,14 @@ fn a_composed_http_get_refuses_an_endless_head() {
             .allow(Allow::host(Ipv4Addr::LOCALHOST).port(server.port))
             .memory_limit(32 << 20);
         let url = format!("http://127.0.0.1:{}/", server.port);
-        let out = runtime()
-            .run_command(
-                &crate::compose::composed("http-get"),
-                &policy,
-                &["http-get".to_owned(), url],
-                Stdio::Capture { stdin: vec![] },
-            )
-            .expect("an error the application reports, not a trap");
+        let out = alore_socket_host::blocking::run_command(
+            runtime(),
+            &crate::compose::composed("http-get"),
+            &policy,
+            &["http-get".to_owned(), url],
+            Stdio::Capture { stdin: vec![] },
+        )
+        .expect("an error the application reports, not a trap");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.code, 1, "{case}: {stderr}");
         assert!(
@@ -293,7 +293,8 @@ fn the_memory_limit_holds_for_a_whole_composition() {
             .allow(Allow::host(Ipv4Addr::LOCALHOST).port(server.port))
             .memory_limit(LIMIT);
         let port = server.port.to_string();
-        runtime().run_command(
+        alore_socket_host::blocking::run_command(
+            runtime(),
             &crate::compose::composed("test-consumer"),
             &policy,
             &crate::compose::args(&["test-consumer", "read-lines", &port]),
@@ -403,7 +404,13 @@ fn a_deadline_stops_a_guest_that_computes_without_calling_the_host() {
     thread::spawn(move || {
         let args = ["spin".to_owned()];
         let stdio = Stdio::Capture { stdin: vec![] };
-        let _ = done.send(runtime().run_command(&spin, &policy, &args, stdio));
+        let _ = done.send(alore_socket_host::blocking::run_command(
+            runtime(),
+            &spin,
+            &policy,
+            &args,
+            stdio,
+        ));
     });
     let error = finished
         .recv_timeout(PATIENCE)

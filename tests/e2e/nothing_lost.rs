@@ -7,7 +7,8 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::sync::OnceLock;
 use std::thread;
 
-use alore_socket_host::{Buffering, Instance, IoErrorKind};
+use alore_socket_host::blocking::Instance;
+use alore_socket_host::{Buffering, IoErrorKind};
 use proptest::prelude::*;
 
 use crate::common::*;

@@ -5,7 +5,8 @@
 use std::path::Path;
 use std::time::Instant;
 
-use alore_socket_host::{Instance, Policy};
+use alore_socket_host::Policy;
+use alore_socket_host::blocking::Instance;
 use tempfile::TempDir;
 
 use crate::common::*;

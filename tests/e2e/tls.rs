@@ -5,7 +5,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
 use std::sync::{Arc, OnceLock};
 
-use alore_socket_host::{Allow, Buffering, Instance, IoErrorKind, Policy};
+use alore_socket_host::blocking::Instance;
+use alore_socket_host::{Allow, Buffering, IoErrorKind, Policy};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
@@ -502,8 +503,8 @@ fn http_get_fetches_https_composed_with_the_tls_build() {
     let server = https_server(body.clone());
     let policy = tls_policy();
     let app = crate::compose::example_bytes("http-get");
-    let composed = runtime().compose_for(app, &policy).unwrap();
-    let imports = runtime().imports_of(&composed).unwrap();
+    let composed = runtime().compose(app, &policy).unwrap();
+    let imports = runtime().imports(Some(&composed)).unwrap();
     assert!(
         imports.iter().any(|i| i == "wasi:tls/types@0.2.0-draft"),
         "{imports:?}"
@@ -523,7 +524,10 @@ fn the_standard_build_asked_to_start_tls_says_it_has_no_tls() {
     });
     let policy = tls_policy();
     let composed = runtime()
-        .compose(crate::compose::example_bytes("http-get"))
+        .compose(
+            crate::compose::example_bytes("http-get"),
+            &Policy::deny_all(),
+        )
         .unwrap();
     let url = format!("https://localhost:{}/", server.port);
     let out = http_get(&composed, &policy, &url);
@@ -544,9 +548,9 @@ fn the_standard_build_asked_to_start_tls_says_it_has_no_tls() {
 fn the_tls_build_imports_standard_wasi_and_wasi_tls_alone() {
     let policy = tls_policy();
     let composed = runtime()
-        .compose_for(crate::compose::example_bytes("line-client"), &policy)
+        .compose(crate::compose::example_bytes("line-client"), &policy)
         .unwrap();
-    for import in runtime().imports_of(&composed).unwrap() {
+    for import in runtime().imports(Some(&composed)).unwrap() {
         assert!(
             (import.starts_with("wasi:")
                 && import.contains("@0.2.")

@@ -27,7 +27,9 @@ fn documented(docs: &Docs) -> bool {
 
 #[test]
 fn the_built_component_carries_the_wit_package() {
-    let wasm = std::fs::read(alore_socket_host::embed::locate_component().unwrap()).unwrap();
+    let wasm = crate::common::runtime()
+        .component(&alore_socket_host::Policy::deny_all())
+        .unwrap();
     let DecodedWasm::Component(built, _) = wit_component::decode(&wasm).unwrap() else {
         panic!("not a component");
     };

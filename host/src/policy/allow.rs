@@ -48,6 +48,7 @@ impl Allow {
         self.ports(port, port)
     }
 
+    /// Whether the rule allows `port` of `address`.
     pub fn allows(&self, address: Ipv4Addr, port: u16) -> bool {
         self.contains(address) && (self.first_port..=self.last_port).contains(&port)
     }

@@ -1,6 +1,7 @@
 //! The network policy: what the component may connect to. Deny by default; the check runs on
 //! the address the component actually connects to, so a name that resolves to a denied
-//! address is denied too. What a policy gives a store in WASI terms is in [`wasi`].
+//! address is denied too. What a policy means for a store is computed once, in [`Plan::of`];
+//! its WASI terms are in `wasi`.
 
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
@@ -13,7 +14,10 @@ use crate::Error;
 use crate::lookup::LookupTable;
 
 mod allow;
-pub(crate) mod wasi;
+mod plan;
+mod wasi;
+
+pub(crate) use plan::{Build, Plan};
 
 pub use allow::{Allow, ParseAllowError};
 
@@ -141,6 +145,7 @@ impl Policy {
         any_allows(&self.allowed, address)
     }
 
+    /// Whether name lookups are allowed.
     pub fn allows_lookup(&self) -> bool {
         self.lookups
     }
@@ -154,10 +159,6 @@ impl Policy {
         self
     }
 
-    pub(crate) fn lookup_table_value(&self) -> Option<Arc<LookupTable>> {
-        self.lookup_table.clone()
-    }
-
     /// Allow TLS (`start-tls`): instances then run the component's TLS build, and the store
     /// gets `wasi:tls`, verifying servers against Mozilla's roots and those of
     /// [`Policy::tls_root_pem`]. In a composition the application can then make TLS
@@ -168,6 +169,7 @@ impl Policy {
         self
     }
 
+    /// Whether TLS is allowed (and the TLS build runs).
     pub fn allows_tls(&self) -> bool {
         self.tls
     }
@@ -175,16 +177,13 @@ impl Policy {
     /// Also trust the certificates in `pem` (a private CA, a test's) as roots for TLS.
     ///
     /// # Errors
-    /// [`Error::Load`] naming `what` (e.g. the file it came from) when `pem` holds no
+    /// [`Error::InvalidPolicy`] naming `what` (e.g. the file it came from) when `pem` holds no
     /// certificate or a malformed one.
     pub fn tls_root_pem(mut self, pem: &[u8], what: &str) -> Result<Self, Error> {
-        let roots = crate::tls::parse_roots(pem).map_err(|e| Error::load(what, e))?;
+        let roots = crate::tls::parse_roots(pem)
+            .map_err(|e| Error::InvalidPolicy(format!("{what}: {e}")))?;
         self.tls_roots.extend(roots);
         Ok(self)
-    }
-
-    pub(crate) fn tls_roots(&self) -> &[CertificateDer<'static>] {
-        &self.tls_roots
     }
 
     /// Allow reverse lookups and `get-host-name`: the component gets a read-only `/etc`
@@ -221,10 +220,6 @@ impl Policy {
         self
     }
 
-    pub(crate) fn memory_limit_bytes(&self) -> usize {
-        self.memory_limit
-    }
-
     /// The most TCP and UDP sockets the store may hold at once (listeners and accepted
     /// connections included). Past it, creating or accepting one fails with WASI's
     /// `new-socket-limit`, which the component reports as `limit-exceeded`; the host keeps
@@ -234,20 +229,12 @@ impl Policy {
         self
     }
 
-    pub(crate) fn max_sockets_value(&self) -> usize {
-        self.max_sockets
-    }
-
     /// The most host objects (sockets, streams, pollables, lookups, files, TLS handshakes
     /// and connections) the store may hold at once. Past it, the call that would make one more
     /// traps, and the instance cannot be used again. Default: [`DEFAULT_MAX_HANDLES`].
     pub fn max_handles(mut self, handles: usize) -> Self {
         self.max_handles = handles;
         self
-    }
-
-    pub(crate) fn max_handles_value(&self) -> usize {
-        self.max_handles
     }
 
     /// Stop any call into the component (and a whole `run_command`) that runs longer than
@@ -259,26 +246,22 @@ impl Policy {
         self
     }
 
-    /// The deadline of each call, if any: pass it to [`crate::block_on`].
-    pub fn call_deadline_value(&self) -> Option<Duration> {
-        self.call_deadline
-    }
-
+    /// Whether reverse lookups and `get-host-name` are allowed.
     pub fn allows_reverse_lookup(&self) -> bool {
         self.reverse
     }
 
     /// Where the `/etc` files are copied from.
-    pub(crate) fn etc_source(&self) -> &Path {
+    fn etc_source(&self) -> &Path {
         self.etc.as_deref().unwrap_or(Path::new("/etc"))
     }
 
-    pub(crate) fn resolver_override(&self) -> Option<SocketAddrV4> {
+    fn resolver_override(&self) -> Option<SocketAddrV4> {
         self.resolver
     }
 
     /// The `$HOSTNAME` to give, if any.
-    pub(crate) fn host_name_value(&self) -> Option<String> {
+    fn host_name_value(&self) -> Option<String> {
         match &self.host_name {
             HostName::Real => Some(gethostname::gethostname().to_string_lossy().into_owned()),
             HostName::Given(name) => Some(name.clone()),
@@ -315,12 +298,12 @@ mod tests {
     #[test]
     fn the_defaults_are_the_documented_ones() {
         let policy = Policy::deny_all();
-        assert_eq!(policy.memory_limit_bytes(), 256 * 1024 * 1024);
-        assert_eq!(policy.max_sockets_value(), DEFAULT_MAX_SOCKETS);
-        assert_eq!(policy.max_handles_value(), DEFAULT_MAX_HANDLES);
-        assert_eq!(policy.call_deadline_value(), None);
+        assert_eq!(policy.memory_limit, 256 * 1024 * 1024);
+        assert_eq!(policy.max_sockets, DEFAULT_MAX_SOCKETS);
+        assert_eq!(policy.max_handles, DEFAULT_MAX_HANDLES);
+        assert_eq!(policy.call_deadline, None);
         assert!(!policy.allows_lookup() && !policy.allows_tls() && !policy.allows_reverse_lookup());
-        assert!(policy.lookup_table_value().is_none() && policy.tls_roots().is_empty());
+        assert!(policy.lookup_table.is_none() && policy.tls_roots.is_empty());
         assert_eq!(policy.etc_source(), Path::new("/etc"));
         assert_eq!(policy.resolver_override(), None);
         let real = gethostname::gethostname().to_string_lossy().into_owned();
@@ -352,18 +335,15 @@ mod tests {
             .max_handles(9)
             .call_deadline(Some(Duration::from_millis(11)));
         assert!(policy.allows_lookup() && policy.allows_tls() && policy.allows_reverse_lookup());
-        assert_eq!(policy.lookup_table_value().as_deref(), Some(&table));
-        assert_eq!(policy.tls_roots().len(), 2, "roots add up");
+        assert_eq!(policy.lookup_table.as_deref(), Some(&table));
+        assert_eq!(policy.tls_roots.len(), 2, "roots add up");
         assert_eq!(policy.resolver_override(), Some(resolver));
         assert_eq!(policy.etc_source(), Path::new("/somewhere"));
         assert_eq!(policy.host_name_value().as_deref(), Some("given"));
-        assert_eq!(policy.memory_limit_bytes(), 5);
-        assert_eq!(policy.max_sockets_value(), 7);
-        assert_eq!(policy.max_handles_value(), 9);
-        assert_eq!(
-            policy.call_deadline_value(),
-            Some(Duration::from_millis(11))
-        );
+        assert_eq!(policy.memory_limit, 5);
+        assert_eq!(policy.max_sockets, 7);
+        assert_eq!(policy.max_handles, 9);
+        assert_eq!(policy.call_deadline, Some(Duration::from_millis(11)));
         assert_eq!(policy.clone().host_name(None).host_name_value(), None);
         let off = policy
             .allow_lookup(false)

@@ -17,7 +17,8 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 use super::Policy;
 use crate::Error;
 
-/// The WASI context `policy` asks for, and the private `/etc` it may need kept alive.
+/// The WASI context `policy` asks for, and the private `/etc` it may need kept alive (part
+/// of the store's [`super::Plan`]).
 pub(crate) fn context(policy: &Policy) -> Result<(WasiCtxBuilder, Option<TempDir>), Error> {
     let mut builder = WasiCtxBuilder::new();
     let mut resolvers = Vec::new();
@@ -25,9 +26,7 @@ pub(crate) fn context(policy: &Policy) -> Result<(WasiCtxBuilder, Option<TempDir
         let etc = private_etc(policy.etc_source())?;
         builder
             .preopened_dir(etc.path(), ETC_DIR, FsPerms::ReadOnly)
-            .map_err(|e| {
-                Error::load(etc.path(), format!("cannot give the component /etc: {e:#}"))
-            })?;
+            .map_err(|e| Error::setup(format!("cannot give the component /etc: {e:#}")))?;
         if let Some(name) = policy.host_name_value() {
             builder.env(HOSTNAME_ENV, name);
         }
@@ -42,7 +41,7 @@ pub(crate) fn context(policy: &Policy) -> Result<(WasiCtxBuilder, Option<TempDir
     } else {
         None
     };
-    if !policy.allows_tls() {
+    if super::Build::of(policy) == super::Build::Standard {
         // The standard build runs: its start-tls then says why there is no TLS.
         builder.env(TLS_ENV, TLS_DENIED);
     }
@@ -104,11 +103,12 @@ fn private_etc(source: &Path) -> Result<TempDir, Error> {
     let etc = tempfile::Builder::new()
         .prefix("alore-socket-etc-")
         .tempdir()
-        .map_err(|e| Error::load(source, format!("cannot make a private /etc: {e}")))?;
+        .map_err(|e| Error::setup(format!("cannot make a private /etc: {e}")))?;
     for file in ETC_FILES {
         if let Ok(text) = std::fs::read(source.join(file)) {
-            std::fs::write(etc.path().join(file), text)
-                .map_err(|e| Error::load(etc.path(), format!("cannot copy {file}: {e}")))?;
+            std::fs::write(etc.path().join(file), text).map_err(|e| {
+                Error::setup(format!("cannot copy {file} into the private /etc: {e}"))
+            })?;
         }
     }
     Ok(etc)

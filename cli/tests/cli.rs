@@ -290,7 +290,7 @@ fn connect_gives_up_on_a_silent_server_after_its_timeout() {
 
 /// The composed line-client, built once.
 fn line_client() -> std::path::PathBuf {
-    alore_socket_host::embed::build_wasm("alore-socket-line-client", "line-client").unwrap()
+    alore_socket_wasm_build::build_wasm("alore-socket-line-client", "line-client").unwrap()
 }
 
 #[test]
@@ -450,4 +450,90 @@ fn connect_tls_talks_lines_over_tls_trusting_tls_ca() {
     assert!(out.status.success(), "{stderr}");
     assert_eq!(text(&out.stdout), "tls: hello\n", "{stderr}");
     assert_eq!(server.join().unwrap(), "hello\n");
+}
+
+/// An echo server on 127.0.0.1 for the copied binary's `connect`: every line back.
+fn line_echo_server() -> u16 {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut writer = stream.try_clone().unwrap();
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { return };
+                    if writeln!(writer, "{line}").is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn the_binary_works_alone_from_an_empty_directory_with_no_build_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = dir.path().join("alore-socket");
+    std::fs::copy(env!("CARGO_BIN_EXE_alore-socket"), &binary).unwrap();
+    let (home, work) = (dir.path().join("home"), dir.path().join("work"));
+    std::fs::create_dir_all(&work).unwrap();
+    // No PATH (so no cargo, no rustup), no CARGO_*, no source tree: only a home for the cache.
+    let alone = |args: &[&str], stdin: &[u8]| {
+        let mut child = Command::new(&binary)
+            .args(args)
+            .env_clear()
+            .env("HOME", &home)
+            .current_dir(&work)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the copy runs");
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    for round in ["compiles", "loads from the cache"] {
+        let out = alone(&["demo"], b"");
+        let stdout = text(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{round}: {stdout}{}",
+            text(&out.stderr)
+        );
+        assert!(
+            stdout.contains("= \"hello, component\""),
+            "{round}: {stdout}"
+        );
+    }
+    let cache = home.join(".cache/alore-socket");
+    let cached: Vec<_> = std::fs::read_dir(&cache).unwrap().flatten().collect();
+    assert!(
+        cached
+            .iter()
+            .any(|e| e.file_name().to_string_lossy().ends_with(".cwasm")),
+        "compiled forms are cached in the user's cache directory: {cached:?}"
+    );
+    let port = line_echo_server().to_string();
+    let out = alone(&["connect", "127.0.0.1", &port], b"one\ntwo\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "one\ntwo\n");
+    // The component it carries, for `wac plug`: both builds.
+    for (flags, file) in [(&[][..], "plain.wasm"), (&["--allow-tls"][..], "tls.wasm")] {
+        let args: Vec<&str> = ["component", "-o", file]
+            .iter()
+            .chain(flags)
+            .copied()
+            .collect();
+        let out = alone(&args, b"");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let wasm = std::fs::read(work.join(file)).unwrap();
+        assert!(wasm.starts_with(b"\0asm"), "{file} is wasm");
+    }
+    assert_ne!(
+        std::fs::read(work.join("plain.wasm")).unwrap(),
+        std::fs::read(work.join("tls.wasm")).unwrap(),
+        "--allow-tls writes the TLS build"
+    );
 }
