@@ -2,7 +2,7 @@
 //! `bench/node/bench.mjs` in a child process (a blocking call under jco holds Node's event
 //! loop, so the servers stay in this process), when `node` is here (`$ALORE_SOCKET_BENCH_NODE`
 //! names another Node binary). The components are transpiled by `tests/node/transpile.mjs`,
-//! as the README tells users to:
+//! as docs/node.md tells users to:
 //! (a) Node's own `net`; (b) the socket component called from JavaScript; (c) the composed
 //! Rust consumer (`bench/alore-client`); (d) the wasm `std::net` peer, transpiled the same way.
 

@@ -291,7 +291,7 @@ fn a_flush_to_a_peer_that_stops_reading_times_out_and_keeps_every_byte() {
 
 #[test]
 fn read_lines_that_times_out_closes_the_socket() {
-    // read-lines closes whatever ends it (the README's Failure semantics say so).
+    // read-lines closes whatever ends it (docs/failures.md says so).
     let (server, done) = silent_server();
     let socket = loopback().connect("127.0.0.1", server.port, None).unwrap();
     socket.set_timeout(Some(SHORT)).unwrap();

@@ -12,6 +12,7 @@ mod connect;
 mod contract;
 mod detach;
 mod dns_server;
+mod docs;
 mod faults;
 mod hostile_app;
 mod languages;

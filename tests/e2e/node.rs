@@ -40,7 +40,7 @@ fn node_present(test: &str) -> bool {
     false
 }
 
-/// `artifact` composed, then transpiled by `transpile.mjs` as the README says: the directory
+/// `artifact` composed, then transpiled by `transpile.mjs` as docs/node.md says: the directory
 /// (kept while the value lives) and the output folder with `run.mjs`. Inside tests/node, so
 /// that the transpiled module finds preview2-shim.
 fn transpiled(artifact: &'static str) -> (tempfile::TempDir, std::path::PathBuf) {

@@ -1,7 +1,7 @@
 // node transpile.mjs COMPONENT.wasm OUT_DIR
 //
 // jco-transpiles a component for Node the way it ran fastest in this project's measurements
-// (README, "Use it from JavaScript"), with the jco pinned beside this file:
+// (docs/node.md), with the jco pinned beside this file:
 // - `multiMemory` where Node's engine has it (Node 22 and later): a composed component's
 //   adapters then copy between the two components' memories inside wasm. Without it (Node
 //   20) jco lowers every access to the second memory to a JavaScript call, one per byte of a
