@@ -6,6 +6,9 @@
 //! (a) Node's own `net`; (b) the socket component called from JavaScript; (c) the composed
 //! Rust consumer (`bench/alore-client`); (d) the wasm `std::net` peer, transpiled the same way.
 
+use crate::progress;
+use crate::report::{NodeRow, NodeTable};
+use crate::stats::percentile;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -212,4 +215,49 @@ fn parse_list(text: &str) -> Result<Vec<f64>> {
         .and_then(|t| t.strip_suffix(']'))
         .context("not a list")?;
     inner.split(',').map(|t| Ok(t.trim().parse()?)).collect()
+}
+
+/// The Node table, or none when `node` is missing.
+pub(crate) fn table(
+    component: &[u8],
+    composed: &[u8],
+    peer: &[u8],
+    sizes: &Sizes,
+) -> Result<Option<NodeTable>> {
+    progress("transpiling for Node");
+    let Some(node) = Node::prepare(component, composed, peer)? else {
+        eprintln!("node is missing: no Node table");
+        return Ok(None);
+    };
+    let sizes = self::sizes(sizes);
+    let mut rows = Vec::new();
+    for workload in WORKLOADS {
+        progress(&format!("under Node: {}", workload.title(&sizes)));
+        if workload == Workload::RoundTrips {
+            let mut times = Vec::new();
+            for contender in Contender::ALL {
+                times.push(node.round_trips(contender, &sizes)?);
+            }
+            for (name, quantile) in [("p50", 0.50), ("p99", 0.99)] {
+                let title = format!("{}, {name}", workload.title(&sizes));
+                let figures = std::array::from_fn(|i| Some(percentile(&times[i], quantile)));
+                rows.push(NodeRow::less_is_better(title, "µs", figures));
+            }
+            continue;
+        }
+        let mut seconds = [None; 4];
+        for (i, contender) in Contender::ALL.into_iter().enumerate() {
+            seconds[i] = node.seconds(contender, workload, &sizes)?;
+        }
+        rows.push(NodeRow::rate(
+            workload.title(&sizes),
+            workload.unit(),
+            workload.amount(&sizes),
+            seconds,
+        ));
+    }
+    Ok(Some(NodeTable {
+        version: node.version(),
+        rows,
+    }))
 }

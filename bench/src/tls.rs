@@ -11,10 +11,17 @@ use std::thread;
 use std::time::Instant;
 
 use alore_socket_host::blocking::Instance;
+use alore_socket_host::{Policy, Runtime};
 use anyhow::{Context, Result, anyhow};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection};
 use rustls::{StreamOwned, crypto::ring::default_provider};
+
+use crate::in_wasm::InWasm;
+use crate::report::Row;
+use crate::stats::{best, percentile};
+use crate::workload::Workload;
+use crate::{from_host, native, progress};
 
 use crate::workload::{CHUNK, Sizes, in_chunks};
 
@@ -201,4 +208,79 @@ pub(crate) fn host_round_trips(instance: &Instance, pki: &Pki, sizes: &Sizes) ->
     socket.close()?;
     server.finish()?;
     Ok(times)
+}
+
+/// The TLS rows: bulk receive and round trips over TLS, and the share of its plain speed
+/// each contender keeps over TLS (the plain bulk receive is measured again beside it).
+pub(crate) fn rows(
+    runtime: &Runtime,
+    policy: &Policy,
+    client: &[u8],
+    sizes: &Sizes,
+    rows: &mut Vec<Row>,
+) -> Result<()> {
+    use crate::report::Contender as C;
+    progress("TLS: making the CA, loading the TLS build");
+    let pki = Pki::new()?;
+    let policy = policy
+        .clone()
+        .allow_tls(true)
+        .tls_root_pem(pki.ca_pem.as_bytes(), "the bench's CA")?;
+    let instance = Instance::new(runtime, &policy)?;
+    let mut composed = InWasm::new(runtime, &policy, &runtime.compose(client, &policy)?)?;
+    progress("TLS: bulk receive, and plain beside it, best of three each");
+    let (_, suite) = native_receive(&pki, sizes)?;
+    let plain = Workload::Receive;
+    let tls_seconds = [
+        Some(best(|| Ok(native_receive(&pki, sizes)?.0))?),
+        Some(best(|| host_receive(&instance, &pki, sizes))?),
+        Some(best(|| composed.tls_receive(&pki, sizes))?),
+        None,
+        None,
+    ];
+    let plain_seconds = [
+        Some(best(|| native::seconds(plain, sizes))?),
+        Some(best(|| from_host::seconds(&instance, plain, sizes))?),
+        Some(best(|| composed.seconds(plain, sizes))?),
+        None,
+        None,
+    ];
+    let mib = plain.amount(sizes);
+    let receive = Row::rate(
+        format!("bulk receive over TLS ({suite}), {mib:.0} MiB in 64 KiB reads"),
+        "MiB/s",
+        mib,
+        tls_seconds,
+    );
+    let plain_row = Row::rate(String::new(), "MiB/s", mib, plain_seconds);
+    let share = |c: C| Some(receive.of(c)? / plain_row.of(c)?);
+    let shares = [
+        share(C::Native),
+        share(C::FromHost),
+        share(C::Composed),
+        None,
+        None,
+    ];
+    rows.push(receive);
+    rows.push(Row::more_is_better(
+        "bulk receive: TLS speed / plain speed, same run".into(),
+        "share",
+        shares,
+    ));
+    progress("TLS: round trips");
+    let times = [
+        Some(native_round_trips(&pki, sizes)?),
+        Some(host_round_trips(&instance, &pki, sizes)?),
+        Some(composed.tls_round_trips(&pki, sizes)?),
+        None,
+        None,
+    ];
+    for (name, quantile) in [("p50", 0.50), ("p99", 0.99)] {
+        let title = format!("round trip over TLS ({suite}), {name}");
+        let figures = times
+            .each_ref()
+            .map(|t| t.as_ref().map(|t| percentile(t, quantile)));
+        rows.push(Row::less_is_better(title, "µs", figures));
+    }
+    Ok(())
 }
