@@ -47,6 +47,15 @@ impl Error {
         Error::io(IoKind::EndOfStream, "Read at end of file")
     }
 
+    /// A call of the core waited asynchronously over a transport that never does (the WASI
+    /// 0.2 edition's): a bug, reported rather than trapped on.
+    pub(crate) fn waited() -> Self {
+        Error::io(
+            IoKind::Other,
+            "internal error: a blocking transport waited asynchronously",
+        )
+    }
+
     /// The component could not get memory for data it was asked to hold.
     pub(crate) fn out_of_memory() -> Self {
         Error::io(IoKind::LimitExceeded, "Out of memory [ENOMEM]")

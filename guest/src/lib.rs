@@ -115,11 +115,14 @@ impl Socket {
         Socket::new(connection, buffering, name)
     }
 
+    /// Run a call of the core on this socket's stream. The WASI 0.2 transport blocks inside
+    /// each call, so the core's future is ready at its first poll.
     fn with<R>(
         &self,
-        f: impl FnOnce(&mut Stream<TcpConnection>) -> Result<R, Error>,
+        f: impl AsyncFnOnce(&mut Stream<TcpConnection>) -> Result<R, Error>,
     ) -> Result<R, api::Error> {
-        Ok(f(&mut self.stream.borrow_mut())?)
+        let mut stream = self.stream.borrow_mut();
+        Ok(stream::now(f(&mut stream)).unwrap_or_else(|| Err(Error::waited()))?)
     }
 }
 
@@ -159,65 +162,67 @@ impl api::GuestSocket for Socket {
     }
 
     fn set_timeout(&self, ms: Option<u32>) -> Result<(), api::Error> {
-        self.with(|s| s.set_timeout(ms.map(|ms| Duration::from_millis(ms.into()))))
+        self.with(async |s| s.set_timeout(ms.map(|ms| Duration::from_millis(ms.into()))))
     }
 
     fn set_deadline(&self, ms: Option<u32>) -> Result<(), api::Error> {
-        self.with(|s| s.set_deadline(ms.map(|ms| Duration::from_millis(ms.into()))))
+        self.with(async |s| s.set_deadline(ms.map(|ms| Duration::from_millis(ms.into()))))
     }
 
     fn set_max_line_length(&self, bytes: u32) -> Result<(), api::Error> {
-        self.with(|s| s.set_max_line_length(bytes))
+        self.with(async |s| s.set_max_line_length(bytes))
     }
 
     fn shutdown_output(&self) -> Result<(), api::Error> {
-        self.with(|s| s.shutdown_output())
+        self.with(async |s| s.shutdown_output().await)
     }
 
     fn write(&self, data: Vec<u8>) -> Result<(), api::Error> {
-        self.with(|s| s.write(&data))
+        self.with(async |s| s.write(&data).await)
     }
 
     fn write_ln(&self, data: Vec<u8>) -> Result<(), api::Error> {
-        self.with(|s| s.write_ln(&data))
+        self.with(async |s| s.write_ln(&data).await)
     }
 
     fn read(&self, count: Option<u32>) -> Result<Vec<u8>, api::Error> {
-        self.with(|s| s.read(count))
+        self.with(async |s| s.read(count).await)
     }
 
     fn read_ln(&self) -> Result<Vec<u8>, api::Error> {
-        self.with(|s| s.read_ln())
+        self.with(async |s| s.read_ln().await)
     }
 
     fn read_lines(&self) -> Result<Vec<Vec<u8>>, api::Error> {
-        self.with(|s| s.read_lines())
+        self.with(async |s| s.read_lines().await)
     }
 
     fn peek(&self) -> Result<Vec<u8>, api::Error> {
-        self.with(|s| s.peek())
+        self.with(async |s| s.peek())
     }
 
     fn flush(&self) -> Result<(), api::Error> {
-        self.with(|s| s.flush())
+        self.with(async |s| s.flush().await)
     }
 
     fn eof(&self) -> Result<bool, api::Error> {
-        self.with(|s| s.eof())
+        self.with(async |s| s.eof().await)
     }
 
     fn close(&self) -> Result<(), api::Error> {
-        self.with(|s| s.close())
+        self.with(async |s| s.close().await)
     }
 
     fn start_tls(&self, server_name: Option<String>) -> Result<(), api::Error> {
-        self.with(|s| {
+        self.with(async |s| {
             if s.transport()?.is_tls() {
                 return Err(Error::Value("TLS is already on".into()));
             }
             let name = tls::server_name(server_name, self.name.as_deref())?;
             #[cfg(feature = "tls")]
-            return s.upgrade(|connection| connection.start_tls(&name));
+            return s
+                .upgrade(async |connection| connection.start_tls(&name))
+                .await;
             #[cfg(not(feature = "tls"))]
             {
                 let _ = name;
@@ -227,7 +232,7 @@ impl api::GuestSocket for Socket {
     }
 
     fn detach(&self) -> Result<api::Detached, api::Error> {
-        let (buffered, connection) = self.with(|s| {
+        let (buffered, connection) = self.with(async |s| {
             if s.transport()?.is_tls() {
                 return Err(Error::Value(
                     "A TLS connection cannot be detached: its streams belong to the host's TLS \
@@ -235,7 +240,7 @@ impl api::GuestSocket for Socket {
                         .into(),
                 ));
             }
-            s.detach()
+            s.detach().await
         })?;
         let (input, output, connection) = connection.into_parts();
         Ok(api::Detached {
@@ -247,19 +252,19 @@ impl api::GuestSocket for Socket {
     }
 
     fn local_address(&self) -> Result<String, api::Error> {
-        self.with(|s| Ok(s.transport()?.local_address()?.0.to_string()))
+        self.with(async |s| Ok(s.transport()?.local_address()?.0.to_string()))
     }
 
     fn local_port(&self) -> Result<u16, api::Error> {
-        self.with(|s| Ok(s.transport()?.local_address()?.1))
+        self.with(async |s| Ok(s.transport()?.local_address()?.1))
     }
 
     fn remote_address(&self) -> Result<String, api::Error> {
-        self.with(|s| Ok(s.transport()?.remote_address().0.to_string()))
+        self.with(async |s| Ok(s.transport()?.remote_address().0.to_string()))
     }
 
     fn remote_port(&self) -> Result<u16, api::Error> {
-        self.with(|s| Ok(s.transport()?.remote_address().1))
+        self.with(async |s| Ok(s.transport()?.remote_address().1))
     }
 }
 

@@ -302,17 +302,17 @@ impl TcpConnection {
 }
 
 impl Transport for TcpConnection {
-    fn read(&mut self, max: usize) -> Result<Vec<u8>, Error> {
+    async fn read(&mut self, max: usize) -> Result<Vec<u8>, Error> {
         self.read_by(max, self.limit())
     }
 
-    fn write(&mut self, data: &[u8]) -> Result<usize, Error> {
+    async fn write(&mut self, data: &[u8]) -> Result<usize, Error> {
         self.write_some_by(data, self.limit())
     }
 
     /// Wait until the host has taken every byte, so a write that returns Ok has really been
     /// handed to the network and a failure shows up at the call that caused it.
-    fn flush(&mut self) -> Result<(), Error> {
+    async fn flush(&mut self) -> Result<(), Error> {
         self.flush_by(self.limit())
     }
 
@@ -324,7 +324,7 @@ impl Transport for TcpConnection {
         self.until = Deadline::within(within);
     }
 
-    fn shutdown_output(&mut self) -> Result<(), Error> {
+    async fn shutdown_output(&mut self) -> Result<(), Error> {
         // TLS first says it is done (close_notify), then TCP sends its FIN.
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {

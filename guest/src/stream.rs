@@ -50,23 +50,29 @@ impl Buffering {
     }
 }
 
-/// A blocking byte stream: what a connected TCP socket offers the core.
+/// A byte stream: what a connected TCP socket (or TLS over one) offers the core. Its calls are
+/// async so that one core serves both editions: the WASI 0.2 edition's block inside each call
+/// and are driven by [`now`]; the WASI 0.3 edition's await the host's streams.
+#[allow(
+    async_fn_in_trait,
+    reason = "crate-private: no caller needs a Send bound"
+)]
 pub(crate) trait Transport {
     /// Block until at least one byte has arrived or the stream has ended, and return at most
     /// `max` (> 0) bytes; an empty result means the end of the stream.
-    fn read(&mut self, max: usize) -> Result<Vec<u8>, Error>;
+    async fn read(&mut self, max: usize) -> Result<Vec<u8>, Error>;
     /// Hand the first bytes of `data` (not empty) to the network, waiting for room; returns
     /// how many it took (at least one).
-    fn write(&mut self, data: &[u8]) -> Result<usize, Error>;
+    async fn write(&mut self, data: &[u8]) -> Result<usize, Error>;
     /// Wait until every byte handed over has gone on to the network.
-    fn flush(&mut self) -> Result<(), Error>;
+    async fn flush(&mut self) -> Result<(), Error>;
     /// How long one wait for the network may last before it fails with `timed-out`.
     fn set_timeout(&mut self, timeout: Option<Duration>);
     /// From now on, no wait for the network may end later than `within` from now, however
     /// many waits a call takes (`None`: no such limit); past it a wait fails with `timed-out`.
     fn set_deadline(&mut self, within: Option<Duration>);
     /// Send the end of the stream (FIN); reading goes on.
-    fn shutdown_output(&mut self) -> Result<(), Error>;
+    async fn shutdown_output(&mut self) -> Result<(), Error>;
 }
 
 /// A socket's stream state. `transport` is `None` once the stream is closed.
@@ -130,19 +136,19 @@ impl<T: Transport> Stream<T> {
     }
 
     /// Flush, then send the end of the stream; reads still work, writes fail with `closed`.
-    pub(crate) fn shutdown_output(&mut self) -> Result<(), Error> {
+    pub(crate) async fn shutdown_output(&mut self) -> Result<(), Error> {
         self.writable()?;
-        self.flush_output()?;
-        self.transport_mut()?.shutdown_output()?;
+        self.flush_output().await?;
+        self.transport_mut()?.shutdown_output().await?;
         self.output_shut = true;
         Ok(())
     }
 
     /// Flush, then hand the transport and the unread input over; the stream is closed
     /// afterwards. When the flush fails nothing is handed over and the stream stays as it was.
-    pub(crate) fn detach(&mut self) -> Result<(Vec<u8>, T), Error> {
+    pub(crate) async fn detach(&mut self) -> Result<(Vec<u8>, T), Error> {
         self.transport()?;
-        self.flush_output()?;
+        self.flush_output().await?;
         // Moved, not copied: no allocation a peer could make fail.
         let mut unread = std::mem::take(&mut self.input);
         unread.drain(..self.read_pos);
@@ -157,12 +163,12 @@ impl<T: Transport> Stream<T> {
     /// upgrade and would look as if they came through it (CVE-2011-0411). When `upgrade`
     /// fails the transport is gone and the stream is closed.
     #[cfg_attr(
-        not(any(feature = "tls", test)),
+        not(any(feature = "tls", feature = "fuzzing", test)),
         expect(dead_code, reason = "only the TLS build upgrades")
     )]
-    pub(crate) fn upgrade(
+    pub(crate) async fn upgrade(
         &mut self,
-        upgrade: impl FnOnce(T) -> Result<T, Error>,
+        upgrade: impl AsyncFnOnce(T) -> Result<T, Error>,
     ) -> Result<(), Error> {
         self.writable()?;
         if !self.unread().is_empty() {
@@ -172,12 +178,12 @@ impl<T: Transport> Stream<T> {
                 self.unread().len()
             )));
         }
-        self.flush_output()?;
+        self.flush_output().await?;
         let transport = self.transport.take().ok_or_else(Error::closed)?;
         self.input.clear();
         self.read_pos = 0;
         self.line_scanned = 0;
-        self.transport = Some(upgrade(transport)?);
+        self.transport = Some(upgrade(transport).await?);
         Ok(())
     }
 
@@ -201,15 +207,15 @@ impl<T: Transport> Stream<T> {
 
     // ---- writing -------------------------------------------------------------------------
 
-    pub(crate) fn write(&mut self, data: &[u8]) -> Result<(), Error> {
+    pub(crate) async fn write(&mut self, data: &[u8]) -> Result<(), Error> {
         self.writable()?;
         match self.mode {
-            Buffering::Unbuffered => self.send(data),
-            Buffering::LineBuffered | Buffering::Buffered => self.write_buffered(data),
+            Buffering::Unbuffered => self.send(data).await,
+            Buffering::LineBuffered | Buffering::Buffered => self.write_buffered(data).await,
         }
     }
 
-    pub(crate) fn write_ln(&mut self, data: &[u8]) -> Result<(), Error> {
+    pub(crate) async fn write_ln(&mut self, data: &[u8]) -> Result<(), Error> {
         self.writable()?;
         match self.mode {
             // One transport write for the line and its end, so they leave together.
@@ -219,14 +225,14 @@ impl<T: Transport> Stream<T> {
                     .map_err(|_| Error::out_of_memory())?;
                 line.extend_from_slice(data);
                 line.push(b'\n');
-                self.send(&line)
+                self.send(&line).await
             }
             // The line feed sends a line-buffered buffer by the usual rule.
             Buffering::LineBuffered | Buffering::Buffered => {
-                if let Err(e) = self.write_buffered(data) {
+                if let Err(e) = self.write_buffered(data).await {
                     return Err(self.keep(b"\n", e));
                 }
-                self.write_buffered(b"\n")
+                self.write_buffered(b"\n").await
             }
         }
     }
@@ -234,11 +240,11 @@ impl<T: Transport> Stream<T> {
     /// Alore's buffered write (`io_module.c:256-275`): fill the buffer, send it whole each
     /// time it is full, keep the rest; in line-buffered mode also send it when the bytes put in
     /// since the last full-buffer send contain a line feed.
-    fn write_buffered(&mut self, data: &[u8]) -> Result<(), Error> {
+    async fn write_buffered(&mut self, data: &[u8]) -> Result<(), Error> {
         let capacity = self.mode.output_capacity();
         if self.output.len() >= capacity {
             // What a failed send left behind goes first.
-            if let Err(e) = self.flush_output() {
+            if let Err(e) = self.flush_output().await {
                 return Err(self.keep(data, e));
             }
         }
@@ -248,14 +254,14 @@ impl<T: Transport> Stream<T> {
         if rest.len() >= room {
             self.output.extend_from_slice(&rest[..room]);
             rest = &rest[room..];
-            if let Err(e) = self.flush_output() {
+            if let Err(e) = self.flush_output().await {
                 return Err(self.keep(rest, e));
             }
             // Sending whole buffers straight from `data` puts the same bytes on the wire, in
             // the same call, as copying them through the buffer one buffer at a time.
             let whole = rest.len() - rest.len() % capacity;
             if whole > 0 {
-                if let Err(e) = self.send(&rest[..whole]) {
+                if let Err(e) = self.send(&rest[..whole]).await {
                     return Err(self.keep(&rest[whole..], e));
                 }
                 rest = &rest[whole..];
@@ -264,14 +270,14 @@ impl<T: Transport> Stream<T> {
         }
         self.output.extend_from_slice(rest);
         if self.mode == Buffering::LineBuffered && self.output[fresh_from..].contains(&b'\n') {
-            self.flush_output()?;
+            self.flush_output().await?;
         }
         Ok(())
     }
 
     /// Hand the whole output buffer to the transport and wait until it has gone. On failure
     /// the bytes not handed over stay buffered, in order.
-    fn flush_output(&mut self) -> Result<(), Error> {
+    async fn flush_output(&mut self) -> Result<(), Error> {
         if self.output.is_empty() {
             return Ok(());
         }
@@ -281,7 +287,7 @@ impl<T: Transport> Stream<T> {
             if sent == self.output.len() {
                 break Ok(());
             }
-            match transport.write(&self.output[sent..]) {
+            match transport.write(&self.output[sent..]).await {
                 Ok(n) => sent += n,
                 Err(e) => break Err(e),
             }
@@ -289,13 +295,13 @@ impl<T: Transport> Stream<T> {
         // One drain at the end: draining after every write would be quadratic.
         self.output.drain(..sent);
         result?;
-        transport.flush()
+        transport.flush().await
     }
 
     /// Hand `data` to the transport after anything still queued, and wait until it has gone.
     /// If that fails, what was not handed over stays queued ([`Stream::keep`]).
-    fn send(&mut self, data: &[u8]) -> Result<(), Error> {
-        if let Err(e) = self.flush_output() {
+    async fn send(&mut self, data: &[u8]) -> Result<(), Error> {
+        if let Err(e) = self.flush_output().await {
             return Err(self.keep(data, e));
         }
         let transport = self.transport.as_mut().ok_or_else(Error::closed)?;
@@ -304,14 +310,14 @@ impl<T: Transport> Stream<T> {
             if sent == data.len() {
                 break None;
             }
-            match transport.write(&data[sent..]) {
+            match transport.write(&data[sent..]).await {
                 Ok(n) => sent += n,
                 Err(e) => break Some(e),
             }
         };
         match failure {
             Some(e) => Err(self.keep(&data[sent..], e)),
-            None => transport.flush(),
+            None => transport.flush().await,
         }
     }
 
@@ -324,9 +330,9 @@ impl<T: Transport> Stream<T> {
         }
     }
 
-    pub(crate) fn flush(&mut self) -> Result<(), Error> {
+    pub(crate) async fn flush(&mut self) -> Result<(), Error> {
         self.transport()?;
-        self.flush_output()
+        self.flush_output().await
     }
 
     // ---- reading -------------------------------------------------------------------------
@@ -350,11 +356,11 @@ impl<T: Transport> Stream<T> {
     /// and every later read that needs the network fails the same way: the unterminated tail
     /// of a connection that broke off (a reset, a TLS peer that closed without close_notify)
     /// is never taken for a whole line or a whole stream (docs/semantics.md, "Failures").
-    fn receive(&mut self, max: usize) -> Result<Vec<u8>, Error> {
+    async fn receive(&mut self, max: usize) -> Result<Vec<u8>, Error> {
         if let Some(failed) = &self.read_failed {
             return Err(failed.clone());
         }
-        let received = self.transport_mut()?.read(max);
+        let received = self.transport_mut()?.read(max).await;
         if let Err(e @ Error::Io { kind, .. }) = &received
             && !matches!(kind, IoKind::TimedOut | IoKind::LimitExceeded)
         {
@@ -365,9 +371,9 @@ impl<T: Transport> Stream<T> {
 
     /// Read once from the transport (at most `max` bytes) into the input buffer. Returns how
     /// many bytes came; 0 is the end of the stream.
-    fn fill(&mut self, max: usize) -> Result<usize, Error> {
+    async fn fill(&mut self, max: usize) -> Result<usize, Error> {
         debug_assert!(max > 0, "a read of 0 bytes would wait forever");
-        let chunk = self.receive(max)?;
+        let chunk = self.receive(max).await?;
         let n = chunk.len();
         if self.unread().is_empty() {
             // Nothing to keep: take the transport's buffer instead of copying it.
@@ -387,20 +393,20 @@ impl<T: Transport> Stream<T> {
     }
 
     /// `read(count)`: `None` reads to the end of the stream and closes the socket.
-    pub(crate) fn read(&mut self, count: Option<u32>) -> Result<Vec<u8>, Error> {
+    pub(crate) async fn read(&mut self, count: Option<u32>) -> Result<Vec<u8>, Error> {
         self.transport()?;
         match count {
-            None => self.read_all(),
-            Some(n) => self.read_exact_or_eof(n as usize),
+            None => self.read_all().await,
+            Some(n) => self.read_exact_or_eof(n as usize).await,
         }
     }
 
     /// Block until `n` bytes or the end of the stream. An unbuffered stream never takes more
     /// from the network than asked for (Alore: `peek` after `read(3)` is empty); the buffered
     /// modes refill their buffer and keep the surplus.
-    fn read_exact_or_eof(&mut self, n: usize) -> Result<Vec<u8>, Error> {
+    async fn read_exact_or_eof(&mut self, n: usize) -> Result<Vec<u8>, Error> {
         let mut out = Vec::new();
-        match self.gather(n, &mut out) {
+        match self.gather(n, &mut out).await {
             Ok(()) => Ok(out),
             Err(e) => Err(self.give_back(out, e)),
         }
@@ -427,7 +433,7 @@ impl<T: Transport> Stream<T> {
     }
 
     /// Move up to `n` bytes into `out`: buffered ones first, then from the transport.
-    fn gather(&mut self, n: usize, out: &mut Vec<u8>) -> Result<(), Error> {
+    async fn gather(&mut self, n: usize, out: &mut Vec<u8>) -> Result<(), Error> {
         let buffered = self.unread().len().min(n);
         push(out, &self.input[self.read_pos..self.read_pos + buffered])?;
         self.consume(buffered);
@@ -438,7 +444,7 @@ impl<T: Transport> Stream<T> {
                 _ => want.max(self.mode.refill_size()),
             }
             .min(MAX_READ_CHUNK);
-            let chunk = self.receive(ask)?;
+            let chunk = self.receive(ask).await?;
             if chunk.is_empty() {
                 break;
             }
@@ -455,13 +461,13 @@ impl<T: Transport> Stream<T> {
         Ok(())
     }
 
-    fn read_all(&mut self) -> Result<Vec<u8>, Error> {
+    async fn read_all(&mut self) -> Result<Vec<u8>, Error> {
         let mut out = std::mem::take(&mut self.input);
         out.drain(..self.read_pos);
         self.read_pos = 0;
         self.line_scanned = 0;
         loop {
-            let chunk = match self.receive(MAX_READ_CHUNK) {
+            let chunk = match self.receive(MAX_READ_CHUNK).await {
                 Ok(chunk) => chunk,
                 Err(e) => return Err(self.give_back(out, e)),
             };
@@ -470,12 +476,12 @@ impl<T: Transport> Stream<T> {
             }
             push(&mut out, &chunk)?;
         }
-        self.close()?;
+        self.close().await?;
         Ok(out)
     }
 
     /// Read one line without its ending (LF, CR LF or CR).
-    pub(crate) fn read_ln(&mut self) -> Result<Vec<u8>, Error> {
+    pub(crate) async fn read_ln(&mut self) -> Result<Vec<u8>, Error> {
         self.transport()?;
         loop {
             let unread = self.unread();
@@ -490,7 +496,7 @@ impl<T: Transport> Stream<T> {
                 Some(end) => {
                     // A CR is the last byte so far: wait to see whether an LF follows.
                     self.line_scanned = end;
-                    if self.fill(self.mode.refill_size())? == 0 {
+                    if self.fill(self.mode.refill_size()).await? == 0 {
                         return self.take_line(end, 1);
                     }
                 }
@@ -499,7 +505,7 @@ impl<T: Transport> Stream<T> {
                         return Err(self.drop_long_line());
                     }
                     self.line_scanned = unread.len();
-                    if self.fill(self.mode.refill_size())? == 0 {
+                    if self.fill(self.mode.refill_size()).await? == 0 {
                         return match self.unread().len() {
                             0 => Err(Error::end_of_stream()),
                             len => self.take_line(len, 0),
@@ -534,22 +540,22 @@ impl<T: Transport> Stream<T> {
 
     /// Every line to the end of the stream, then close; closes also on failure
     /// (docs/semantics.md, "Lines").
-    pub(crate) fn read_lines(&mut self) -> Result<Vec<Vec<u8>>, Error> {
+    pub(crate) async fn read_lines(&mut self) -> Result<Vec<Vec<u8>>, Error> {
         self.transport()?;
-        let result = self.collect_lines();
-        let closed = self.close();
+        let result = self.collect_lines().await;
+        let closed = self.close().await;
         let lines = result?;
         closed?;
         Ok(lines)
     }
 
-    fn collect_lines(&mut self) -> Result<Vec<Vec<u8>>, Error> {
+    async fn collect_lines(&mut self) -> Result<Vec<Vec<u8>>, Error> {
         let mut lines = Vec::new();
-        while !self.eof()? {
+        while !self.eof().await? {
             // How many lines there are is the peer's to choose: an endless stream of short
             // lines must end in `limit-exceeded`, not in a trap.
             lines.try_reserve(1).map_err(|_| Error::out_of_memory())?;
-            lines.push(self.read_ln()?);
+            lines.push(self.read_ln().await?);
         }
         Ok(lines)
     }
@@ -563,23 +569,23 @@ impl<T: Transport> Stream<T> {
     }
 
     /// True when no byte is left; blocks until a byte or the end of the stream arrives.
-    pub(crate) fn eof(&mut self) -> Result<bool, Error> {
+    pub(crate) async fn eof(&mut self) -> Result<bool, Error> {
         self.transport()?;
         if !self.unread().is_empty() {
             return Ok(false);
         }
-        Ok(self.fill(self.mode.refill_size())? == 0)
+        Ok(self.fill(self.mode.refill_size()).await? == 0)
     }
 
     // ---- closing -------------------------------------------------------------------------
 
     /// Flush, then release the transport even if the flush failed; a second close does
     /// nothing.
-    pub(crate) fn close(&mut self) -> Result<(), Error> {
+    pub(crate) async fn close(&mut self) -> Result<(), Error> {
         if self.transport.is_none() {
             return Ok(());
         }
-        let flushed = self.flush_output();
+        let flushed = self.flush_output().await;
         self.transport = None;
         self.output = Vec::new();
         self.input = Vec::new();
@@ -591,9 +597,23 @@ impl<T: Transport> Stream<T> {
 
 impl<T: Transport> Drop for Stream<T> {
     /// Dropping without `close` still sends what was buffered (docs/semantics.md, "When
-    /// written bytes are sent"); there is nobody left to tell if that fails.
+    /// written bytes are sent"); there is nobody left to tell if that fails. An edition whose
+    /// transport waits asynchronously closes the stream before it drops it (a destructor
+    /// cannot wait); then there is nothing left to do here.
     fn drop(&mut self) {
-        let _ = self.close();
+        let _ = now(self.close());
+    }
+}
+
+/// Run a call of the core whose transport never waits asynchronously (the WASI 0.2
+/// edition's blocks inside each call; the tests' fake never waits) to its end: one poll.
+/// `None` if it would wait, which such a transport never makes it do.
+pub(crate) fn now<F: Future>(call: F) -> Option<F::Output> {
+    let mut call = std::pin::pin!(call);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match call.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(out) => Some(out),
+        std::task::Poll::Pending => None,
     }
 }
 

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use crate::error::{Error, IoKind};
-use crate::stream::Transport;
+use crate::stream::{Buffering, Stream, Transport, now};
 
 /// What the fake network saw and will deliver; shared with the test after the transport
 /// moved into the stream.
@@ -40,7 +40,7 @@ pub(crate) struct Wire {
 pub(crate) struct Fake(pub(crate) Rc<RefCell<Wire>>);
 
 impl Transport for Fake {
-    fn read(&mut self, max: usize) -> Result<Vec<u8>, Error> {
+    async fn read(&mut self, max: usize) -> Result<Vec<u8>, Error> {
         assert!(max > 0);
         let mut wire = self.0.borrow_mut();
         wire.asked.push(max);
@@ -64,7 +64,7 @@ impl Transport for Fake {
         Ok(chunk)
     }
 
-    fn write(&mut self, data: &[u8]) -> Result<usize, Error> {
+    async fn write(&mut self, data: &[u8]) -> Result<usize, Error> {
         assert!(!data.is_empty());
         let mut wire = self.0.borrow_mut();
         assert!(!wire.shut, "a write after shutdown reached the transport");
@@ -84,7 +84,7 @@ impl Transport for Fake {
         Ok(n)
     }
 
-    fn flush(&mut self) -> Result<(), Error> {
+    async fn flush(&mut self) -> Result<(), Error> {
         Ok(())
     }
 
@@ -96,7 +96,7 @@ impl Transport for Fake {
         self.0.borrow_mut().deadline = within;
     }
 
-    fn shutdown_output(&mut self) -> Result<(), Error> {
+    async fn shutdown_output(&mut self) -> Result<(), Error> {
         self.0.borrow_mut().shut = true;
         Ok(())
     }
@@ -123,5 +123,66 @@ impl Fake {
         let fake = Fake::default();
         fake.0.borrow_mut().arrivals = arrivals.into_iter().collect();
         fake
+    }
+}
+
+/// A stream over a transport that never waits asynchronously (the fake), with the core's
+/// async calls run to their end at once ([`now`]): what the tests and the model check call.
+/// Calls that do not wait are reached through `Deref`.
+pub(crate) struct Now<T: Transport>(pub(crate) Stream<T>);
+
+/// Defines the synchronous form of each async call of the core.
+macro_rules! now {
+    ($($name:ident($($arg:ident: $ty:ty),*) -> $out:ty;)*) => {
+        $(
+            pub(crate) fn $name(&mut self $(, $arg: $ty)*) -> Result<$out, Error> {
+                now(self.0.$name($($arg),*)).expect("the transport never waits")
+            }
+        )*
+    };
+}
+
+#[cfg_attr(
+    not(test),
+    allow(dead_code, reason = "the fuzz target's model check calls only some")
+)]
+impl<T: Transport> Now<T> {
+    pub(crate) fn new(transport: T, mode: Buffering) -> Self {
+        Now(Stream::new(transport, mode))
+    }
+
+    now! {
+        shutdown_output() -> ();
+        detach() -> (Vec<u8>, T);
+        write(data: &[u8]) -> ();
+        write_ln(data: &[u8]) -> ();
+        flush() -> ();
+        read(count: Option<u32>) -> Vec<u8>;
+        read_ln() -> Vec<u8>;
+        read_lines() -> Vec<Vec<u8>>;
+        eof() -> bool;
+        close() -> ();
+    }
+
+    pub(crate) fn upgrade(
+        &mut self,
+        upgrade: impl FnOnce(T) -> Result<T, Error>,
+    ) -> Result<(), Error> {
+        now(self.0.upgrade(async |transport| upgrade(transport)))
+            .expect("the transport never waits")
+    }
+}
+
+impl<T: Transport> std::ops::Deref for Now<T> {
+    type Target = Stream<T>;
+
+    fn deref(&self) -> &Stream<T> {
+        &self.0
+    }
+}
+
+impl<T: Transport> std::ops::DerefMut for Now<T> {
+    fn deref_mut(&mut self) -> &mut Stream<T> {
+        &mut self.0
     }
 }

@@ -5,8 +5,8 @@
 //! when a read or write times out). Compiled only for tests and fuzzing.
 
 use crate::error::{Error, IoKind};
-use crate::stream::fake::Fake;
-use crate::stream::{Buffering, Stream};
+use crate::stream::Buffering;
+use crate::stream::fake::{Fake, Now};
 
 /// One step of a caller.
 #[derive(Debug, Clone)]
@@ -102,7 +102,7 @@ pub fn check(input: Input) -> Coverage {
     ];
     let mode = modes[usize::from(input.mode % 3)];
     let wire = Fake::delivering(input.arrivals);
-    let mut stream = Stream::new(wire.clone(), mode);
+    let mut stream = Now::new(wire.clone(), mode);
     let max = usize::from(input.max_line.max(1));
     stream
         .set_max_line_length(u32::from(input.max_line.max(1)))

@@ -3,13 +3,13 @@
 
 use proptest::prelude::*;
 
-use super::fake::Fake;
+use super::fake::{Fake, Now};
 use super::model::Op;
 use super::*;
 
-fn stream(mode: Buffering, arrivals: &[&[u8]]) -> (Stream<Fake>, Fake) {
+fn stream(mode: Buffering, arrivals: &[&[u8]]) -> (Now<Fake>, Fake) {
     let fake = Fake::delivering(arrivals.iter().map(|a| a.to_vec()));
-    (Stream::new(fake.clone(), mode), fake)
+    (Now::new(fake.clone(), mode), fake)
 }
 
 fn kind(result: Result<impl std::fmt::Debug, Error>) -> IoKind {
@@ -120,7 +120,7 @@ fn failed_flush_keeps_the_bytes_and_close_still_releases() {
 
 // ---- reading -----------------------------------------------------------------------------
 
-fn lines_of(mut s: Stream<Fake>) -> Vec<Vec<u8>> {
+fn lines_of(mut s: Now<Fake>) -> Vec<Vec<u8>> {
     let mut lines = Vec::new();
     loop {
         match s.read_ln() {
@@ -343,7 +343,7 @@ fn every_operation_but_close_fails_after_close() {
 
 // ---- the line limit ----------------------------------------------------------------------
 
-fn limited(max_line: usize, arrivals: &[&[u8]]) -> Stream<Fake> {
+fn limited(max_line: usize, arrivals: &[&[u8]]) -> Now<Fake> {
     let (mut s, _) = stream(Buffering::Unbuffered, arrivals);
     s.max_line = max_line;
     s
@@ -667,7 +667,7 @@ fn detach_flushes_and_hands_over_the_unread_bytes_and_the_transport() {
     assert_eq!(wire.sent_bytes(), b"held", "pending writes went first");
     assert_eq!(unread, b"two\nthr");
     // The transport goes on where the stream left it.
-    transport.write(b"more").unwrap();
+    now(transport.write(b"more")).unwrap().unwrap();
     assert_eq!(wire.sent_bytes(), b"heldmore");
     // The stream is closed, holds nothing, and closing or dropping it does nothing.
     for result in [s.read(Some(1)).map(drop), s.write(b"x"), s.peek().map(drop)] {
