@@ -5,15 +5,15 @@ use std::net::SocketAddrV4;
 
 use crate::error::Error;
 use crate::names;
-use crate::net::{Deadline, TcpConnection};
+use crate::sys::Sys;
 
 /// Try each IPv4 address of `destination` in turn, all by `deadline`; the last failure is the
 /// one reported.
-pub(crate) fn connect(
+pub(crate) async fn connect<S: Sys>(
     destination: &str,
     port: u16,
-    deadline: Deadline,
-) -> Result<TcpConnection, Error> {
+    deadline: S::Deadline,
+) -> Result<S::Connection, Error> {
     names::check_name(destination)?;
     if port == 0 {
         return Err(Error::Value(
@@ -21,8 +21,8 @@ pub(crate) fn connect(
         ));
     }
     let mut last = None;
-    for address in names::resolve_ipv4(destination, deadline)? {
-        match TcpConnection::connect_by(SocketAddrV4::new(address, port), deadline) {
+    for address in names::resolve_ipv4::<S>(destination, deadline).await? {
+        match S::connect(SocketAddrV4::new(address, port), deadline).await {
             Ok(connection) => return Ok(connection),
             Err(e) => last = Some(e),
         }

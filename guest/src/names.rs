@@ -1,11 +1,9 @@
-//! Host names: argument checks, dotted-decimal parsing, forward lookup through
-//! `wasi:sockets/ip-name-lookup`, reverse lookup (hosts file, then DNS over
-//! `wasi:sockets/udp`), and the host's name. WASI 0.2 has neither reverse lookup nor
-//! gethostname, so they are done the way a POSIX program does them: files first, then DNS.
+//! Host names: argument checks, dotted-decimal parsing, forward lookup through the edition's
+//! `ip-name-lookup`, reverse lookup (hosts file, then DNS over UDP), and the host's name. WASI
+//! has neither reverse lookup nor gethostname, so they are done the way a POSIX program does
+//! them: files first, then DNS. Written once over [`Sys`], for both editions.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
-
-use wasip2::sockets::network::{ErrorCode, IpAddress};
+use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 
 use alore_socket_rules::{
     self as rules, HOSTNAME_ENV, HOSTNAME_FILE, HOSTS_FILE, RESOLV_CONF_FILE, RESOLVER_ENV,
@@ -13,8 +11,8 @@ use alore_socket_rules::{
 };
 
 use crate::dns::{self, Reply};
-use crate::error::{self, Error};
-use crate::net::{self, Deadline};
+use crate::error::Error;
+use crate::sys::Sys;
 
 /// Check a destination or name before any traffic; the rule is the host's too.
 pub(crate) fn check_name(name: &str) -> Result<(), Error> {
@@ -23,19 +21,19 @@ pub(crate) fn check_name(name: &str) -> Result<(), Error> {
 
 /// The IPv4 addresses of a `name` that passed [`check_name`], in the resolver's order. A
 /// dotted-decimal name is its own answer and never reaches the resolver.
-pub(crate) fn resolve_ipv4(name: &str, deadline: Deadline) -> Result<Vec<Ipv4Addr>, Error> {
+pub(crate) async fn resolve_ipv4<S: Sys>(
+    name: &str,
+    deadline: S::Deadline,
+) -> Result<Vec<Ipv4Addr>, Error> {
     if let Some(address) = parse_ipv4(name) {
         return Ok(vec![address]);
     }
-    let addresses = net::resolve(name, deadline).map_err(|code| match code {
-        ErrorCode::InvalidArgument => Error::Value(format!("Invalid host name: {name:?}")),
-        code => error::from_code(code),
-    })?;
+    let addresses = S::resolve(name, deadline).await?;
     let ipv4: Vec<Ipv4Addr> = addresses
         .into_iter()
         .filter_map(|address| match address {
-            IpAddress::Ipv4((a, b, c, d)) => Some(Ipv4Addr::new(a, b, c, d)),
-            IpAddress::Ipv6(_) => None,
+            IpAddr::V4(ip) => Some(ip),
+            IpAddr::V6(_) => None,
         })
         .collect();
     if ipv4.is_empty() {
@@ -45,34 +43,29 @@ pub(crate) fn resolve_ipv4(name: &str, deadline: Deadline) -> Result<Vec<Ipv4Add
 }
 
 /// `get-host-by-name`: dotted decimal as it is, a name as its first IPv4 address.
-pub(crate) fn host_by_name(name: &str) -> Result<String, Error> {
+pub(crate) async fn host_by_name<S: Sys>(name: &str) -> Result<String, Error> {
     check_name(name)?;
-    Ok(resolve_ipv4(name, Deadline::NEVER)?[0].to_string())
-}
-
-fn env(name: &str) -> Option<String> {
-    wasip2::cli::environment::get_environment()
-        .into_iter()
-        .find_map(|(key, value)| (key == name).then_some(value))
+    Ok(resolve_ipv4::<S>(name, S::NEVER).await?[0].to_string())
 }
 
 /// `get-host-by-address`: strict dotted decimal only; then the hosts file; then a DNS PTR
 /// query over UDP (TCP when the answer is truncated), within the configured tries.
-pub(crate) fn host_by_address(address: &str) -> Result<String, Error> {
+pub(crate) async fn host_by_address<S: Sys>(address: &str) -> Result<String, Error> {
     let Some(ip) = parse_ipv4(address) else {
         return Err(Error::Value(format!(
             "Invalid address: {address:?} is not dotted-decimal IPv4"
         )));
     };
-    if let Ok(hosts) = std::fs::read_to_string(etc_path(HOSTS_FILE))
+    if let Some(hosts) = S::read_file(&etc_path(HOSTS_FILE)).await
         && let Some(name) = dns::name_in_hosts(&hosts, ip)
     {
         return Ok(name);
     }
-    let conf = std::fs::read_to_string(etc_path(RESOLV_CONF_FILE))
+    let conf = S::read_file(&etc_path(RESOLV_CONF_FILE))
+        .await
         .map(|text| ResolvConf::parse(&text))
         .unwrap_or_default();
-    let servers = match env(RESOLVER_ENV) {
+    let servers = match S::env(RESOLVER_ENV) {
         Some(text) => vec![
             rules::parse_resolver(&text)
                 .map_err(|why| Error::Name(format!("{RESOLVER_ENV}: {why}")))?,
@@ -87,37 +80,41 @@ pub(crate) fn host_by_address(address: &str) -> Result<String, Error> {
             etc_path(RESOLV_CONF_FILE)
         )));
     }
-    reverse_dns(ip, &servers, &conf)
+    reverse_dns::<S>(ip, &servers, &conf).await
 }
 
 /// Every server once per attempt, each try bounded by the timeout: the longest wait is
 /// attempts × servers × timeout (twice that for a try that falls back to TCP).
-fn reverse_dns(ip: Ipv4Addr, servers: &[SocketAddrV4], conf: &ResolvConf) -> Result<String, Error> {
+async fn reverse_dns<S: Sys>(
+    ip: Ipv4Addr,
+    servers: &[SocketAddrV4],
+    conf: &ResolvConf,
+) -> Result<String, Error> {
     let name = dns::ptr_name(ip);
     let mut last_failure = String::new();
     for _ in 0..conf.attempts {
         for &server in servers {
             // Unpredictable IDs make forged answers harder to slip in.
-            let id = wasip2::random::random::get_random_u64() as u16;
+            let id = S::random_u64() as u16;
             let query = dns::ptr_query(id, &name)?;
             let is_ours = |message: &[u8]| dns::answers(message, id, &name);
-            let reply =
-                match net::udp_exchange(server, &query, Deadline::after(conf.timeout), is_ours) {
-                    Ok(Some(message)) => dns::read_reply(&message, &name),
-                    Ok(None) => {
-                        last_failure = format!("no answer from {server} within {:?}", conf.timeout);
-                        continue;
-                    }
-                    Err(e) => {
-                        last_failure = format!("{server}: {e}");
-                        continue;
-                    }
-                };
+            let deadline = S::after(conf.timeout);
+            let reply = match S::udp_exchange(server, &query, deadline, is_ours).await {
+                Ok(Some(message)) => dns::read_reply(&message, &name),
+                Ok(None) => {
+                    last_failure = format!("no answer from {server} within {:?}", conf.timeout);
+                    continue;
+                }
+                Err(e) => {
+                    last_failure = format!("{server}: {e}");
+                    continue;
+                }
+            };
             let reply = match reply {
                 Reply::Truncated => {
                     let framed = dns::tcp_frame(&query)?;
-                    let deadline = Deadline::after(conf.timeout);
-                    match net::tcp_request(server, &framed, deadline, dns::tcp_unframe) {
+                    let deadline = S::after(conf.timeout);
+                    match S::tcp_request(server, &framed, deadline, dns::tcp_unframe).await {
                         Ok(message) if is_ours(&message) => dns::read_reply(&message, &name),
                         Ok(_) => Reply::Failed("a TCP answer to another question".into()),
                         Err(e) => Reply::Failed(format!("over TCP: {e}")),
@@ -154,19 +151,20 @@ fn reverse_dns(ip: Ipv4Addr, servers: &[SocketAddrV4], conf: &ResolvConf) -> Res
 }
 
 /// `get-host-name`: `$HOSTNAME`, else the first line of `/etc/hostname`.
-pub(crate) fn host_name() -> Result<String, Error> {
-    let from_env = env(HOSTNAME_ENV).map(|name| name.trim().to_owned());
-    let from_file = || {
-        let text = std::fs::read_to_string(etc_path(HOSTNAME_FILE)).ok()?;
-        Some(text.lines().next()?.trim().to_owned())
+pub(crate) async fn host_name<S: Sys>() -> Result<String, Error> {
+    let from_env = S::env(HOSTNAME_ENV).map(|name| name.trim().to_owned());
+    let from_env = from_env.filter(|name| !name.is_empty());
+    let from_file = match from_env {
+        Some(_) => None,
+        None => S::read_file(&etc_path(HOSTNAME_FILE))
+            .await
+            .and_then(|text| Some(text.lines().next()?.trim().to_owned()))
+            .filter(|name| !name.is_empty()),
     };
-    from_env
-        .filter(|name| !name.is_empty())
-        .or_else(|| from_file().filter(|name| !name.is_empty()))
-        .ok_or_else(|| {
-            Error::Name(format!(
-                "Unknown host name: the host gave neither {HOSTNAME_ENV} nor {}",
-                etc_path(HOSTNAME_FILE)
-            ))
-        })
+    from_env.or(from_file).ok_or_else(|| {
+        Error::Name(format!(
+            "Unknown host name: the host gave neither {HOSTNAME_ENV} nor {}",
+            etc_path(HOSTNAME_FILE)
+        ))
+    })
 }

@@ -23,7 +23,8 @@ use wasip2::sockets::tcp_create_socket::create_tcp_socket;
 use wasip2::sockets::udp::OutgoingDatagram;
 use wasip2::sockets::udp_create_socket::create_udp_socket;
 
-use crate::error::{self, Error, IoKind};
+use super::wasi_error as error;
+use crate::error::{Error, IoKind};
 use crate::stream::Transport;
 
 /// A connected socket and its two streams.
@@ -38,7 +39,7 @@ pub(crate) struct TcpConnection {
     /// After `start-tls`: the host's TLS connection, parent of `input` and `output` (then
     /// TLS streams). The TCP streams went to the host with the handshake.
     #[cfg(feature = "tls")]
-    tls: Option<crate::tls::ClientConnection>,
+    tls: Option<super::tls::ClientConnection>,
     socket: TcpSocket,
     /// The peer's address, known when the connection is made: asked of the host later, it
     /// would fail once the peer has reset the connection (ENOTCONN).
@@ -175,7 +176,7 @@ impl TcpConnection {
         let deadline = self.limit();
         // The streams the handshake takes over, without our pollables (their children).
         let (input, output, socket) = self.into_parts();
-        let (tls, input, output) = crate::tls::handshake(server_name, input, output, deadline)?;
+        let (tls, input, output) = super::tls::handshake(server_name, input, output, deadline)?;
         Ok(TcpConnection {
             tls: Some(tls),
             timeout,

@@ -25,12 +25,12 @@ pub(crate) use tls_build::*;
 mod tls_build {
     use wasip2::io::streams::{InputStream, OutputStream};
 
-    pub(crate) use crate::wasi::tls::types::ClientConnection;
-    use crate::wasi::tls::types::ClientHandshake;
+    pub(crate) use crate::p2::wasi::tls::types::ClientConnection;
+    use crate::p2::wasi::tls::types::ClientHandshake;
 
     use super::*;
     use crate::error::IoKind;
-    use crate::net::Deadline;
+    use crate::p2::net::Deadline;
 
     /// Run the handshake over `input` and `output` by `deadline`: the host's TLS connection
     /// and its streams.
@@ -54,7 +54,9 @@ mod tls_build {
                 // A pollable may wake early.
                 None => continue,
                 Some(Ok(Ok(streams))) => return Ok(streams),
-                Some(Ok(Err(e))) => return Err(crate::error::from_host_error(&e, "TLS: ")),
+                Some(Ok(Err(e))) => {
+                    return Err(crate::p2::wasi_error::from_host_error(&e, "TLS: "));
+                }
                 Some(Err(())) => {
                     return Err(Error::io(
                         IoKind::Other,
