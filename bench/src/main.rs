@@ -120,12 +120,20 @@ fn main() -> Result<()> {
         let micros = started.elapsed().as_secs_f64() * 1e6 / sizes.instantiations as f64;
         let title = Workload::Instantiation.title(&sizes);
         rows.push(Row::from_host_only(title, "µs", micros));
-        let kib = runtime.component(&policy)?.len() as f64 / 1024.0;
+        let kib = runtime
+            .component(alore_socket_host::Edition::Wasi02, &policy)?
+            .len() as f64
+            / 1024.0;
         rows.push(Row::from_host_only("component size".into(), "KiB", kib));
     }
 
     let node = if args.only.is_none() || args.node {
-        node::table(&runtime.component(&policy)?, &composed, &peer, &sizes)?
+        node::table(
+            &runtime.component(alore_socket_host::Edition::Wasi02, &policy)?,
+            &composed,
+            &peer,
+            &sizes,
+        )?
     } else {
         None
     };

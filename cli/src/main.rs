@@ -12,7 +12,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use alore_socket_host::{Allow, Buffering, Policy, Runtime, blocking};
+use alore_socket_host::{Allow, Buffering, Edition, Policy, Runtime, blocking};
 use alore_socket_rules::one_line;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -136,12 +136,27 @@ enum Command {
         /// Where to write it.
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
+        /// Which edition: on WASI 0.2 (contract alore:socket@0.1.3) or on WASI 0.3
+        /// (alore:socket@0.2.0).
+        #[arg(long, value_enum, default_value_t = Wasi::P2)]
+        wasi: Wasi,
     },
 }
 
 /// `connect`'s default limit on the connect and on each wait for a reply: long enough for a
 /// slow server, short enough that a dead one does not hang an interactive session.
 const CONNECT_TIMEOUT_MS: u32 = 30_000;
+/// The WASI version of an edition of the component.
+#[derive(Clone, Copy, ValueEnum)]
+enum Wasi {
+    /// WASI 0.2.
+    #[value(name = "0.2")]
+    P2,
+    /// WASI 0.3.
+    #[value(name = "0.3")]
+    P3,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum Mode {
     Unbuffered,
@@ -253,8 +268,12 @@ fn run(cli: Cli) -> Result<()> {
             print(instance(&runtime, &policy)?.get_host_by_address(&address)?)
         }
         Command::Hostname => print(instance(&runtime, &policy)?.get_host_name()?),
-        Command::Component { output } => {
-            let wasm = runtime.component(&policy)?;
+        Command::Component { output, wasi } => {
+            let edition = match wasi {
+                Wasi::P2 => Edition::Wasi02,
+                Wasi::P3 => Edition::Wasi03,
+            };
+            let wasm = runtime.component(edition, &policy)?;
             std::fs::write(&output, wasm)
                 .with_context(|| format!("cannot write {}", output.display()))
         }

@@ -14,6 +14,10 @@ pub(crate) enum IoKind {
     EndOfStream,
     Closed,
     LimitExceeded,
+    /// A server socket's port is taken: its own kind in 0.2.0, `other` in 0.1.x.
+    AddressInUse,
+    /// A server socket's address is not this host's: its own kind in 0.2.0, `other` in 0.1.x.
+    AddressNotAvailable,
     Other,
 }
 
@@ -70,6 +74,8 @@ pub(crate) fn message_of(kind: IoKind) -> &'static str {
         IoKind::TimedOut => "Operation timed out [ETIMEDOUT]",
         IoKind::AccessDenied => "Permission denied by the host's network policy [EACCES]",
         IoKind::LimitExceeded => "Too many open sockets [EMFILE]",
+        IoKind::AddressInUse => "Address in use [EADDRINUSE]",
+        IoKind::AddressNotAvailable => "Local address not available [EADDRNOTAVAIL]",
         IoKind::EndOfStream | IoKind::Closed | IoKind::Other => "",
     }
 }

@@ -48,6 +48,21 @@ pub(crate) async fn host_by_name<S: Sys>(name: &str) -> Result<String, Error> {
     Ok(resolve_ipv4::<S>(name, S::NEVER).await?[0].to_string())
 }
 
+/// `get-host-addresses`: every address of `name`, both families, in the resolver's order; an
+/// address literal as it is.
+#[cfg_attr(
+    not(feature = "p3"),
+    expect(dead_code, reason = "only in the 0.2.0 contract")
+)]
+pub(crate) async fn host_addresses<S: Sys>(name: &str) -> Result<Vec<String>, Error> {
+    check_name(name)?;
+    if let Ok(address) = name.parse::<IpAddr>() {
+        return Ok(vec![address.to_string()]);
+    }
+    let addresses = S::resolve(name, S::NEVER).await?;
+    Ok(addresses.iter().map(IpAddr::to_string).collect())
+}
+
 /// `get-host-by-address`: strict dotted decimal only; then the hosts file; then a DNS PTR
 /// query over UDP (TCP when the answer is truncated), within the configured tries.
 pub(crate) async fn host_by_address<S: Sys>(address: &str) -> Result<String, Error> {

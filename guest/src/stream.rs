@@ -201,7 +201,7 @@ impl<T: Transport> Stream<T> {
         self.transport.as_ref().ok_or_else(Error::closed)
     }
 
-    fn transport_mut(&mut self) -> Result<&mut T, Error> {
+    pub(crate) fn transport_mut(&mut self) -> Result<&mut T, Error> {
         self.transport.as_mut().ok_or_else(Error::closed)
     }
 
@@ -296,6 +296,39 @@ impl<T: Transport> Stream<T> {
         self.output.drain(..sent);
         result?;
         transport.flush().await
+    }
+
+    /// Hand `data` to the transport after anything still queued, whatever the buffering
+    /// mode, and wait until it has gone: bulk data that has no business in a buffer.
+    #[cfg_attr(
+        not(feature = "p3"),
+        expect(dead_code, reason = "only WASI 0.3's send")
+    )]
+    pub(crate) async fn write_through(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.writable()?;
+        self.send(data).await
+    }
+
+    /// Hand the unread bytes out, with the rest of the input (the caller takes it from the
+    /// transport): every later read that needs the network fails with `closed`.
+    #[cfg_attr(
+        not(feature = "p3"),
+        expect(dead_code, reason = "only WASI 0.3's receive")
+    )]
+    pub(crate) fn hand_out_input(&mut self) -> Result<Vec<u8>, Error> {
+        self.transport()?;
+        if let Some(failed) = &self.read_failed {
+            return Err(failed.clone());
+        }
+        let mut unread = std::mem::take(&mut self.input);
+        unread.drain(..self.read_pos);
+        self.read_pos = 0;
+        self.line_scanned = 0;
+        self.read_failed = Some(Error::io(
+            IoKind::Closed,
+            "The socket's input was handed out by receive",
+        ));
+        Ok(unread)
     }
 
     /// Hand `data` to the transport after anything still queued, and wait until it has gone.

@@ -47,7 +47,7 @@ pub use policy::{
     Allow, DEFAULT_MAX_HANDLES, DEFAULT_MAX_SOCKETS, DEFAULT_MEMORY_LIMIT, ParseAllowError, Policy,
 };
 pub use runtime::{
-    COMPONENT_ENV, CommandOutput, MAX_CAPTURED_OUTPUT, PROFILE_ENV, Runtime, Stdio,
-    TLS_COMPONENT_ENV, TLS_FILE,
+    COMPONENT_ENV, CommandOutput, Edition, MAX_CAPTURED_OUTPUT, P3_COMPONENT_ENV, PROFILE_ENV,
+    Runtime, Stdio, TLS_COMPONENT_ENV, TLS_FILE,
 };
 pub use store::State;

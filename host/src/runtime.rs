@@ -19,6 +19,8 @@ use crate::{Error, Policy, cache, lookup};
 pub const COMPONENT_ENV: &str = "ALORE_SOCKET_COMPONENT";
 /// Names a component file to run instead of the embedded TLS build.
 pub const TLS_COMPONENT_ENV: &str = "ALORE_SOCKET_TLS_COMPONENT";
+/// Names a component file to run instead of the embedded WASI 0.3 edition.
+pub const P3_COMPONENT_ENV: &str = "ALORE_SOCKET_P3_COMPONENT";
 /// The TLS build's file name, looked for beside a standard build given as a file.
 pub const TLS_FILE: &str = "alore_socket_tls.wasm";
 /// Set to `perfmap` to have wasmtime write `/tmp/perf-PID.map`, which names the compiled
@@ -29,19 +31,57 @@ pub const PROFILE_ENV: &str = "ALORE_SOCKET_PROFILE";
 static EMBEDDED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/alore_socket.wasm"));
 /// Its TLS build.
 static EMBEDDED_TLS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/alore_socket_tls.wasm"));
+/// The WASI 0.3 edition.
+static EMBEDDED_P3: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/alore_socket_p3.wasm"));
+
+/// The two editions of the component, each with its contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Edition {
+    /// On WASI 0.2, contract `alore:socket@0.1.3`: every host that runs WASI 0.2.
+    Wasi02,
+    /// On WASI 0.3, contract `alore:socket@0.2.0`: async functions and `stream<u8>`.
+    Wasi03,
+}
+
+impl Edition {
+    /// The contract's interface names start so.
+    fn contract_prefix(self) -> &'static str {
+        match self {
+            Edition::Wasi02 => "alore:socket/socket@0.1",
+            Edition::Wasi03 => "alore:socket/socket@0.2",
+        }
+    }
+
+    /// The edition an application importing `imports` was written against: the one whose
+    /// contract it imports (the WASI 0.2 edition when it imports neither).
+    fn of_imports<'a>(mut imports: impl Iterator<Item = &'a str>) -> Edition {
+        let p3 = Edition::Wasi03.contract_prefix();
+        let p3_server = "alore:socket/server-socket@0.2";
+        if imports.any(|name| name.starts_with(p3) || name.starts_with(p3_server)) {
+            Edition::Wasi03
+        } else {
+            Edition::Wasi02
+        }
+    }
+}
 
 /// The compiled, linked component, ready to instantiate many times, from any thread.
 pub struct Runtime {
     engine: Engine,
     /// WASI 0.2 with the store's bounds ([`crate::guard`]) and lookups from a policy's table
-    /// ([`crate::lookup`]); the second also with `wasi:tls`.
+    /// ([`crate::lookup`]); the second also with `wasi:tls`; the third also with WASI 0.3.
     standard_linker: Linker<State>,
     tls_linker: Linker<State>,
+    p3_linker: Linker<State>,
     /// The standard build: what every policy that does not allow TLS runs.
     standard: Arc<Prepared>,
     /// The TLS build, compiled the first time a policy allows TLS.
     tls: Mutex<Option<Arc<Prepared>>>,
     tls_source: Source,
+    /// The WASI 0.3 edition, compiled the first time an application needs it.
+    p3: Mutex<Option<Arc<(Component, Cow<'static, [u8]>)>>>,
+    p3_source: Source,
     /// Where compiled forms are cached, if anywhere.
     cache_dir: Option<PathBuf>,
 }
@@ -98,7 +138,7 @@ struct Prepared {
 /// ([`crate::guard`]) and lookups from a policy's table where it has one ([`crate::lookup`]);
 /// and the same with `wasi:tls`, only for policies that allow TLS, so that nothing in a
 /// store they deny (the application plugged into the component included) can reach it.
-fn linkers(engine: &Engine) -> wasmtime::Result<(Linker<State>, Linker<State>)> {
+fn linkers(engine: &Engine) -> wasmtime::Result<(Linker<State>, Linker<State>, Linker<State>)> {
     let mut standard = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut standard)?;
     crate::guard::add_sockets_to_linker(&mut standard)?;
@@ -109,7 +149,11 @@ fn linkers(engine: &Engine) -> wasmtime::Result<(Linker<State>, Linker<State>)> 
     tls_options.tls(true);
     wasmtime_wasi_tls::p2::add_to_linker(&mut tls, &tls_options)?;
     crate::guard::add_tls_to_linker(&mut tls)?;
-    Ok((standard, tls))
+    // WASI 0.3 beside 0.2: a 0.3 application built with Rust's standard library imports some
+    // of 0.2 too.
+    let mut p3 = standard.clone();
+    wasmtime_wasi::p3::add_to_linker(&mut p3)?;
+    Ok((standard, tls, p3))
 }
 
 impl Prepared {
@@ -172,7 +216,11 @@ impl Runtime {
             name: "TLS component",
             wasm: EMBEDDED_TLS,
         });
-        Self::with(standard, tls)
+        let p3 = file(P3_COMPONENT_ENV).unwrap_or(Source::Embedded {
+            name: "WASI 0.3 component",
+            wasm: EMBEDDED_P3,
+        });
+        Self::with(standard, tls, p3)
     }
 
     /// The component at `path`; its TLS build, when a policy allows TLS, is
@@ -180,10 +228,17 @@ impl Runtime {
     pub fn from_file(path: &Path) -> Result<Self, Error> {
         let tls = std::env::var_os(TLS_COMPONENT_ENV)
             .map_or_else(|| path.with_file_name(TLS_FILE), PathBuf::from);
-        Self::with(Source::File(path.to_owned()), Source::File(tls))
+        let p3 = std::env::var_os(P3_COMPONENT_ENV).map_or(
+            Source::Embedded {
+                name: "WASI 0.3 component",
+                wasm: EMBEDDED_P3,
+            },
+            |path| Source::File(PathBuf::from(path)),
+        );
+        Self::with(Source::File(path.to_owned()), Source::File(tls), p3)
     }
 
-    fn with(standard: Source, tls_source: Source) -> Result<Self, Error> {
+    fn with(standard: Source, tls_source: Source, p3_source: Source) -> Result<Self, Error> {
         let mut config = Config::new();
         config.epoch_interruption(true);
         if std::env::var_os(PROFILE_ENV).is_some_and(|v| v == "perfmap") {
@@ -191,16 +246,19 @@ impl Runtime {
         }
         let engine = Engine::new(&config).map_err(Error::wasm)?;
         store::tick(&engine);
-        let (standard_linker, tls_linker) = linkers(&engine).map_err(Error::wasm)?;
+        let (standard_linker, tls_linker, p3_linker) = linkers(&engine).map_err(Error::wasm)?;
         let cache_dir = cache::user_cache_dir();
         let standard = Prepared::new(&engine, &standard_linker, &standard, cache_dir.as_deref())?;
         Ok(Runtime {
             engine,
             standard_linker,
             tls_linker,
+            p3_linker,
             standard: Arc::new(standard),
             tls: Mutex::new(None),
             tls_source,
+            p3: Mutex::new(None),
+            p3_source,
             cache_dir,
         })
     }
@@ -227,6 +285,25 @@ impl Runtime {
         Ok(prepared)
     }
 
+    /// The WASI 0.3 edition, compiled the first time it is asked for.
+    fn p3(&self) -> Result<Arc<(Component, Cow<'static, [u8]>)>, Error> {
+        let mut p3 = self
+            .p3
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(built) = &*p3 {
+            return Ok(Arc::clone(built));
+        }
+        let wasm = self.p3_source.read()?;
+        let what = self.p3_source.describe();
+        let dir = self.cache_dir.as_deref();
+        let name = self.p3_source.cache_name();
+        let component = cache::load_cached(&self.engine, dir, &name, &what, &wasm)?;
+        let built = Arc::new((component, wasm));
+        *p3 = Some(Arc::clone(&built));
+        Ok(built)
+    }
+
     /// The linker for a build's stores.
     fn linker(&self, build: Build) -> &Linker<State> {
         match build {
@@ -235,19 +312,30 @@ impl Runtime {
         }
     }
 
-    /// The bytes of the build `policy` runs (the TLS build if it allows TLS): the file to
-    /// give `wac plug --plug`, or another host.
-    pub fn component(&self, policy: &Policy) -> Result<Vec<u8>, Error> {
-        Ok(self.prepared(Build::of(policy))?.wasm.to_vec())
+    /// The bytes of `edition`'s component, in the build `policy` runs (the WASI 0.2
+    /// edition's TLS build if it allows TLS): the file to give `wac plug --plug`, or another
+    /// host.
+    pub fn component(&self, edition: Edition, policy: &Policy) -> Result<Vec<u8>, Error> {
+        match edition {
+            Edition::Wasi02 => Ok(self.prepared(Build::of(policy))?.wasm.to_vec()),
+            Edition::Wasi03 => Ok(self.p3()?.1.to_vec()),
+        }
     }
 
-    /// Plug the build `policy` runs into `app`, a component that imports
-    /// `alore:socket/socket` (or `server-socket`): the same composition as `wac plug APP
-    /// --plug alore_socket.wasm` (or `alore_socket_tls.wasm`, which makes the result import
-    /// `wasi:tls` too). The result imports only what the two import from WASI.
+    /// Plug the component into `app`, a component that imports `alore:socket/socket` (or
+    /// `server-socket`): the same composition as `wac plug APP --plug alore_socket.wasm`.
+    /// The edition is the one whose contract `app` imports (`@0.1.x`: WASI 0.2, `@0.2.x`:
+    /// WASI 0.3), in the build `policy` runs (the WASI 0.2 edition's TLS build, which makes
+    /// the result import `wasi:tls` too, if it allows TLS). The result imports only what the
+    /// two import from WASI.
     #[cfg(feature = "compose")]
     pub fn compose(&self, app: &[u8], policy: &Policy) -> Result<Vec<u8>, Error> {
-        compose(&self.prepared(Build::of(policy))?.wasm, app)
+        let app_type = self.compile(app)?.component_type();
+        let imports = app_type.imports(&self.engine);
+        match Edition::of_imports(imports.map(|(name, _)| name)) {
+            Edition::Wasi02 => compose(&self.prepared(Build::of(policy))?.wasm, app),
+            Edition::Wasi03 => compose(&self.p3()?.1, app),
+        }
     }
 
     /// Run a `wasi:cli/command` component (e.g. one [`Runtime::compose`] made) under
@@ -264,6 +352,10 @@ impl Runtime {
         use wasmtime_wasi::p2::bindings::Command;
         use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
         let component = self.compile(command)?;
+        let p3_run = component
+            .component_type()
+            .exports(&self.engine)
+            .any(|(name, _)| name.starts_with("wasi:cli/run@0.3"));
         let mut plan = Plan::of(policy)?;
         if plan.build == Build::Standard
             && let Some((tls, _)) = component
@@ -293,12 +385,24 @@ impl Runtime {
                 Some((stdout, stderr))
             }
         };
-        let linker = self.linker(plan.build);
+        let linker = match p3_run {
+            true => &self.p3_linker,
+            false => self.linker(plan.build),
+        };
         let deadline = plan.deadline;
         let mut store = State::store(&self.engine, plan);
         let run = within(deadline, async {
-            let command = Command::instantiate_async(&mut store, &component, linker).await?;
-            command.wasi_cli_run().call_run(&mut store).await
+            if p3_run {
+                use wasmtime_wasi::p3::bindings::Command as Command3;
+                let command = Command3::instantiate_async(&mut store, &component, linker).await?;
+                let ran = store
+                    .run_concurrent(async move |store| command.wasi_cli_run().call_run(store).await)
+                    .await;
+                ran.and_then(|ran| ran)
+            } else {
+                let command = Command::instantiate_async(&mut store, &component, linker).await?;
+                command.wasi_cli_run().call_run(&mut store).await
+            }
         });
         let code = match run.await? {
             Ok(Ok(())) => 0,

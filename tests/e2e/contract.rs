@@ -13,7 +13,10 @@ fn the_host_carries_the_component_built_where_the_readme_says() {
         path.display()
     );
     let carried = runtime()
-        .component(&alore_socket_host::Policy::deny_all())
+        .component(
+            alore_socket_host::Edition::Wasi02,
+            &alore_socket_host::Policy::deny_all(),
+        )
         .unwrap();
     assert!(
         std::fs::read(&path).unwrap() == carried,

@@ -20,6 +20,7 @@ mod limits;
 mod names;
 mod node;
 mod nothing_lost;
+mod p3;
 mod reading;
 mod reverse;
 mod server;

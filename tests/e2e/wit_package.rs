@@ -28,7 +28,10 @@ fn documented(docs: &Docs) -> bool {
 #[test]
 fn the_built_component_carries_the_wit_package() {
     let wasm = crate::common::runtime()
-        .component(&alore_socket_host::Policy::deny_all())
+        .component(
+            alore_socket_host::Edition::Wasi02,
+            &alore_socket_host::Policy::deny_all(),
+        )
         .unwrap();
     let DecodedWasm::Component(built, _) = wit_component::decode(&wasm).unwrap() else {
         panic!("not a component");

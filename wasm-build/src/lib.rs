@@ -103,16 +103,27 @@ impl Build {
     }
 }
 
-/// The workspace this crate is part of.
-pub fn workspace() -> &'static Path {
+/// The workspace to build in: the one the running test or benchmark belongs to (cargo sets
+/// `$CARGO_MANIFEST_DIR` when it runs them), else the one this crate was compiled in. Read at
+/// run time: a compiled copy of this crate can be shared by clones of the workspace that
+/// share a target directory.
+pub fn workspace() -> PathBuf {
+    let is_workspace = |dir: &Path| dir.join("guest/Cargo.toml").is_file();
+    let running = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    if let Some(found) = running
+        .as_deref()
+        .and_then(|dir| dir.ancestors().find(|dir| is_workspace(dir)))
+    {
+        return found.to_owned();
+    }
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    here.parent().unwrap_or(here)
+    here.parent().unwrap_or(here).to_owned()
 }
 
 /// Build a package of this workspace into its target directory: what tests and the benchmark
 /// use for the examples and test applications.
 pub fn build_wasm(package: &str, artifact: &str) -> Result<PathBuf, String> {
-    Build::new(workspace(), package, artifact).run()
+    Build::new(&workspace(), package, artifact).run()
 }
 
 /// Install the `wasm32-wasip2` standard library when rustc lacks it: these machines set

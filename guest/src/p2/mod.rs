@@ -322,7 +322,11 @@ impl From<Error> for api::Error {
                     IoKind::EndOfStream => api::IoErrorKind::EndOfStream,
                     IoKind::Closed => api::IoErrorKind::Closed,
                     IoKind::LimitExceeded => api::IoErrorKind::LimitExceeded,
-                    IoKind::Other => api::IoErrorKind::Other,
+                    // 0.1.x has no kinds of their own for these (a new case would change the
+                    // type); their messages say which.
+                    IoKind::AddressInUse | IoKind::AddressNotAvailable | IoKind::Other => {
+                        api::IoErrorKind::Other
+                    }
                 },
                 message,
             }),

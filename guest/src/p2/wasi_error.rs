@@ -28,11 +28,9 @@ pub(crate) fn from_code(code: ErrorCode) -> Error {
                 "Unrecoverable name server error (is name lookup allowed by the host?)".into(),
             );
         }
-        // No kind of its own: a new enum case would change the 0.1.0 interface's type.
-        ErrorCode::AddressInUse => return Error::io(IoKind::Other, "Address in use [EADDRINUSE]"),
-        ErrorCode::AddressNotBindable => {
-            return Error::io(IoKind::Other, "Local address not available [EADDRNOTAVAIL]");
-        }
+        // Reported as `other` by the 0.1.x contract, whose enum cannot take new cases.
+        ErrorCode::AddressInUse => IoKind::AddressInUse,
+        ErrorCode::AddressNotBindable => IoKind::AddressNotAvailable,
         // WASI's messages run over several lines ("…invalid.\n\nPOSIX equivalent: …"); the
         // first says it, and the code's name says the rest.
         other => {

@@ -1,7 +1,465 @@
-//! The WASI 0.3 edition (`alore:socket@0.2.0`).
+//! The WASI 0.3 edition (`alore:socket@0.2.0`): the WIT exports (`wit-p3/socket.wit`) mapped
+//! onto the core, over `wasi:sockets@0.3.0` (`net`). Glue only: behaviour lives in the core
+//! (`crate::stream`, `crate::connect`, `crate::names`), as in the WASI 0.2 edition.
+//!
+//! Every export that may wait is async, so the instance runs many calls at once: calls on
+//! different sockets interleave at their waits, and calls on one socket take turns (`turns`).
+
+mod net;
+mod turns;
+mod wasi_error;
+
+use std::cell::{Cell, RefCell};
+use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
+
+use alore_socket_rules::{ETC_DIR, TLS_DENIED, TLS_ENV};
+use wit_bindgen::rt::async_support::StreamReader;
+
+use crate::error::{Error, IoKind};
+use crate::stream::{Buffering, Stream};
+use crate::sys::Sys;
+use crate::{connect, names};
+use net::{Deadline, TcpConnection, TcpListener};
+use turns::Turns;
 
 wit_bindgen::generate!({
     path: "wit-p3",
     world: "provider-p3",
     generate_all,
 });
+
+use exports::alore::socket::server_socket as server_api;
+use exports::alore::socket::socket as api;
+
+struct Component;
+
+// The export names are valid only in a wasm component; a native build could not link them.
+#[cfg(target_arch = "wasm32")]
+export!(Component);
+
+/// The largest piece `send` moves from the caller's stream at a time: what the host's TCP
+/// stream takes in one write.
+const SEND_CHUNK: usize = 64 * 1024;
+
+impl api::Guest for Component {
+    type Socket = Socket;
+
+    async fn get_host_by_name(name: String) -> Result<String, api::Error> {
+        Ok(names::host_by_name::<P3>(&name).await?)
+    }
+
+    async fn get_host_addresses(name: String) -> Result<Vec<String>, api::Error> {
+        Ok(names::host_addresses::<P3>(&name).await?)
+    }
+
+    async fn get_host_by_address(address: String) -> Result<String, api::Error> {
+        Ok(names::host_by_address::<P3>(&address).await?)
+    }
+
+    async fn get_host_name() -> Result<String, api::Error> {
+        Ok(names::host_name::<P3>().await?)
+    }
+}
+
+/// The exported `socket` resource.
+pub(crate) struct Socket {
+    /// The stream, one call at a time; `None` once dropped (its close runs in the background).
+    stream: Turns<Option<Stream<TcpConnection>>>,
+    /// Both ends' addresses, known from the start: asked for without waiting for a turn.
+    local: (IpAddr, u16),
+    remote: (IpAddr, u16),
+    /// The stream is closed (kept here so the address calls need no turn).
+    closed: Cell<bool>,
+    /// The host name it was connected to: `start-tls`'s default server name.
+    name: Option<String>,
+}
+
+impl Socket {
+    fn new(
+        connection: TcpConnection,
+        buffering: Option<api::Buffering>,
+        name: Option<String>,
+    ) -> Self {
+        Socket {
+            local: connection.local_address(),
+            remote: connection.remote_address(),
+            stream: Turns::new(Some(Stream::new(connection, mode(buffering)))),
+            closed: Cell::new(false),
+            name,
+        }
+    }
+
+    /// Run a call of the core on this socket's stream, in its turn.
+    async fn with<R>(
+        &self,
+        f: impl AsyncFnOnce(&mut Stream<TcpConnection>) -> Result<R, Error>,
+    ) -> Result<R, api::Error> {
+        let mut turn = self.stream.turn().await;
+        let stream = turn.as_mut().ok_or_else(Error::closed)?;
+        let result = f(stream).await;
+        self.closed.set(stream.transport().is_err());
+        Ok(result?)
+    }
+
+    /// An address call: `closed` once the stream is.
+    fn known<R>(&self, value: R) -> Result<R, api::Error> {
+        if self.closed.get() {
+            return Err(Error::closed().into());
+        }
+        Ok(value)
+    }
+}
+
+/// The buffering mode a caller asked for; unbuffered by default.
+fn mode(buffering: Option<api::Buffering>) -> Buffering {
+    match buffering.unwrap_or(api::Buffering::Unbuffered) {
+        api::Buffering::Unbuffered => Buffering::Unbuffered,
+        api::Buffering::LineBuffered => Buffering::LineBuffered,
+        api::Buffering::Buffered => Buffering::Buffered,
+    }
+}
+
+fn millis(ms: Option<u32>) -> Option<Duration> {
+    ms.map(|ms| Duration::from_millis(ms.into()))
+}
+
+impl api::GuestSocket for Socket {
+    async fn connect(
+        destination: String,
+        port: u16,
+        options: api::ConnectOptions,
+    ) -> Result<api::Socket, api::Error> {
+        let deadline = P3::within(millis(options.timeout_ms));
+        let connection = connect::connect::<P3>(&destination, port, deadline).await?;
+        let name = alore_socket_rules::parse_ipv4(&destination)
+            .is_none()
+            .then_some(destination);
+        Ok(api::Socket::new(Socket::new(
+            connection,
+            options.buffering,
+            name,
+        )))
+    }
+
+    async fn set_timeout(&self, ms: Option<u32>) -> Result<(), api::Error> {
+        self.with(async |s| s.set_timeout(millis(ms))).await
+    }
+
+    async fn set_deadline(&self, ms: Option<u32>) -> Result<(), api::Error> {
+        self.with(async |s| s.set_deadline(millis(ms))).await
+    }
+
+    async fn set_max_line_length(&self, bytes: u32) -> Result<(), api::Error> {
+        self.with(async |s| s.set_max_line_length(bytes)).await
+    }
+
+    async fn shutdown_output(&self) -> Result<(), api::Error> {
+        self.with(async |s| s.shutdown_output().await).await
+    }
+
+    async fn write(&self, data: Vec<u8>) -> Result<(), api::Error> {
+        self.with(async |s| s.write(&data).await).await
+    }
+
+    async fn write_ln(&self, data: Vec<u8>) -> Result<(), api::Error> {
+        self.with(async |s| s.write_ln(&data).await).await
+    }
+
+    async fn read(&self, count: Option<u32>) -> Result<Vec<u8>, api::Error> {
+        self.with(async |s| s.read(count).await).await
+    }
+
+    async fn read_ln(&self) -> Result<Vec<u8>, api::Error> {
+        self.with(async |s| s.read_ln().await).await
+    }
+
+    async fn read_lines(&self) -> Result<Vec<Vec<u8>>, api::Error> {
+        self.with(async |s| s.read_lines().await).await
+    }
+
+    async fn peek(&self) -> Result<Vec<u8>, api::Error> {
+        self.with(async |s| s.peek()).await
+    }
+
+    async fn flush(&self) -> Result<(), api::Error> {
+        self.with(async |s| s.flush().await).await
+    }
+
+    async fn eof(&self) -> Result<bool, api::Error> {
+        self.with(async |s| s.eof().await).await
+    }
+
+    async fn close(&self) -> Result<(), api::Error> {
+        self.with(async |s| s.close().await).await
+    }
+
+    async fn receive(&self) -> Result<api::Received, api::Error> {
+        let (buffered, (rest, tcp_end)) = self
+            .with(async |s| {
+                let buffered = s.hand_out_input()?;
+                let input = s.transport_mut()?.take_input().ok_or_else(Error::closed)?;
+                Ok((buffered, input))
+            })
+            .await?;
+        let (end_writer, end) = wit_future::new::<Result<(), api::Error>>(|| {
+            Err(Error::io(IoKind::Other, "The connection's end was not reported").into())
+        });
+        // The host's end of the TCP input, in this contract's terms, once it is known.
+        wit_bindgen::spawn_local(async move {
+            let ended = tcp_end
+                .await
+                .map_err(|code| wasi_error::from_code(code).into());
+            let _ = end_writer.write(ended).await;
+        });
+        Ok(api::Received {
+            buffered,
+            rest,
+            end,
+        })
+    }
+
+    async fn send(&self, mut data: StreamReader<u8>) -> Result<(), api::Error> {
+        self.with(async |s| {
+            s.flush().await?;
+            loop {
+                let mut chunk = Vec::new();
+                chunk
+                    .try_reserve_exact(SEND_CHUNK)
+                    .map_err(|_| Error::out_of_memory())?;
+                let (_, chunk) = data.read(chunk).await;
+                if chunk.is_empty() {
+                    // The writer ended the stream (or went away): all of it has been sent.
+                    return Ok(());
+                }
+                s.write_through(&chunk).await?;
+            }
+        })
+        .await
+    }
+
+    async fn start_tls(&self, server_name: Option<String>) -> Result<(), api::Error> {
+        let _ = server_name;
+        let message = if P3::env(TLS_ENV).is_some_and(|v| v == TLS_DENIED) {
+            "TLS: not allowed by the host's policy"
+        } else {
+            "TLS: not available in the WASI 0.3 edition yet (the WASI 0.2 edition's TLS build has it)"
+        };
+        self.with(async |_| Err(Error::io(IoKind::Other, message)))
+            .await
+    }
+
+    fn local_address(&self) -> Result<String, api::Error> {
+        self.known(self.local.0.to_string())
+    }
+
+    fn local_port(&self) -> Result<u16, api::Error> {
+        self.known(self.local.1)
+    }
+
+    fn remote_address(&self) -> Result<String, api::Error> {
+        self.known(self.remote.0.to_string())
+    }
+
+    fn remote_port(&self) -> Result<u16, api::Error> {
+        self.known(self.remote.1)
+    }
+}
+
+impl Drop for Socket {
+    /// Dropping without `close` still sends what was buffered: a destructor cannot wait, so
+    /// the close runs as a task of this instance's next call.
+    fn drop(&mut self) {
+        let stream = self.stream.now().and_then(|mut stream| stream.take());
+        if let Some(mut stream) = stream {
+            wit_bindgen::spawn_local(async move {
+                let _ = stream.close().await;
+            });
+        }
+    }
+}
+
+impl server_api::Guest for Component {
+    type ServerSocket = ServerSocket;
+}
+
+/// The exported `server-socket` resource.
+pub(crate) struct ServerSocket {
+    /// The listener, one accept at a time; `None` once closed.
+    listener: Turns<Option<TcpListener>>,
+    local: (IpAddr, u16),
+    closed: Cell<bool>,
+    /// Set by `close` while an accept waits: that accept ends with `closed`.
+    closing: RefCell<bool>,
+}
+
+impl ServerSocket {
+    fn known<R>(&self, value: R) -> Result<R, api::Error> {
+        if self.closed.get() {
+            return Err(Error::closed().into());
+        }
+        Ok(value)
+    }
+}
+
+impl server_api::GuestServerSocket for ServerSocket {
+    fn listen(port: u16, address: Option<String>) -> Result<server_api::ServerSocket, api::Error> {
+        let ip = match address {
+            None => Ipv4Addr::UNSPECIFIED,
+            Some(text) => alore_socket_rules::parse_ipv4(&text).ok_or_else(|| {
+                Error::Value(format!(
+                    "Invalid address: {text:?} is not dotted-decimal IPv4"
+                ))
+            })?,
+        };
+        let (listener, local) = TcpListener::bind(SocketAddrV4::new(ip, port))?;
+        Ok(server_api::ServerSocket::new(ServerSocket {
+            listener: Turns::new(Some(listener)),
+            local,
+            closed: Cell::new(false),
+            closing: RefCell::new(false),
+        }))
+    }
+
+    async fn accept(&self, buffering: Option<api::Buffering>) -> Result<api::Socket, api::Error> {
+        let mut turn = self.listener.turn().await;
+        let listener = turn.as_mut().ok_or_else(Error::closed)?;
+        let connection = listener.accept().await?;
+        if *self.closing.borrow() {
+            *turn = None;
+            return Err(Error::closed().into());
+        }
+        Ok(api::Socket::new(Socket::new(connection, buffering, None)))
+    }
+
+    fn local_port(&self) -> Result<u16, api::Error> {
+        self.known(self.local.1)
+    }
+
+    fn local_address(&self) -> Result<String, api::Error> {
+        self.known(self.local.0.to_string())
+    }
+
+    fn close(&self) -> Result<(), api::Error> {
+        self.closed.set(true);
+        match self.listener.now() {
+            Some(mut listener) => *listener = None,
+            // An accept holds the listener: it stops listening when that accept returns.
+            None => *self.closing.borrow_mut() = true,
+        }
+        Ok(())
+    }
+}
+
+impl From<Error> for api::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Name(message) => api::Error::NameError(message),
+            Error::Value(message) => api::Error::ValueError(message),
+            Error::Io { kind, message } => api::Error::IoError(api::IoError {
+                kind: match kind {
+                    IoKind::ConnectionRefused => api::IoErrorKind::ConnectionRefused,
+                    IoKind::ConnectionReset => api::IoErrorKind::ConnectionReset,
+                    IoKind::Unreachable => api::IoErrorKind::Unreachable,
+                    IoKind::TimedOut => api::IoErrorKind::TimedOut,
+                    IoKind::AccessDenied => api::IoErrorKind::AccessDenied,
+                    IoKind::EndOfStream => api::IoErrorKind::EndOfStream,
+                    IoKind::Closed => api::IoErrorKind::Closed,
+                    IoKind::LimitExceeded => api::IoErrorKind::LimitExceeded,
+                    IoKind::AddressInUse => api::IoErrorKind::AddressInUse,
+                    IoKind::AddressNotAvailable => api::IoErrorKind::AddressNotAvailable,
+                    IoKind::Other => api::IoErrorKind::Other,
+                },
+                message,
+            }),
+        }
+    }
+}
+
+/// The most of an `/etc` file read: the hosts files worth reading are far smaller.
+const MAX_ETC_FILE: usize = 1 << 20;
+
+/// This edition's system calls, for the core.
+struct P3;
+
+impl Sys for P3 {
+    type Connection = TcpConnection;
+    type Deadline = Deadline;
+    const NEVER: Deadline = Deadline::NEVER;
+
+    fn after(wait: Duration) -> Deadline {
+        Deadline::after(wait)
+    }
+
+    async fn resolve(name: &str, deadline: Deadline) -> Result<Vec<IpAddr>, Error> {
+        use wasi::sockets::ip_name_lookup::resolve_addresses;
+        match deadline
+            .within_deadline(resolve_addresses(name.to_owned()))
+            .await
+        {
+            None => Err(wasi_error::timed_out()),
+            Some(Ok(addresses)) => Ok(addresses.into_iter().map(net::ip_of).collect()),
+            Some(Err(code)) => Err(wasi_error::from_lookup(code, name)),
+        }
+    }
+
+    async fn connect(remote: SocketAddrV4, deadline: Deadline) -> Result<TcpConnection, Error> {
+        TcpConnection::connect_by(remote, deadline).await
+    }
+
+    async fn udp_exchange(
+        server: SocketAddrV4,
+        query: &[u8],
+        deadline: Deadline,
+        accept: impl FnMut(&[u8]) -> bool,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        net::udp_exchange(server, query, deadline, accept).await
+    }
+
+    async fn tcp_request(
+        server: SocketAddrV4,
+        request: &[u8],
+        deadline: Deadline,
+        reply: impl Fn(&[u8]) -> Option<Vec<u8>>,
+    ) -> Result<Vec<u8>, Error> {
+        net::tcp_request(server, request, deadline, reply).await
+    }
+
+    fn env(name: &str) -> Option<String> {
+        wasi::cli::environment::get_environment()
+            .into_iter()
+            .find_map(|(key, value)| (key == name).then_some(value))
+    }
+
+    /// Through the host's `/etc` preopen, the only directory the component reads.
+    async fn read_file(path: &str) -> Option<String> {
+        use wasi::filesystem::types::{DescriptorFlags, OpenFlags, PathFlags};
+        let relative = path.strip_prefix(ETC_DIR)?.trim_start_matches('/');
+        let (etc, _) = wasi::filesystem::preopens::get_directories()
+            .into_iter()
+            .find(|(_, name)| name == ETC_DIR)?;
+        let file = etc
+            .open_at(
+                PathFlags::empty(),
+                relative.to_owned(),
+                OpenFlags::empty(),
+                DescriptorFlags::READ,
+            )
+            .await
+            .ok()?;
+        let (mut bytes, _end) = file.read_via_stream(0);
+        let mut text = Vec::new();
+        while text.len() < MAX_ETC_FILE {
+            let (_, chunk) = bytes.read(Vec::with_capacity(64 * 1024)).await;
+            if chunk.is_empty() {
+                break;
+            }
+            text.extend_from_slice(&chunk);
+        }
+        String::from_utf8(text).ok()
+    }
+
+    fn random_u64() -> u64 {
+        wasi::random::random::get_random_u64()
+    }
+}

@@ -1,0 +1,391 @@
+//! Every call of WASI 0.3 the edition makes: connected and listening TCP sockets over the
+//! host's `stream<u8>`s, a UDP exchange, a TCP request, name lookup, and the deadline beside
+//! each wait (a race with `monotonic-clock.wait-until`).
+//!
+//! WASI 0.3's TCP has no pollables and no `start-*/finish-*` pairs: `receive` hands out one
+//! stream of everything the peer sends (its end says why it ended), `send` takes one stream
+//! (closing it sends FIN). A read or write that loses the race with its deadline is cancelled;
+//! what it had moved before the cancel took is kept, so nothing is lost or sent twice.
+
+use std::future::{Future, IntoFuture};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4};
+use std::pin::{Pin, pin};
+use std::task::Poll;
+use std::time::Duration;
+
+use wit_bindgen::rt::async_support::{FutureReader, StreamReader, StreamResult, StreamWriter};
+
+use super::wasi::clocks::monotonic_clock;
+use super::wasi::sockets::types::{
+    ErrorCode, IpAddress, IpAddressFamily, IpSocketAddress, Ipv4SocketAddress, TcpSocket, UdpSocket,
+};
+use super::wasi_error::{from_code, timed_out};
+use super::wit_stream;
+use crate::error::{Error, IoKind};
+use crate::stream::Transport;
+
+/// A point in time (a monotonic-clock mark) after which a wait gives up; `None` waits forever.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline(Option<u64>);
+
+impl Deadline {
+    pub(crate) const NEVER: Deadline = Deadline(None);
+
+    pub(crate) fn after(wait: Duration) -> Self {
+        let nanos = u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX);
+        Deadline(Some(monotonic_clock::now().saturating_add(nanos)))
+    }
+
+    pub(crate) fn within(wait: Option<Duration>) -> Self {
+        wait.map_or(Deadline::NEVER, Deadline::after)
+    }
+
+    /// The earlier of two deadlines.
+    fn earlier(self, other: Deadline) -> Self {
+        match (self.0, other.0) {
+            (Some(a), Some(b)) => Deadline(Some(a.min(b))),
+            (a, b) => Deadline(a.or(b)),
+        }
+    }
+
+    /// Poll `work` until it is done (`Some`) or the deadline passes (`None`; `work` is left
+    /// as it was, for the caller to cancel and take back what it holds).
+    pub(crate) async fn race<F: Future>(self, mut work: Pin<&mut F>) -> Option<F::Output> {
+        let Some(when) = self.0 else {
+            return Some(work.await);
+        };
+        let mut timer = pin!(monotonic_clock::wait_until(when));
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(out) = work.as_mut().poll(cx) {
+                return Poll::Ready(Some(out));
+            }
+            match timer.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await
+    }
+
+    /// [`Deadline::race`] for work that can simply be dropped when it loses (dropping an
+    /// import's call cancels it).
+    pub(crate) async fn within_deadline<F: Future>(self, work: F) -> Option<F::Output> {
+        self.race(pin!(work)).await
+    }
+}
+
+/// `address` as WASI writes it.
+pub(crate) fn socket_address(address: SocketAddrV4) -> IpSocketAddress {
+    let [a, b, c, d] = address.ip().octets();
+    IpSocketAddress::Ipv4(Ipv4SocketAddress {
+        port: address.port(),
+        address: (a, b, c, d),
+    })
+}
+
+/// An address WASI gave, as Rust writes it.
+pub(crate) fn ip_of(address: IpAddress) -> IpAddr {
+    match address {
+        IpAddress::Ipv4((a, b, c, d)) => Ipv4Addr::new(a, b, c, d).into(),
+        IpAddress::Ipv6((a, b, c, d, e, f, g, h)) => Ipv6Addr::new(a, b, c, d, e, f, g, h).into(),
+    }
+}
+
+/// A socket address WASI gave: its address and port.
+pub(crate) fn address_of(address: IpSocketAddress) -> (IpAddr, u16) {
+    match address {
+        IpSocketAddress::Ipv4(v4) => (ip_of(IpAddress::Ipv4(v4.address)), v4.port),
+        IpSocketAddress::Ipv6(v6) => (ip_of(IpAddress::Ipv6(v6.address)), v6.port),
+    }
+}
+
+/// How a stream of the connection ended, once known.
+type End = FutureReader<Result<(), ErrorCode>>;
+
+/// A connected TCP socket and its two streams.
+pub(crate) struct TcpConnection {
+    /// What the peer sends: `None` once handed out (`receive`).
+    input: Option<(StreamReader<u8>, End)>,
+    /// How the input ended, once it has: `Ok` for the peer's FIN.
+    input_end: Option<Result<(), Error>>,
+    /// What we send: `None` after `shutdown-output`.
+    output: Option<StreamWriter<u8>>,
+    /// How sending ended; resolves when the output stream is closed, or sending failed.
+    output_end: Option<End>,
+    socket: TcpSocket,
+    /// Both ends' addresses, learnt when the connection is made.
+    local: (IpAddr, u16),
+    remote: (IpAddr, u16),
+    /// How long one wait for the network may last (`set-timeout`); `None`: forever.
+    timeout: Option<Duration>,
+    /// No wait may end later than this (`set-deadline`).
+    until: Deadline,
+}
+
+impl TcpConnection {
+    /// Connect, giving up with `timed-out` at `deadline`.
+    pub(crate) async fn connect_by(
+        remote: SocketAddrV4,
+        deadline: Deadline,
+    ) -> Result<Self, Error> {
+        let socket = TcpSocket::create(IpAddressFamily::Ipv4).map_err(from_code)?;
+        match deadline
+            .within_deadline(socket.connect(socket_address(remote)))
+            .await
+        {
+            None => Err(timed_out()),
+            Some(Err(code)) => Err(from_code(code)),
+            Some(Ok(())) => TcpConnection::new(socket),
+        }
+    }
+
+    /// A connected (or accepted) socket, with its streams set up.
+    pub(crate) fn new(socket: TcpSocket) -> Result<Self, Error> {
+        let local = socket.get_local_address().map_err(from_code)?;
+        let remote = socket.get_remote_address().map_err(from_code)?;
+        let input = socket.receive();
+        let (output, sent) = wit_stream::new::<u8>();
+        let output_end = socket.send(sent);
+        Ok(TcpConnection {
+            input: Some(input),
+            input_end: None,
+            output: Some(output),
+            output_end: Some(output_end),
+            socket,
+            local: address_of(local),
+            remote: address_of(remote),
+            timeout: None,
+            until: Deadline::NEVER,
+        })
+    }
+
+    pub(crate) fn local_address(&self) -> (IpAddr, u16) {
+        self.local
+    }
+
+    pub(crate) fn remote_address(&self) -> (IpAddr, u16) {
+        self.remote
+    }
+
+    /// The input stream and its end, for `receive`; `None` once handed out.
+    pub(crate) fn take_input(&mut self) -> Option<(StreamReader<u8>, End)> {
+        self.input.take()
+    }
+
+    /// When the wait about to start must end: `set-timeout` from now, or `set-deadline`'s
+    /// instant, whichever comes first.
+    fn limit(&self) -> Deadline {
+        Deadline::within(self.timeout).earlier(self.until)
+    }
+
+    /// How the input ended: the end future's answer (once), within `deadline`.
+    async fn input_ended(&mut self, deadline: Deadline) -> Result<Vec<u8>, Error> {
+        if let Some(end) = &self.input_end {
+            return end.clone().map(|()| Vec::new());
+        }
+        let Some((_, end)) = self.input.take() else {
+            return Err(Error::closed());
+        };
+        let outcome = match deadline.within_deadline(end.into_future()).await {
+            None => return Err(timed_out()),
+            Some(Ok(())) => Ok(()),
+            Some(Err(code)) => Err(from_code(code)),
+        };
+        self.input_end = Some(outcome.clone());
+        outcome.map(|()| Vec::new())
+    }
+
+    /// Why sending stopped: the send future's answer, within `deadline`.
+    async fn output_failed(&mut self, deadline: Deadline) -> Error {
+        let Some(end) = self.output_end.take() else {
+            return Error::io(IoKind::ConnectionReset, "Broken pipe [EPIPE]");
+        };
+        match deadline.within_deadline(end.into_future()).await {
+            None => timed_out(),
+            Some(Err(code)) => from_code(code),
+            Some(Ok(())) => Error::io(IoKind::ConnectionReset, "Broken pipe [EPIPE]"),
+        }
+    }
+
+    /// Read at most `max` bytes by `deadline`; empty at the end of the stream.
+    pub(crate) async fn read_by(
+        &mut self,
+        max: usize,
+        deadline: Deadline,
+    ) -> Result<Vec<u8>, Error> {
+        if self.input_end.is_some() {
+            return self.input_ended(deadline).await;
+        }
+        let Some((reader, _)) = self.input.as_mut() else {
+            return Err(Error::closed());
+        };
+        let mut buffer = Vec::new();
+        buffer
+            .try_reserve_exact(max)
+            .map_err(|_| Error::out_of_memory())?;
+        let (result, buffer) = {
+            let mut read = pin!(reader.read(buffer));
+            match deadline.race(read.as_mut()).await {
+                Some(done) => done,
+                None => read.cancel(),
+            }
+        };
+        match result {
+            StreamResult::Complete(_) if !buffer.is_empty() => Ok(buffer),
+            StreamResult::Complete(_) | StreamResult::Cancelled => Err(timed_out()),
+            StreamResult::Dropped => self.input_ended(deadline).await,
+        }
+    }
+
+    /// Hand the first bytes of `data` to the host by `deadline`; how many it took.
+    async fn write_by(&mut self, data: &[u8], deadline: Deadline) -> Result<usize, Error> {
+        let Some(writer) = self.output.as_mut() else {
+            return Err(Error::io(IoKind::Closed, "Socket output is shut down"));
+        };
+        let (result, _) = {
+            let mut write = pin!(writer.write(data.to_vec()));
+            match deadline.race(write.as_mut()).await {
+                Some(done) => done,
+                None => write.cancel(),
+            }
+        };
+        match result {
+            StreamResult::Complete(n) if n > 0 => Ok(n),
+            StreamResult::Complete(_) | StreamResult::Cancelled => Err(timed_out()),
+            StreamResult::Dropped => {
+                self.output = None;
+                Err(self.output_failed(deadline).await)
+            }
+        }
+    }
+}
+
+impl Transport for TcpConnection {
+    async fn read(&mut self, max: usize) -> Result<Vec<u8>, Error> {
+        self.read_by(max, self.limit()).await
+    }
+
+    async fn write(&mut self, data: &[u8]) -> Result<usize, Error> {
+        self.write_by(data, self.limit()).await
+    }
+
+    /// A write completes when the host has written the bytes to the socket: nothing waits.
+    async fn flush(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn set_timeout(&mut self, timeout: Option<Duration>) {
+        self.timeout = timeout;
+    }
+
+    fn set_deadline(&mut self, within: Option<Duration>) {
+        self.until = Deadline::within(within);
+    }
+
+    /// Closing the output stream is WASI 0.3's half-close: the host sends FIN once every
+    /// byte has gone, and then the send's end says how it went.
+    async fn shutdown_output(&mut self) -> Result<(), Error> {
+        drop(self.output.take());
+        let Some(end) = self.output_end.take() else {
+            return Ok(());
+        };
+        match self.limit().within_deadline(end.into_future()).await {
+            None => Err(timed_out()),
+            Some(Ok(())) => Ok(()),
+            Some(Err(code)) => Err(from_code(code)),
+        }
+    }
+}
+
+/// A listening TCP socket and the stream of the connections it accepts.
+pub(crate) struct TcpListener {
+    incoming: StreamReader<TcpSocket>,
+    _socket: TcpSocket,
+}
+
+impl TcpListener {
+    /// Bind `address` and listen; its local address.
+    pub(crate) fn bind(address: SocketAddrV4) -> Result<(Self, (IpAddr, u16)), Error> {
+        let socket = TcpSocket::create(IpAddressFamily::Ipv4).map_err(from_code)?;
+        socket.bind(socket_address(address)).map_err(from_code)?;
+        let incoming = socket.listen().map_err(from_code)?;
+        let local = address_of(socket.get_local_address().map_err(from_code)?);
+        Ok((
+            TcpListener {
+                incoming,
+                _socket: socket,
+            },
+            local,
+        ))
+    }
+
+    /// The next connection.
+    pub(crate) async fn accept(&mut self) -> Result<TcpConnection, Error> {
+        match self.incoming.next().await {
+            Some(socket) => TcpConnection::new(socket),
+            None => Err(Error::io(IoKind::Other, "The host stopped listening")),
+        }
+    }
+}
+
+/// Send `query` to `server` over UDP and return the first datagram from it that `accept`
+/// takes, or `None` if none came by `deadline`.
+pub(crate) async fn udp_exchange(
+    server: SocketAddrV4,
+    query: &[u8],
+    deadline: Deadline,
+    mut accept: impl FnMut(&[u8]) -> bool,
+) -> Result<Option<Vec<u8>>, Error> {
+    let socket = UdpSocket::create(IpAddressFamily::Ipv4).map_err(from_code)?;
+    let anywhere = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
+    socket.bind(socket_address(anywhere)).map_err(from_code)?;
+    let send = socket.send(query.to_vec(), Some(socket_address(server)));
+    match deadline.within_deadline(send).await {
+        None => return Ok(None),
+        Some(result) => result.map_err(from_code)?,
+    }
+    loop {
+        match deadline.within_deadline(socket.receive()).await {
+            None => return Ok(None),
+            Some(Err(code)) => return Err(from_code(code)),
+            Some(Ok((data, from))) => {
+                let (ip, port) = address_of(from);
+                if ip == IpAddr::V4(*server.ip()) && port == server.port() && accept(&data) {
+                    return Ok(Some(data));
+                }
+            }
+        }
+    }
+}
+
+/// Send `request` over a new TCP connection to `server` and read until `reply` finds a
+/// whole answer in what has arrived, all by `deadline` (`timed-out` after).
+pub(crate) async fn tcp_request(
+    server: SocketAddrV4,
+    request: &[u8],
+    deadline: Deadline,
+    reply: impl Fn(&[u8]) -> Option<Vec<u8>>,
+) -> Result<Vec<u8>, Error> {
+    let mut connection = TcpConnection::connect_by(server, deadline).await?;
+    let mut sent = 0;
+    while sent < request.len() {
+        sent += connection.write_by(&request[sent..], deadline).await?;
+    }
+    let mut received = Vec::new();
+    loop {
+        if let Some(answer) = reply(&received) {
+            return Ok(answer);
+        }
+        let chunk = connection.read_by(u16::MAX.into(), deadline).await?;
+        if chunk.is_empty() {
+            return Err(Error::io(
+                IoKind::ConnectionReset,
+                "the server closed the connection before it answered",
+            ));
+        }
+        received
+            .try_reserve(chunk.len())
+            .map_err(|_| Error::out_of_memory())?;
+        received.extend_from_slice(&chunk);
+    }
+}
