@@ -52,6 +52,10 @@ impl Error {
 
     /// A call of the core waited asynchronously over a transport that never does (the WASI
     /// 0.2 edition's): a bug, reported rather than trapped on.
+    #[cfg_attr(
+        feature = "p3",
+        expect(dead_code, reason = "only the WASI 0.2 edition blocks")
+    )]
     pub(crate) fn waited() -> Self {
         Error::io(
             IoKind::Other,

@@ -80,7 +80,7 @@ pub struct Runtime {
     tls: Mutex<Option<Arc<Prepared>>>,
     tls_source: Source,
     /// The WASI 0.3 edition, compiled the first time an application needs it.
-    p3: Mutex<Option<Arc<(Component, Cow<'static, [u8]>)>>>,
+    p3: Mutex<Option<Arc<Compiled>>>,
     p3_source: Source,
     /// Where compiled forms are cached, if anywhere.
     cache_dir: Option<PathBuf>,
@@ -126,6 +126,9 @@ impl Source {
         }
     }
 }
+
+/// A component compiled, and its bytes.
+type Compiled = (Component, Cow<'static, [u8]>);
 
 /// One build of the component, compiled and linked.
 struct Prepared {
@@ -286,7 +289,7 @@ impl Runtime {
     }
 
     /// The WASI 0.3 edition, compiled the first time it is asked for.
-    fn p3(&self) -> Result<Arc<(Component, Cow<'static, [u8]>)>, Error> {
+    fn p3(&self) -> Result<Arc<Compiled>, Error> {
         let mut p3 = self
             .p3
             .lock()

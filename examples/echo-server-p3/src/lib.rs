@@ -85,7 +85,7 @@ impl exports::wasi::cli::run::Guest for App {
         let args = wasi::cli::environment::get_arguments();
         let port: u16 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(7000);
         let limit: Option<usize> = args.get(2).and_then(|a| a.parse().ok());
-        let server = ServerSocket::listen(port, Some("127.0.0.1".into())).map_err(|e| {
+        let server = ServerSocket::listen(port, Some("127.0.0.1")).map_err(|e| {
             eprintln!("echo-server-p3: cannot listen: {}", describe(&e));
         })?;
         let port = server

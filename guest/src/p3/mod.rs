@@ -239,7 +239,13 @@ impl api::GuestSocket for Socket {
     }
 
     async fn start_tls(&self, server_name: Option<String>) -> Result<(), api::Error> {
-        let _ = server_name;
+        // The name is checked as the WASI 0.2 edition checks it, before anything else.
+        let name = server_name.or_else(|| self.name.clone()).ok_or_else(|| {
+            Error::Value(
+                "start-tls needs a server name: this socket was not connected to one".into(),
+            )
+        })?;
+        names::check_name(&name)?;
         let message = if P3::env(TLS_ENV).is_some_and(|v| v == TLS_DENIED) {
             "TLS: not allowed by the host's policy"
         } else {

@@ -112,7 +112,8 @@ pub(crate) struct TcpConnection {
     output: Option<StreamWriter<u8>>,
     /// How sending ended; resolves when the output stream is closed, or sending failed.
     output_end: Option<End>,
-    socket: TcpSocket,
+    /// The socket itself: its streams work without it, but it is the connection's owner.
+    _socket: TcpSocket,
     /// Both ends' addresses, learnt when the connection is made.
     local: (IpAddr, u16),
     remote: (IpAddr, u16),
@@ -151,7 +152,7 @@ impl TcpConnection {
             input_end: None,
             output: Some(output),
             output_end: Some(output_end),
-            socket,
+            _socket: socket,
             local: address_of(local),
             remote: address_of(remote),
             timeout: None,

@@ -5,7 +5,7 @@ use alore_socket_rules::one_line;
 
 use super::wasi::sockets::ip_name_lookup::ErrorCode as LookupCode;
 use super::wasi::sockets::types::ErrorCode;
-use crate::error::{Error, IoKind, message_of};
+use crate::error::{Error, IoKind, from_host_text, message_of};
 
 /// A wait that passed its deadline.
 pub(crate) fn timed_out() -> Error {
@@ -25,7 +25,8 @@ pub(crate) fn from_code(code: ErrorCode) -> Error {
         ErrorCode::OutOfMemory => return Error::out_of_memory(),
         ErrorCode::AddressInUse => IoKind::AddressInUse,
         ErrorCode::AddressNotBindable => IoKind::AddressNotAvailable,
-        ErrorCode::Other(Some(text)) => return Error::io(IoKind::Other, one_line(&text)),
+        // The host's own words: the kind read from them, as for WASI 0.2's stream errors.
+        ErrorCode::Other(Some(text)) => return from_host_text(&text, ""),
         other => {
             return Error::io(IoKind::Other, format!("{other:?}"));
         }
