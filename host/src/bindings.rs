@@ -14,6 +14,20 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use exports::alore::socket::socket::{
-    Buffering, ConnectOptions, Error as SocketError, IoError, IoErrorKind,
+pub(crate) use exports::alore::socket::socket::{
+    Buffering, ConnectOptions, Error as SocketError, IoErrorKind,
 };
+
+/// Host bindings for the WASI 0.3 edition's contract, `alore:socket@0.2.0` (`wit-p3/`): its
+/// async functions are called concurrently, from inside `Store::run_concurrent`.
+pub(crate) mod p3 {
+    wasmtime::component::bindgen!({
+        path: "../wit-p3",
+        world: "provider",
+        exports: { default: async | store },
+    });
+
+    pub(crate) use exports::alore::socket::socket::{
+        Buffering, ConnectOptions, Error as SocketError, IoErrorKind,
+    };
+}

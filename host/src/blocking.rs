@@ -17,7 +17,7 @@
 
 use crate::exec::block_on;
 use crate::instance::{server_socket_methods, socket_methods};
-use crate::{Buffering, CommandOutput, ConnectOptions, Error, Policy, Runtime, Stdio};
+use crate::{Buffering, CommandOutput, ConnectOptions, Edition, Error, Policy, Runtime, Stdio};
 
 /// [`crate::Runtime::run_command`], blocking.
 pub fn run_command(
@@ -35,9 +35,14 @@ pub fn run_command(
 pub struct Instance(crate::Instance);
 
 impl Instance {
-    /// [`crate::Runtime::instantiate`], blocking.
+    /// [`crate::Runtime::instantiate`], blocking: an instance of the WASI 0.2 edition.
     pub fn new(runtime: &Runtime, policy: &Policy) -> Result<Self, Error> {
         block_on(runtime.instantiate(policy)).map(Instance)
+    }
+
+    /// [`crate::Runtime::instantiate_edition`], blocking.
+    pub fn of_edition(runtime: &Runtime, edition: Edition, policy: &Policy) -> Result<Self, Error> {
+        block_on(runtime.instantiate_edition(edition, policy)).map(Instance)
     }
 
     /// The async instance underneath, for code that has both.

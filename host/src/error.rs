@@ -1,6 +1,6 @@
 //! The host library's error type.
 
-use crate::bindings::{IoErrorKind, SocketError};
+use crate::types::{IoErrorKind, SocketError};
 use alore_socket_rules::one_line;
 
 /// Everything that can go wrong when running the component. Every message is one line.
@@ -108,23 +108,6 @@ fn describe(error: &SocketError) -> String {
         SocketError::ValueError(message) => format!("ValueError: {}", one_line(message)),
         SocketError::IoError(e) => {
             format!("IoError ({}): {}", e.kind.name(), one_line(&e.message))
-        }
-    }
-}
-
-impl IoErrorKind {
-    /// The kind's name in the WIT, e.g. `connection-refused`.
-    pub fn name(self) -> &'static str {
-        match self {
-            IoErrorKind::ConnectionRefused => "connection-refused",
-            IoErrorKind::ConnectionReset => "connection-reset",
-            IoErrorKind::Unreachable => "unreachable",
-            IoErrorKind::TimedOut => "timed-out",
-            IoErrorKind::AccessDenied => "access-denied",
-            IoErrorKind::EndOfStream => "end-of-stream",
-            IoErrorKind::Closed => "closed",
-            IoErrorKind::LimitExceeded => "limit-exceeded",
-            IoErrorKind::Other => "other",
         }
     }
 }

@@ -1,5 +1,6 @@
-//! An instance of the component and the typed sockets it hands out: the async API. Every call
-//! runs on the caller's Tokio runtime (I/O and time enabled), under the policy's deadline.
+//! An instance of the component and the typed sockets it hands out: the async API, the same
+//! for both editions. Every call runs on the caller's Tokio runtime (I/O and time enabled),
+//! under the policy's deadline. Each edition's calls into its contract are in `edition`.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -7,14 +8,20 @@ use wasmtime::Store;
 use wasmtime::component::ResourceAny;
 
 use crate::Error;
-use crate::bindings::{Buffering, ConnectOptions, Provider, SocketError};
 use crate::exec::within;
+use crate::runtime::Edition;
 use crate::store::State;
+use crate::types::{Buffering, ConnectOptions};
+
+mod edition;
+
+pub(crate) use edition::Bindings;
 
 /// One instance of the component, with its own memory, sockets and network policy. Cheap to
 /// clone (clones share the instance) and `Send + Sync`: tasks on many threads may hold it.
-/// An instance of the WASI 0.2 edition runs one call at a time, so calls take turns (in the
-/// order they asked); give each concurrent connection its own instance to run them at once.
+/// The host makes one call into an instance at a time, so calls take turns (in the order they
+/// asked); give each concurrent connection its own instance to run them at once from the host
+/// (a composed application of the WASI 0.3 edition runs its own calls concurrently).
 #[derive(Clone)]
 pub struct Instance {
     shared: Arc<Shared>,
@@ -22,31 +29,39 @@ pub struct Instance {
 
 struct Shared {
     inner: tokio::sync::Mutex<Inner>,
-    /// Sockets dropped without [`Socket::release`]: released before the instance's next call
-    /// (or by a task spawned on the runtime that dropped them), since a destructor cannot
-    /// wait for the guest's flush.
-    dropped: Mutex<Vec<ResourceAny>>,
+    /// Sockets dropped without `release`: released before the instance's next call (or by a
+    /// task spawned on the runtime that dropped them), since a destructor cannot wait.
+    dropped: Mutex<Vec<(ResourceAny, bool)>>,
+    edition: Edition,
 }
 
-struct Inner {
-    store: Store<State>,
-    bindings: Provider,
+pub(crate) struct Inner {
+    pub(crate) store: Store<State>,
+    pub(crate) bindings: Bindings,
 }
-
-type CallResult<T> = wasmtime::Result<Result<T, SocketError>>;
 
 impl Instance {
-    pub(crate) fn new(store: Store<State>, bindings: Provider) -> Self {
+    pub(crate) fn new(store: Store<State>, bindings: Bindings) -> Self {
+        let edition = bindings.edition();
         Instance {
             shared: Arc::new(Shared {
                 inner: tokio::sync::Mutex::new(Inner { store, bindings }),
                 dropped: Mutex::new(Vec::new()),
+                edition,
             }),
         }
     }
 
+    /// The edition this is an instance of.
+    pub fn edition(&self) -> Edition {
+        self.shared.edition
+    }
+
     /// Run `f` on the store, under the policy's deadline; first release what was dropped.
-    async fn run<R>(&self, f: impl AsyncFnOnce(&mut Inner) -> R) -> Result<R, Error> {
+    async fn run<R>(
+        &self,
+        f: impl AsyncFnOnce(&mut Inner) -> Result<R, Error>,
+    ) -> Result<R, Error> {
         let mut inner = self.shared.inner.lock().await;
         let inner = &mut *inner;
         // Guest code yields at every epoch tick from the next one on, which lets the
@@ -61,37 +76,26 @@ impl Instance {
                 .unwrap_or_else(PoisonError::into_inner),
         );
         within(deadline, async {
-            for handle in dropped {
+            for (handle, socket) in dropped {
                 // It can fail only if the instance already trapped: nothing is left to free.
-                let _ = handle.resource_drop_async(&mut inner.store).await;
+                let _ = edition::release(inner, handle, socket).await;
             }
             f(inner).await
         })
-        .await
+        .await?
     }
 
-    /// Run one call into the component, under the policy's deadline.
-    async fn call<T>(&self, f: impl AsyncFnOnce(&mut Inner) -> CallResult<T>) -> Result<T, Error> {
-        Ok(self.run(f).await?.map_err(Error::wasm)??)
-    }
-
-    /// Release a guest resource now: its destructor runs (a socket's flushes).
-    async fn release(&self, handle: ResourceAny) -> Result<(), Error> {
-        self.run(async |i| handle.resource_drop_async(&mut i.store).await)
-            .await?
-            .map_err(Error::wasm)
-    }
-
-    /// Release `handle` later: before the next call, or soon on the current Tokio runtime.
-    fn release_later(&self, handle: ResourceAny) {
+    /// Release `handle` (a socket's, or a server socket's) later: before the next call, or
+    /// soon on the current Tokio runtime.
+    fn release_later(&self, handle: ResourceAny, socket: bool) {
         self.shared
             .dropped
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(handle);
+            .push((handle, socket));
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let instance = self.clone();
-            runtime.spawn(async move { instance.run(async |_| ()).await });
+            runtime.spawn(async move { instance.run(async |_| Ok(())).await });
         }
     }
 
@@ -102,12 +106,10 @@ impl Instance {
         port: u16,
         buffering: Option<Buffering>,
     ) -> Result<Socket, Error> {
-        self.socket(async |i| {
-            let api = i.bindings.alore_socket_socket().socket();
-            api.call_constructor(&mut i.store, destination, port, buffering)
-                .await
-        })
-        .await
+        let handle = self
+            .run(async |i| edition::connect(i, destination, port, buffering).await)
+            .await?;
+        Ok(Socket::new(self, handle))
     }
 
     /// Connect with options: a buffering mode and a time limit for the whole connect.
@@ -117,86 +119,49 @@ impl Instance {
         port: u16,
         options: ConnectOptions,
     ) -> Result<Socket, Error> {
-        self.socket(async |i| {
-            let api = i.bindings.alore_socket_socket().socket();
-            api.call_connect(&mut i.store, destination, port, options)
-                .await
-        })
-        .await
-    }
-
-    /// A typed socket for the handle a call into the component returns.
-    async fn socket(
-        &self,
-        f: impl AsyncFnOnce(&mut Inner) -> CallResult<ResourceAny>,
-    ) -> Result<Socket, Error> {
-        Ok(Socket {
-            instance: self.clone(),
-            handle: self.call(f).await?,
-            released: false,
-        })
+        let handle = self
+            .run(async |i| edition::connect_with(i, destination, port, options).await)
+            .await?;
+        Ok(Socket::new(self, handle))
     }
 
     /// Listen on `port` (0: any free port) of `address` (default: every interface), through
     /// the contract's portable `listen`.
     pub async fn listen(&self, port: u16, address: Option<&str>) -> Result<ServerSocket, Error> {
-        self.server_socket_by(async |i| {
-            let api = i.bindings.alore_socket_server_socket().server_socket();
-            api.call_listen(&mut i.store, port, address).await
-        })
-        .await
+        let handle = self
+            .run(async |i| edition::listen(i, port, address).await)
+            .await?;
+        Ok(ServerSocket::new(self, handle))
     }
 
-    /// `ServerSocket(port, address)`: the same through the resource's constructor.
+    /// `ServerSocket(port, address)`: the same through the WASI 0.2 edition's constructor
+    /// (the WASI 0.3 edition has no constructors: there it is `listen`).
     pub async fn server_socket(
         &self,
         port: u16,
         address: Option<&str>,
     ) -> Result<ServerSocket, Error> {
-        self.server_socket_by(async |i| {
-            let api = i.bindings.alore_socket_server_socket().server_socket();
-            api.call_constructor(&mut i.store, port, address).await
-        })
-        .await
-    }
-
-    /// A typed server socket for the handle a call into the component returns.
-    async fn server_socket_by(
-        &self,
-        f: impl AsyncFnOnce(&mut Inner) -> CallResult<ResourceAny>,
-    ) -> Result<ServerSocket, Error> {
-        Ok(ServerSocket {
-            instance: self.clone(),
-            handle: self.call(f).await?,
-            released: false,
-        })
+        let handle = self
+            .run(async |i| edition::server_socket(i, port, address).await)
+            .await?;
+        Ok(ServerSocket::new(self, handle))
     }
 
     /// `GetHostByName(name)`: the first IPv4 address of `name`, in dotted decimal.
     pub async fn get_host_by_name(&self, name: &str) -> Result<String, Error> {
-        self.call(async |i| {
-            let api = i.bindings.alore_socket_socket();
-            api.call_get_host_by_name(&mut i.store, name).await
-        })
-        .await
+        self.run(async |i| edition::get_host_by_name(i, name).await)
+            .await
     }
 
     /// `GetHostByAddress(address)`: the name of an IPv4 address (hosts file, then DNS).
     pub async fn get_host_by_address(&self, address: &str) -> Result<String, Error> {
-        self.call(async |i| {
-            let api = i.bindings.alore_socket_socket();
-            api.call_get_host_by_address(&mut i.store, address).await
-        })
-        .await
+        self.run(async |i| edition::get_host_by_address(i, address).await)
+            .await
     }
 
     /// `GetHostName()`: this machine's host name, as the policy gives it.
     pub async fn get_host_name(&self) -> Result<String, Error> {
-        self.call(async |i| {
-            let api = i.bindings.alore_socket_socket();
-            api.call_get_host_name(&mut i.store).await
-        })
-        .await
+        self.run(async |i| edition::get_host_name(i).await).await
     }
 }
 
@@ -214,17 +179,16 @@ macro_rules! forward {
     ($(#[$doc:meta])* $name:ident => $call:ident($($arg:ident: $ty:ty),*) -> $out:ty) => {
         $(#[$doc])*
         pub async fn $name(&self $(, $arg: $ty)*) -> Result<$out, Error> {
-            self.instance.call(async |i| {
-                let api = i.bindings.alore_socket_socket().socket();
-                api.$call(&mut i.store, self.handle $(, $arg)*).await
-            })
-            .await
+            let handle = self.handle;
+            self.instance
+                .run(async |i| edition::socket::$name(i, handle $(, $arg)*).await)
+                .await
         }
     };
 }
 
-/// The socket methods, once for the async API and once for the blocking one: `$forward` is
-/// the macro that writes one method.
+/// The socket methods, once for the async API, once for the blocking one and once for each
+/// edition's calls: `$forward` is the macro that writes one.
 macro_rules! socket_methods {
     ($forward:ident) => {
         $forward!(/// Write bytes; when they are sent depends on the buffering mode.
@@ -246,11 +210,11 @@ macro_rules! socket_methods {
             eof => call_eof() -> bool);
         $forward!(/// Flush and release the connection; a second close does nothing.
             close => call_close() -> ());
-        $forward!(/// This end's IPv4 address.
+        $forward!(/// This end's address.
             local_address => call_local_address() -> String);
         $forward!(/// This end's port.
             local_port => call_local_port() -> u16);
-        $forward!(/// The peer's IPv4 address.
+        $forward!(/// The peer's address.
             remote_address => call_remote_address() -> String);
         $forward!(/// The peer's port.
             remote_port => call_remote_port() -> u16);
@@ -274,20 +238,31 @@ macro_rules! socket_methods {
 pub(crate) use socket_methods;
 
 impl Socket {
+    fn new(instance: &Instance, handle: ResourceAny) -> Self {
+        Socket {
+            instance: instance.clone(),
+            handle,
+            released: false,
+        }
+    }
+
     socket_methods!(forward);
 
     /// Release the socket now: the guest flushes what is buffered (as `close` does, with
     /// its errors dropped) and frees it.
     pub async fn release(mut self) -> Result<(), Error> {
         self.released = true;
-        self.instance.release(self.handle).await
+        let handle = self.handle;
+        self.instance
+            .run(async |i| edition::release(i, handle, true).await)
+            .await
     }
 }
 
 impl Drop for Socket {
     fn drop(&mut self) {
         if !self.released {
-            self.instance.release_later(self.handle);
+            self.instance.release_later(self.handle, true);
         }
     }
 }
@@ -305,16 +280,15 @@ macro_rules! forward_server {
     ($(#[$doc:meta])* $name:ident => $call:ident($($arg:ident: $ty:ty),*) -> $out:ty) => {
         $(#[$doc])*
         pub async fn $name(&self $(, $arg: $ty)*) -> Result<$out, Error> {
-            self.instance.call(async |i| {
-                let api = i.bindings.alore_socket_server_socket().server_socket();
-                api.$call(&mut i.store, self.handle $(, $arg)*).await
-            })
-            .await
+            let handle = self.handle;
+            self.instance
+                .run(async |i| edition::server::$name(i, handle $(, $arg)*).await)
+                .await
         }
     };
 }
 
-/// The server socket's methods but `accept`, for both APIs.
+/// The server socket's methods but `accept`, for both APIs and both editions.
 macro_rules! server_socket_methods {
     ($forward:ident) => {
         $forward!(/// The port actually bound.
@@ -328,29 +302,40 @@ macro_rules! server_socket_methods {
 pub(crate) use server_socket_methods;
 
 impl ServerSocket {
+    fn new(instance: &Instance, handle: ResourceAny) -> Self {
+        ServerSocket {
+            instance: instance.clone(),
+            handle,
+            released: false,
+        }
+    }
+
     server_socket_methods!(forward_server);
 
     /// Wait for a connection, and return it as a socket with the given buffering.
     pub async fn accept(&self, buffering: Option<Buffering>) -> Result<Socket, Error> {
-        self.instance
-            .socket(async |i| {
-                let api = i.bindings.alore_socket_server_socket().server_socket();
-                api.call_accept(&mut i.store, self.handle, buffering).await
-            })
-            .await
+        let handle = self.handle;
+        let accepted = self
+            .instance
+            .run(async |i| edition::server::accept(i, handle, buffering).await)
+            .await?;
+        Ok(Socket::new(&self.instance, accepted))
     }
 
     /// Release the server socket now: it stops listening.
     pub async fn release(mut self) -> Result<(), Error> {
         self.released = true;
-        self.instance.release(self.handle).await
+        let handle = self.handle;
+        self.instance
+            .run(async |i| edition::release(i, handle, false).await)
+            .await
     }
 }
 
 impl Drop for ServerSocket {
     fn drop(&mut self) {
         if !self.released {
-            self.instance.release_later(self.handle);
+            self.instance.release_later(self.handle, false);
         }
     }
 }
@@ -369,6 +354,8 @@ impl std::fmt::Debug for Socket {
 
 impl std::fmt::Debug for Instance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Instance").finish_non_exhaustive()
+        f.debug_struct("Instance")
+            .field("edition", &self.shared.edition)
+            .finish_non_exhaustive()
     }
 }

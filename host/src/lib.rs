@@ -37,8 +37,8 @@ mod policy;
 mod runtime;
 mod store;
 mod tls;
+mod types;
 
-pub use bindings::{Buffering, ConnectOptions, IoError, IoErrorKind, SocketError};
 pub use error::Error;
 pub use guard::OUTPUT_LINGER;
 pub use instance::{Instance, ServerSocket, Socket};
@@ -51,3 +51,4 @@ pub use runtime::{
     Runtime, Stdio, TLS_COMPONENT_ENV, TLS_FILE,
 };
 pub use store::State;
+pub use types::{Buffering, ConnectOptions, IoError, IoErrorKind, SocketError};

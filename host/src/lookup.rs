@@ -21,6 +21,8 @@ use crate::store::State;
 /// The interface this module defines again: the version wasmtime-wasi 48 links, which
 /// components importing any 0.2.x version are linked against.
 const INTERFACE: &str = "wasi:sockets/ip-name-lookup@0.2.12";
+/// Its WASI 0.3 version.
+const INTERFACE_P3: &str = "wasi:sockets/ip-name-lookup@0.3.0";
 
 /// Names and their addresses, in the order a lookup returns them. Names match without regard
 /// to ASCII case or a trailing dot, as DNS names do.
@@ -163,6 +165,50 @@ pub(crate) fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> 
         },
     )?;
     Ok(())
+}
+
+/// Define WASI 0.3's `resolve-addresses` in `linker` over wasmtime-wasi's: from the store's
+/// table when its policy has one, else from this machine's resolver, as wasmtime does (a
+/// lookup that is not allowed is `permanent-resolver-failure`, an address is its own answer).
+pub(crate) fn add_p3_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> {
+    use wasmtime_wasi::p3::bindings::sockets::ip_name_lookup::ErrorCode as Code;
+    use wasmtime_wasi::p3::bindings::sockets::types::IpAddress as Address;
+    type Resolved = wasmtime::Result<(Result<Vec<Address>, Code>,)>;
+    linker.allow_shadowing(true);
+    linker.instance(INTERFACE_P3)?.func_wrap_concurrent(
+        "resolve-addresses",
+        |accessor, (name,): (String,)| {
+            Box::pin(async move {
+                let (allowed, table) = accessor.with(|mut store| {
+                    let state = store.data_mut();
+                    (state.lookups_allowed, state.lookups.clone())
+                });
+                if !allowed {
+                    return Ok((Err(Code::PermanentResolverFailure),)) as Resolved;
+                }
+                if let Ok(ip) = name.parse::<IpAddr>() {
+                    return Ok((Ok(vec![Address::from(ip)]),));
+                }
+                if alore_socket_rules::check_name(&name).is_err() {
+                    return Ok((Err(Code::InvalidArgument),));
+                }
+                let addresses: Vec<IpAddr> = match table {
+                    Some(lookups) => match lookups.table.get(&name) {
+                        Some(addresses) => addresses.to_vec(),
+                        None => return Ok((Err(Code::NameUnresolvable),)),
+                    },
+                    None => match tokio::net::lookup_host((name.as_str(), 0)).await {
+                        Ok(found) => found.map(|address| address.ip()).collect(),
+                        Err(_) => return Ok((Err(Code::NameUnresolvable),)),
+                    },
+                };
+                if addresses.is_empty() {
+                    return Ok((Err(Code::NameUnresolvable),));
+                }
+                Ok((Ok(addresses.into_iter().map(Address::from).collect()),))
+            })
+        },
+    )
 }
 
 #[cfg(test)]

@@ -127,8 +127,11 @@ impl Source {
     }
 }
 
-/// A component compiled, and its bytes.
-type Compiled = (Component, Cow<'static, [u8]>);
+/// The WASI 0.3 edition, compiled and linked.
+struct Compiled {
+    pre: crate::bindings::p3::ProviderPre<State>,
+    wasm: Cow<'static, [u8]>,
+}
 
 /// One build of the component, compiled and linked.
 struct Prepared {
@@ -156,6 +159,7 @@ fn linkers(engine: &Engine) -> wasmtime::Result<(Linker<State>, Linker<State>, L
     // of 0.2 too.
     let mut p3 = standard.clone();
     wasmtime_wasi::p3::add_to_linker(&mut p3)?;
+    lookup::add_p3_to_linker(&mut p3)?;
     Ok((standard, tls, p3))
 }
 
@@ -302,7 +306,12 @@ impl Runtime {
         let dir = self.cache_dir.as_deref();
         let name = self.p3_source.cache_name();
         let component = cache::load_cached(&self.engine, dir, &name, &what, &wasm)?;
-        let built = Arc::new((component, wasm));
+        let pre = self
+            .p3_linker
+            .instantiate_pre(&component)
+            .map_err(Error::wasm)?;
+        let pre = crate::bindings::p3::ProviderPre::new(pre).map_err(Error::wasm)?;
+        let built = Arc::new(Compiled { pre, wasm });
         *p3 = Some(Arc::clone(&built));
         Ok(built)
     }
@@ -321,7 +330,7 @@ impl Runtime {
     pub fn component(&self, edition: Edition, policy: &Policy) -> Result<Vec<u8>, Error> {
         match edition {
             Edition::Wasi02 => Ok(self.prepared(Build::of(policy))?.wasm.to_vec()),
-            Edition::Wasi03 => Ok(self.p3()?.1.to_vec()),
+            Edition::Wasi03 => Ok(self.p3()?.wasm.to_vec()),
         }
     }
 
@@ -337,7 +346,7 @@ impl Runtime {
         let imports = app_type.imports(&self.engine);
         match Edition::of_imports(imports.map(|(name, _)| name)) {
             Edition::Wasi02 => compose(&self.prepared(Build::of(policy))?.wasm, app),
-            Edition::Wasi03 => compose(&self.p3()?.1, app),
+            Edition::Wasi03 => compose(&self.p3()?.wasm, app),
         }
     }
 
@@ -425,17 +434,41 @@ impl Runtime {
         })
     }
 
-    /// A fresh instance of the component (its own memory and sockets) under `policy`, on
-    /// the caller's Tokio runtime (I/O and time enabled).
+    /// A fresh instance of the WASI 0.2 edition (its own memory and sockets) under `policy`,
+    /// on the caller's Tokio runtime (I/O and time enabled): [`Runtime::instantiate_edition`]
+    /// with [`Edition::Wasi02`], the edition every host runs.
     pub async fn instantiate(&self, policy: &Policy) -> Result<Instance, Error> {
+        self.instantiate_edition(Edition::Wasi02, policy).await
+    }
+
+    /// A fresh instance of `edition` under `policy`. The two editions' instances answer the
+    /// same calls alike (the WASI 0.3 edition has no constructors and no TLS yet).
+    pub async fn instantiate_edition(
+        &self,
+        edition: Edition,
+        policy: &Policy,
+    ) -> Result<Instance, Error> {
+        use crate::instance::Bindings;
         let plan = Plan::of(policy)?;
-        let prepared = self.prepared(plan.build)?;
         let deadline = plan.deadline;
-        let mut store = State::store(&self.engine, plan);
-        let bindings = within(deadline, prepared.pre.instantiate_async(&mut store))
-            .await?
-            .map_err(Error::wasm)?;
-        Ok(Instance::new(store, bindings))
+        match edition {
+            Edition::Wasi02 => {
+                let prepared = self.prepared(plan.build)?;
+                let mut store = State::store(&self.engine, plan);
+                let bindings = within(deadline, prepared.pre.instantiate_async(&mut store))
+                    .await?
+                    .map_err(Error::wasm)?;
+                Ok(Instance::new(store, Bindings::Wasi02(bindings)))
+            }
+            Edition::Wasi03 => {
+                let compiled = self.p3()?;
+                let mut store = State::store(&self.engine, plan);
+                let bindings = within(deadline, compiled.pre.instantiate_async(&mut store))
+                    .await?
+                    .map_err(Error::wasm)?;
+                Ok(Instance::new(store, Bindings::Wasi03(bindings)))
+            }
+        }
     }
 
     /// The engine, for embedders that run other components beside this one

@@ -28,6 +28,8 @@ pub struct State {
     /// The policy's own answers to name lookups, if it has any
     /// ([`crate::Policy::lookup_table`]).
     pub(crate) lookups: Option<Lookups>,
+    /// Whether name lookups are allowed at all.
+    pub(crate) lookups_allowed: bool,
     /// `wasi:tls`: verifying as the policy says, or refusing when it denies TLS.
     tls: WasiTlsCtx,
 }
@@ -101,6 +103,7 @@ impl State {
             },
             call_deadline: plan.deadline,
             lookups: plan.lookups,
+            lookups_allowed: plan.lookups_allowed,
             tls: WasiTlsCtxBuilder::new().provider(plan.tls).build(),
         };
         let mut store = Store::new(engine, state);

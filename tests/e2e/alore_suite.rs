@@ -126,11 +126,7 @@ fn socket_errors() {
     let error = loopback().connect("xxx.yyy.zzz", port, None).unwrap_err();
     assert!(error.is_name_error(), "{error}");
     let error = listening().listen(port, None).map(drop).unwrap_err();
-    assert_eq!(
-        error.io_kind(),
-        Some(alore_socket_host::IoErrorKind::Other),
-        "{error}"
-    );
+    assert_eq!(error.io_kind(), Some(ADDRESS_IN_USE), "{error}");
     assert!(error.to_string().contains("EADDRINUSE"), "{error}");
 }
 

@@ -3,7 +3,6 @@
 //! really passed. Alore's fixed port 5000 becomes a port the system picks, bound again for
 //! the second pass. The name tests  are in `alore_suite.rs`.
 
-use alore_socket_host::IoErrorKind;
 use alore_socket_host::blocking::{Instance, ServerSocket};
 
 use crate::common::*;
@@ -91,7 +90,7 @@ fn socket_errors() {
     let instance = listening();
     let (_srv, port) = server(&instance, 0);
     let error = instance.listen(port, None).map(drop).unwrap_err();
-    assert_eq!(error.io_kind(), Some(IoErrorKind::Other), "{error}");
+    assert_eq!(error.io_kind(), Some(ADDRESS_IN_USE), "{error}");
     assert!(
         instance
             .connect("xxx.yyy.zzz", port, None)

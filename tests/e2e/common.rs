@@ -8,7 +8,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use alore_socket_host::blocking::Instance;
-use alore_socket_host::{Allow, Buffering, LookupTable, Policy, Runtime};
+use alore_socket_host::{Allow, Buffering, Edition, LookupTable, Policy, Runtime};
 
 /// How long a test waits for bytes it expects before failing (not a speed assertion: only a
 /// bound so a broken build fails instead of hanging).
@@ -24,6 +24,38 @@ pub const MODES: [Buffering; 3] = [
     Buffering::LineBuffered,
     Buffering::Buffered,
 ];
+
+/// Whether `a` and `b` are the same text, at compile time.
+const fn same_text(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The edition the suite runs against: these files are compiled twice, as the test targets
+/// `e2e` (every test, against the WASI 0.2 edition) and `e2e_wasi03` (the behaviour tests,
+/// against the WASI 0.3 edition), one suite parameterised by the target's name.
+pub const EDITION: Edition = if same_text(env!("CARGO_CRATE_NAME"), "e2e_wasi03") {
+    Edition::Wasi03
+} else {
+    Edition::Wasi02
+};
+
+/// The kind a busy port is: its own kind in the WASI 0.3 edition's contract; `other` in the
+/// 0.1.x contract, whose enum cannot take new cases (its message names EADDRINUSE in both).
+pub const ADDRESS_IN_USE: alore_socket_host::IoErrorKind = match EDITION {
+    Edition::Wasi03 => alore_socket_host::IoErrorKind::AddressInUse,
+    _ => alore_socket_host::IoErrorKind::Other,
+};
 
 pub fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
@@ -67,8 +99,9 @@ pub fn listening() -> Instance {
     ))
 }
 
+/// An instance of the edition under test.
 pub fn instance(policy: Policy) -> Instance {
-    Instance::new(runtime(), &policy).expect("the component instantiates")
+    Instance::of_edition(runtime(), EDITION, &policy).expect("the component instantiates")
 }
 
 /// A port where nobody listens, held for as long as the value lives: bound on every address

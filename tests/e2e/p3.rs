@@ -120,3 +120,131 @@ fn one_instance_of_the_wasi_0_3_edition_serves_a_thousand_clients_at_once() {
     let out = server.join().unwrap().unwrap();
     assert_eq!(out.code, 0, "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// The WASI 0.3 test consumer (`tests/consumer-p3`), composed with the edition.
+fn consumer_p3() -> Vec<u8> {
+    let path = alore_socket_wasm_build::build_wasm(
+        "alore-socket-test-consumer-p3",
+        "alore_socket_test_consumer_p3",
+    )
+    .unwrap();
+    let app = std::fs::read(path).unwrap();
+    runtime().compose(&app, &Policy::deny_all()).unwrap()
+}
+
+/// Run the consumer's `command` against a server on `port`; its one line of output.
+fn consume(command: &[&str], port: u16) -> String {
+    let policy = Policy::deny_all().allow(Allow::host(Ipv4Addr::LOCALHOST).port(port));
+    let mut args = vec![
+        "consumer-p3".to_owned(),
+        command[0].to_owned(),
+        port.to_string(),
+    ];
+    args.extend(command[1..].iter().map(|a| a.to_string()));
+    let stdio = Stdio::Capture { stdin: Vec::new() };
+    let out = blocking::run_command(runtime(), &consumer_p3(), &policy, &args, stdio).unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.code,
+        0,
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout.trim_end().to_owned()
+}
+
+/// The bytes the consumer's `send` sends, and what it checks received bytes against.
+fn pattern(n: u64) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+/// FNV-1a, as the consumer computes it.
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// How much the stream tests move: more than the host's buffers, an odd size.
+const BULK: u64 = (8 << 20) + 12_345;
+
+#[test]
+fn receive_hands_out_every_byte_once_and_in_order_and_the_end() {
+    let body = pattern(BULK);
+    let expected = fnv(&body);
+    let server = Server::start(move |mut peer| {
+        // The first line and the start of the body come together: some of the body is
+        // already buffered when `receive` is called.
+        let mut first = b"first line\n".to_vec();
+        first.extend_from_slice(&body[..1000]);
+        peer.write_all(&first).unwrap();
+        std::thread::sleep(QUIET);
+        peer.write_all(&body[1000..]).unwrap();
+    });
+    let line = consume(&["receive"], server.port);
+    server.join();
+    let (prefix, rest) = line.split_once(" buffered ").expect(&line);
+    assert_eq!(prefix, "first \"first line\"", "{line}");
+    assert!(
+        rest.contains(&format!("bytes {BULK} fnv {expected:016x} end ok;")),
+        "{line}"
+    );
+    assert!(
+        rest.ends_with(
+            "then io-error IoErrorKind::Closed: The socket's input was handed out by receive"
+        ),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_reset_in_the_middle_of_a_received_stream_is_its_end() {
+    let server = Server::start(|peer| {
+        let mut peer = peer;
+        peer.write_all(b"first line\n").unwrap();
+        peer.write_all(&pattern(1 << 20)).unwrap();
+        std::thread::sleep(QUIET);
+        // SO_LINGER 0: closing sends RST instead of FIN.
+        let peer = socket2::Socket::from(peer);
+        peer.set_linger(Some(Duration::ZERO)).unwrap();
+    });
+    let line = consume(&["receive"], server.port);
+    server.join();
+    assert!(
+        line.contains("end io-error IoErrorKind::ConnectionReset"),
+        "{line}"
+    );
+}
+
+#[test]
+fn send_takes_a_stream_and_sends_every_byte_once_in_order_between_writes() {
+    let server = Server::start(|peer| {
+        let mut got = Vec::new();
+        std::io::Read::read_to_end(&mut &peer, &mut got).unwrap();
+        got
+    });
+    let line = consume(&["send", &BULK.to_string()], server.port);
+    let got = server.join();
+    assert_eq!(line, format!("sent {BULK}"));
+    let mut expected = b"header\n".to_vec();
+    expected.extend_from_slice(&pattern(BULK));
+    expected.extend_from_slice(b"trailer\n");
+    assert!(
+        got == expected,
+        "{} bytes, not the {} sent in order",
+        got.len(),
+        expected.len()
+    );
+}
+
+#[test]
+fn two_reads_at_once_on_one_socket_take_turns_first_come_first_served() {
+    let server = Server::start(|mut peer| {
+        std::thread::sleep(QUIET);
+        peer.write_all(b"one\ntwo\n").unwrap();
+        std::thread::sleep(QUIET);
+    });
+    let line = consume(&["two-reads"], server.port);
+    server.join();
+    assert_eq!(line, "first=one second=two");
+}

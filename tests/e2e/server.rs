@@ -57,7 +57,7 @@ fn a_busy_port_is_an_io_error() {
         .listen(port, Some("127.0.0.1"))
         .map(drop)
         .unwrap_err();
-    assert_eq!(error.io_kind(), Some(IoErrorKind::Other), "{error}");
+    assert_eq!(error.io_kind(), Some(ADDRESS_IN_USE), "{error}");
     assert!(error.to_string().contains("EADDRINUSE"), "{error}");
 }
 

@@ -112,6 +112,8 @@ pub(crate) struct TcpConnection {
     output: Option<StreamWriter<u8>>,
     /// How sending ended; resolves when the output stream is closed, or sending failed.
     output_end: Option<End>,
+    /// Why sending failed, once it has: every later write fails the same way.
+    output_failure: Option<Error>,
     /// The socket itself: its streams work without it, but it is the connection's owner.
     _socket: TcpSocket,
     /// Both ends' addresses, learnt when the connection is made.
@@ -142,8 +144,16 @@ impl TcpConnection {
 
     /// A connected (or accepted) socket, with its streams set up.
     pub(crate) fn new(socket: TcpSocket) -> Result<Self, Error> {
-        let local = socket.get_local_address().map_err(from_code)?;
-        let remote = socket.get_remote_address().map_err(from_code)?;
+        // An accepted peer that is already gone has no address any more (ENOTCONN).
+        let gone = |code| match code {
+            ErrorCode::InvalidState => Error::io(
+                IoKind::ConnectionReset,
+                "The peer went away before it was accepted [ENOTCONN]",
+            ),
+            code => from_code(code),
+        };
+        let local = socket.get_local_address().map_err(gone)?;
+        let remote = socket.get_remote_address().map_err(gone)?;
         let input = socket.receive();
         let (output, sent) = wit_stream::new::<u8>();
         let output_end = socket.send(sent);
@@ -152,6 +162,7 @@ impl TcpConnection {
             input_end: None,
             output: Some(output),
             output_end: Some(output_end),
+            output_failure: None,
             _socket: socket,
             local: address_of(local),
             remote: address_of(remote),
@@ -240,6 +251,9 @@ impl TcpConnection {
 
     /// Hand the first bytes of `data` to the host by `deadline`; how many it took.
     async fn write_by(&mut self, data: &[u8], deadline: Deadline) -> Result<usize, Error> {
+        if let Some(failure) = &self.output_failure {
+            return Err(failure.clone());
+        }
         let Some(writer) = self.output.as_mut() else {
             return Err(Error::io(IoKind::Closed, "Socket output is shut down"));
         };
@@ -255,7 +269,9 @@ impl TcpConnection {
             StreamResult::Complete(_) | StreamResult::Cancelled => Err(timed_out()),
             StreamResult::Dropped => {
                 self.output = None;
-                Err(self.output_failed(deadline).await)
+                let failure = self.output_failed(deadline).await;
+                self.output_failure = Some(failure.clone());
+                Err(failure)
             }
         }
     }

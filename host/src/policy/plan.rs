@@ -58,6 +58,8 @@ pub(crate) struct Plan {
     /// Lookups answered from the policy's table; `None`: by this machine's resolver, if
     /// the WASI context allows them.
     pub(crate) lookups: Option<Lookups>,
+    /// Whether name lookups are allowed at all (through the table or the machine's resolver).
+    pub(crate) lookups_allowed: bool,
     pub(crate) limits: Limits,
     /// How long one call may run.
     pub(crate) deadline: Option<Duration>,
@@ -84,6 +86,7 @@ impl Plan {
                 allowed: policy.lookups,
                 table: table.clone(),
             }),
+            lookups_allowed: policy.lookups,
             limits: Limits {
                 memory: policy.memory_limit,
                 sockets: policy.max_sockets,
