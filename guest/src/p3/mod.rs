@@ -273,8 +273,9 @@ impl api::GuestSocket for Socket {
 }
 
 impl Drop for Socket {
-    /// Dropping without `close` still sends what was buffered: a destructor cannot wait, so
-    /// the close runs as a task of this instance's next call.
+    /// Dropping without `close` still sends what was buffered. A destructor runs outside any
+    /// task and cannot wait (nor poll a stream write, which needs a task to wait in), so the
+    /// close goes on as a task of the instance, alongside its next call.
     fn drop(&mut self) {
         let stream = self.stream.now().and_then(|mut stream| stream.take());
         if let Some(mut stream) = stream {
