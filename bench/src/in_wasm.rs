@@ -41,8 +41,13 @@ static TOKIO: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
         .expect("a Tokio runtime for the benchmark")
 });
 
-fn block_on<F: Future>(future: F) -> F::Output {
+pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
     TOKIO.block_on(future)
+}
+
+/// Enter the benchmark's Tokio runtime, to spawn on it from outside.
+pub(crate) fn enter() -> tokio::runtime::EnterGuard<'static> {
+    TOKIO.enter()
 }
 
 /// A workload component in a store of its own.

@@ -16,6 +16,7 @@ mod from_host;
 mod in_wasm;
 mod native;
 mod node;
+mod p3;
 mod python;
 mod report;
 mod stats;
@@ -54,6 +55,9 @@ struct Args {
     /// With --only: also run the Node table (all of it).
     #[arg(long)]
     node: bool,
+    /// With --only: also run the WASI 0.3 edition's table (all of it).
+    #[arg(long)]
+    p3: bool,
 }
 
 fn wasm_artifact(package: &str, artifact: &str) -> Result<Vec<u8>> {
@@ -73,7 +77,8 @@ fn main() -> Result<()> {
     let runtime = Runtime::new()?;
     let policy = Policy::deny_all()
         .allow(Allow::host(Ipv4Addr::LOCALHOST))
-        .allow_lookup(true);
+        .allow_lookup(true)
+        .max_handles(1 << 24);
     progress("composing the consumer component");
     let client = wasm_artifact(
         "alore-socket-bench-alore-client",
@@ -138,7 +143,13 @@ fn main() -> Result<()> {
         None
     };
 
-    let report = report::report(&rows, node.as_ref(), args.quick)?;
+    let p3_rows = if args.only.is_none() || args.p3 {
+        p3::table(&runtime, &policy, &mut contenders.composed, &sizes)?
+    } else {
+        Vec::new()
+    };
+
+    let report = report::report(&rows, &p3_rows, node.as_ref(), args.quick)?;
     print!("{report}");
     if !args.quick && args.only.is_none() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("results.md");

@@ -50,6 +50,9 @@ pub(crate) struct Row<const N: usize = 5> {
 /// A row of the Node table, in [`node::Contender::ALL`]'s order.
 pub(crate) type NodeRow = Row<4>;
 
+/// A row of the WASI 0.3 edition's table: native, composed WASI 0.2, composed WASI 0.3.
+pub(crate) type Row3 = Row<3>;
+
 impl<const N: usize> Row<N> {
     /// A rate row: `amount` of work done in each contender's `seconds`.
     pub(crate) fn rate(
@@ -197,8 +200,32 @@ fn node_table(out: &mut String, node: &NodeTable) -> Result<()> {
     )
 }
 
+/// The WASI 0.3 edition's table, in Markdown.
+fn p3_table(out: &mut String, rows: &[Row3]) -> Result<()> {
+    writeln!(
+        out,
+        "
+The WASI 0.3 edition (`alore:socket@0.2.0`), composed with `bench/alore-client-p3`,          beside native code and the composed WASI 0.2 consumer, same run. Its bulk rows move          through `receive`'s and `send`'s `stream<u8>`; the WASI 0.2 consumer's through `read`          and `write` (no `detach`). The concurrency rows hold that many connections at once in          one instance; native is tokio, a task each.\n"
+    )?;
+    table(
+        out,
+        ["native", "composed 0.2", "composed 0.3"],
+        [
+            ("0.3 vs native", 2, 0),
+            ("0.3 vs 0.2", 2, 1),
+            ("0.2 vs native", 1, 0),
+        ],
+        rows,
+    )
+}
+
 /// The results as Markdown: when and where they were taken, then the tables.
-pub(crate) fn report(rows: &[Row], node: Option<&NodeTable>, quick: bool) -> Result<String> {
+pub(crate) fn report(
+    rows: &[Row],
+    p3: &[Row3],
+    node: Option<&NodeTable>,
+    quick: bool,
+) -> Result<String> {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {
@@ -247,6 +274,9 @@ pub(crate) fn report(rows: &[Row], node: Option<&NodeTable>, quick: bool) -> Res
         ],
         rows,
     )?;
+    if !p3.is_empty() {
+        p3_table(&mut out, p3)?;
+    }
     if let Some(node) = node {
         node_table(&mut out, node)?;
     }

@@ -21,6 +21,10 @@ pub(crate) struct Sizes {
     pub(crate) connects: usize,
     pub(crate) lookups: usize,
     pub(crate) instantiations: usize,
+    /// The most connections at once in the concurrency rows.
+    pub(crate) concurrent_max: usize,
+    /// Round trips in each concurrency row, shared among its connections.
+    pub(crate) concurrent_trips: usize,
 }
 
 /// Sized so the full run ends in a few minutes on 2 cores.
@@ -31,6 +35,8 @@ pub(crate) const FULL: Sizes = Sizes {
     connects: 2_000,
     lookups: 2_000,
     instantiations: 200,
+    concurrent_max: 1_000,
+    concurrent_trips: 100_000,
 };
 
 /// A smoke check that the benchmark still runs: well under a minute.
@@ -41,6 +47,8 @@ pub(crate) const QUICK: Sizes = Sizes {
     connects: 100,
     lookups: 100,
     instantiations: 20,
+    concurrent_max: 100,
+    concurrent_trips: 2_000,
 };
 
 /// One workload, run through every contender.

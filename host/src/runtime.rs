@@ -69,11 +69,10 @@ impl Edition {
 /// The compiled, linked component, ready to instantiate many times, from any thread.
 pub struct Runtime {
     engine: Engine,
-    /// WASI 0.2 with the store's bounds ([`crate::guard`]) and lookups from a policy's table
-    /// ([`crate::lookup`]); the second also with `wasi:tls`; the third also with WASI 0.3.
+    /// WASI 0.2 and 0.3 with the store's bounds ([`crate::guard`]) and lookups from a
+    /// policy's table ([`crate::lookup`]); the second also with `wasi:tls`.
     standard_linker: Linker<State>,
     tls_linker: Linker<State>,
-    p3_linker: Linker<State>,
     /// The standard build: what every policy that does not allow TLS runs.
     standard: Arc<Prepared>,
     /// The TLS build, compiled the first time a policy allows TLS.
@@ -144,23 +143,22 @@ struct Prepared {
 /// ([`crate::guard`]) and lookups from a policy's table where it has one ([`crate::lookup`]);
 /// and the same with `wasi:tls`, only for policies that allow TLS, so that nothing in a
 /// store they deny (the application plugged into the component included) can reach it.
-fn linkers(engine: &Engine) -> wasmtime::Result<(Linker<State>, Linker<State>, Linker<State>)> {
+fn linkers(engine: &Engine) -> wasmtime::Result<(Linker<State>, Linker<State>)> {
     let mut standard = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut standard)?;
     crate::guard::add_sockets_to_linker(&mut standard)?;
     crate::guard::add_streams_to_linker(&mut standard)?;
     lookup::add_to_linker(&mut standard)?;
+    // WASI 0.3 beside 0.2, for the WASI 0.3 edition and the apps built on it (which import
+    // some of 0.2 too when built with Rust's standard library).
+    wasmtime_wasi::p3::add_to_linker(&mut standard)?;
+    lookup::add_p3_to_linker(&mut standard)?;
     let mut tls = standard.clone();
     let mut tls_options = wasmtime_wasi_tls::p2::LinkOptions::default();
     tls_options.tls(true);
     wasmtime_wasi_tls::p2::add_to_linker(&mut tls, &tls_options)?;
     crate::guard::add_tls_to_linker(&mut tls)?;
-    // WASI 0.3 beside 0.2: a 0.3 application built with Rust's standard library imports some
-    // of 0.2 too.
-    let mut p3 = standard.clone();
-    wasmtime_wasi::p3::add_to_linker(&mut p3)?;
-    lookup::add_p3_to_linker(&mut p3)?;
-    Ok((standard, tls, p3))
+    Ok((standard, tls))
 }
 
 impl Prepared {
@@ -253,14 +251,13 @@ impl Runtime {
         }
         let engine = Engine::new(&config).map_err(Error::wasm)?;
         store::tick(&engine);
-        let (standard_linker, tls_linker, p3_linker) = linkers(&engine).map_err(Error::wasm)?;
+        let (standard_linker, tls_linker) = linkers(&engine).map_err(Error::wasm)?;
         let cache_dir = cache::user_cache_dir();
         let standard = Prepared::new(&engine, &standard_linker, &standard, cache_dir.as_deref())?;
         Ok(Runtime {
             engine,
             standard_linker,
             tls_linker,
-            p3_linker,
             standard: Arc::new(standard),
             tls: Mutex::new(None),
             tls_source,
@@ -307,7 +304,7 @@ impl Runtime {
         let name = self.p3_source.cache_name();
         let component = cache::load_cached(&self.engine, dir, &name, &what, &wasm)?;
         let pre = self
-            .p3_linker
+            .standard_linker
             .instantiate_pre(&component)
             .map_err(Error::wasm)?;
         let pre = crate::bindings::p3::ProviderPre::new(pre).map_err(Error::wasm)?;
@@ -397,10 +394,7 @@ impl Runtime {
                 Some((stdout, stderr))
             }
         };
-        let linker = match p3_run {
-            true => &self.p3_linker,
-            false => self.linker(plan.build),
-        };
+        let linker = self.linker(plan.build);
         let deadline = plan.deadline;
         let mut store = State::store(&self.engine, plan);
         let run = within(deadline, async {
@@ -491,8 +485,8 @@ impl Runtime {
         Ok(State::store(&self.engine, Plan::of(policy)?))
     }
 
-    /// The linker for stores made under `policy`: WASI 0.2 (its async flavour) with the
-    /// store's bounds and the policy's lookup table, and `wasi:tls` if it allows TLS.
+    /// The linker for stores made under `policy`: WASI 0.2 (its async flavour) and 0.3, with
+    /// the store's bounds and the policy's lookup table, and `wasi:tls` if it allows TLS.
     pub fn linker_for(&self, policy: &Policy) -> &Linker<State> {
         self.linker(Build::of(policy))
     }

@@ -39,6 +39,13 @@ pub struct State {
 /// long enough that the ticking costs nothing measurable.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// Entries of a store's concurrency table (WASI 0.3's streams, futures, waiting calls) per
+/// handle the policy allows ([`crate::Policy::max_handles`]). A WASI 0.3 connection keeps
+/// about 18 there (its two streams and their ends' futures, three entries each, and a task for
+/// each call that waits) where a WASI 0.2 connection keeps 5 handles: four times is room for
+/// the same number of connections, with some to spare.
+const CONCURRENT_ENTRIES_PER_HANDLE: usize = 4;
+
 /// Table elements a table may have: the component's tables hold a few hundred functions.
 const MAX_TABLE_ELEMENTS: usize = 10_000;
 /// Core instances a store may hold: one component instance makes about a dozen, and a
@@ -90,6 +97,7 @@ impl State {
     /// A store for `plan` (its WASI context as the caller left it: arguments, standard
     /// streams), its guest kept within the plan's limits.
     pub(crate) fn store(engine: &Engine, mut plan: Plan) -> Store<State> {
+        let plan_handles = plan.limits.handles;
         let mut table = ResourceTable::new();
         table.set_max_capacity(plan.limits.handles);
         let state = State {
@@ -108,6 +116,11 @@ impl State {
         };
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limits);
+        // WASI 0.3's streams, futures and tasks live in the store's concurrency table: bounded
+        // by the same policy (wasmtime's own default is a million entries).
+        if let Some(table) = store.concurrent_resource_table() {
+            table.set_max_capacity(plan_handles.saturating_mul(CONCURRENT_ENTRIES_PER_HANDLE));
+        }
         // Guest code yields to the executor at every epoch tick, so a deadline (the timer
         // beside each call) can stop even a guest that never calls the host.
         store.epoch_deadline_async_yield_and_update(1);

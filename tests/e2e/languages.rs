@@ -284,3 +284,74 @@ fn each_language_reads_with_a_timeout() {
         server.join();
     }
 }
+
+/// `examples/python-p3`, built with componentize-py and plugged with the WASI 0.3 edition;
+/// `None` (with a SKIPPED line) when Python is missing, off CI only.
+fn python_p3() -> Option<&'static [u8]> {
+    static COMPOSED: OnceLock<Option<Vec<u8>>> = OnceLock::new();
+    COMPOSED
+        .get_or_init(|| {
+            if Command::new("python3").arg("--version").output().is_err() {
+                assert!(std::env::var_os("CI").is_none(), "python3 is missing on CI");
+                let _ = writeln!(std::io::stderr(), "SKIPPED python-p3: python3 is missing");
+                return None;
+            }
+            let example = Path::new(EXAMPLES).join("python-p3");
+            let out = target_dir().join("python-p3.wasm");
+            succeed(
+                Command::new(componentize_py())
+                    .current_dir(&example)
+                    .args(["-d", "wit", "-w", "app", "componentize", "app", "-o"])
+                    .arg(&out),
+                "componentize-py",
+            );
+            let app = std::fs::read(out).unwrap();
+            Some(runtime().compose(&app, &Policy::deny_all()).unwrap())
+        })
+        .as_deref()
+}
+
+#[test]
+fn python_asyncio_reads_from_many_servers_at_once_through_the_wasi_0_3_edition() {
+    const SERVERS: usize = 5;
+    let Some(app) = python_p3() else { return };
+    // Each server sends only once every server has its connection: a client that connected
+    // to one at a time would get nothing from the first (which gives up waiting), and fail.
+    let connected = std::sync::Arc::new((std::sync::Mutex::new(0), std::sync::Condvar::new()));
+    let servers: Vec<_> = (0..SERVERS)
+        .map(|i| {
+            let connected = std::sync::Arc::clone(&connected);
+            Server::start(move |mut peer| {
+                let (count, changed) = &*connected;
+                let mut count = count.lock().unwrap();
+                *count += 1;
+                changed.notify_all();
+                let (count, _) = changed
+                    .wait_timeout_while(count, PATIENCE, |count| *count < SERVERS)
+                    .unwrap();
+                if *count == SERVERS {
+                    let lines: String = (0..100 + i).map(|j| format!("line {j}\n")).collect();
+                    peer.write_all(lines.as_bytes()).unwrap();
+                }
+            })
+        })
+        .collect();
+    let ports: Vec<String> = servers.iter().map(|s| s.port.to_string()).collect();
+    let policy = Policy::deny_all().allow(Allow::host(Ipv4Addr::LOCALHOST));
+    let argv: Vec<String> = std::iter::once("python-p3".to_owned())
+        .chain(ports.iter().cloned())
+        .collect();
+    let stdio = Stdio::Capture { stdin: Vec::new() };
+    let out =
+        alore_socket_host::blocking::run_command(runtime(), app, &policy, &argv, stdio).unwrap();
+    assert_eq!(out.code, 0, "{}", text(&out.stderr));
+    let expected: String = ports
+        .iter()
+        .enumerate()
+        .map(|(i, port)| format!("{port}: {} lines, the last 'line {}'\n", 100 + i, 99 + i))
+        .collect();
+    assert_eq!(text(&out.stdout), expected);
+    for server in servers {
+        server.join();
+    }
+}

@@ -135,6 +135,11 @@ fn consumer_p3() -> Vec<u8> {
 /// Run the consumer's `command` against a server on `port`; its one line of output.
 fn consume(command: &[&str], port: u16) -> String {
     let policy = Policy::deny_all().allow(Allow::host(Ipv4Addr::LOCALHOST).port(port));
+    consume_under(&policy, command, port)
+}
+
+/// [`consume`] under `policy`.
+fn consume_under(policy: &Policy, command: &[&str], port: u16) -> String {
     let mut args = vec![
         "consumer-p3".to_owned(),
         command[0].to_owned(),
@@ -142,7 +147,7 @@ fn consume(command: &[&str], port: u16) -> String {
     ];
     args.extend(command[1..].iter().map(|a| a.to_string()));
     let stdio = Stdio::Capture { stdin: Vec::new() };
-    let out = blocking::run_command(runtime(), &consumer_p3(), &policy, &args, stdio).unwrap();
+    let out = blocking::run_command(runtime(), &consumer_p3(), policy, &args, stdio).unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(
         out.code,
@@ -247,4 +252,26 @@ fn two_reads_at_once_on_one_socket_take_turns_first_come_first_served() {
     let line = consume(&["two-reads"], server.port);
     server.join();
     assert_eq!(line, "first=one second=two");
+}
+
+/// The store's handles in the next test: its concurrency table gets as many.
+const HANDLES: usize = 2_000;
+
+#[test]
+fn calls_that_return_at_once_hold_nothing_in_the_store_after_they_return() {
+    // wasmtime 48 leaks an entry of the store's concurrency table for each call from another
+    // component to an async export that returns without ever waiting; the policy bounds the
+    // table (four entries per handle), so a leak would trap the instance after about four
+    // times HANDLES calls. The
+    // edition makes such a call wait once (`settled`).
+    let server = Server::start(|peer| {
+        std::thread::sleep(PATIENCE * 3);
+        drop(peer);
+    });
+    let calls = (HANDLES * 10).to_string();
+    let policy = Policy::deny_all()
+        .allow(Allow::host(Ipv4Addr::LOCALHOST).port(server.port))
+        .max_handles(HANDLES);
+    let line = consume_under(&policy, &["peeks", &calls], server.port);
+    assert_eq!(line, format!("peeked {calls} times"));
 }

@@ -46,19 +46,19 @@ impl api::Guest for Component {
     type Socket = Socket;
 
     async fn get_host_by_name(name: String) -> Result<String, api::Error> {
-        Ok(names::host_by_name::<P3>(&name).await?)
+        Ok(settled(names::host_by_name::<P3>(&name)).await?)
     }
 
     async fn get_host_addresses(name: String) -> Result<Vec<String>, api::Error> {
-        Ok(names::host_addresses::<P3>(&name).await?)
+        Ok(settled(names::host_addresses::<P3>(&name)).await?)
     }
 
     async fn get_host_by_address(address: String) -> Result<String, api::Error> {
-        Ok(names::host_by_address::<P3>(&address).await?)
+        Ok(settled(names::host_by_address::<P3>(&address)).await?)
     }
 
     async fn get_host_name() -> Result<String, api::Error> {
-        Ok(names::host_name::<P3>().await?)
+        Ok(settled(names::host_name::<P3>()).await?)
     }
 }
 
@@ -95,11 +95,14 @@ impl Socket {
         &self,
         f: impl AsyncFnOnce(&mut Stream<TcpConnection>) -> Result<R, Error>,
     ) -> Result<R, api::Error> {
-        let mut turn = self.stream.turn().await;
-        let stream = turn.as_mut().ok_or_else(Error::closed)?;
-        let result = f(stream).await;
-        self.closed.set(stream.transport().is_err());
-        Ok(result?)
+        settled(async {
+            let mut turn = self.stream.turn().await;
+            let stream = turn.as_mut().ok_or_else(Error::closed)?;
+            let result = f(stream).await;
+            self.closed.set(stream.transport().is_err());
+            Ok(result?)
+        })
+        .await
     }
 
     /// An address call: `closed` once the stream is.
@@ -109,6 +112,29 @@ impl Socket {
         }
         Ok(value)
     }
+}
+
+/// Run an export's work, and make sure the export's task has waited at least once before it
+/// returns. wasmtime 48 leaks an entry of the store's concurrency table for every call from
+/// another component to an async export that returns without ever waiting (a million calls
+/// fill the table, and the instance traps; tested by `tests/e2e/p3.rs`); a task that waited
+/// is cleaned up. So a call that would return at once yields first: one trip through the
+/// host's event loop, paid only by calls that had nothing to wait for.
+async fn settled<F: Future>(work: F) -> F::Output {
+    let mut waited = false;
+    let out = {
+        let mut work = std::pin::pin!(work);
+        std::future::poll_fn(|cx| {
+            let polled = work.as_mut().poll(cx);
+            waited |= polled.is_pending();
+            polled
+        })
+        .await
+    };
+    if !waited {
+        wit_bindgen::yield_async().await;
+    }
+    out
 }
 
 /// The buffering mode a caller asked for; unbuffered by default.
@@ -131,7 +157,7 @@ impl api::GuestSocket for Socket {
         options: api::ConnectOptions,
     ) -> Result<api::Socket, api::Error> {
         let deadline = P3::within(millis(options.timeout_ms));
-        let connection = connect::connect::<P3>(&destination, port, deadline).await?;
+        let connection = settled(connect::connect::<P3>(&destination, port, deadline)).await?;
         let name = alore_socket_rules::parse_ipv4(&destination)
             .is_none()
             .then_some(destination);
@@ -239,20 +265,23 @@ impl api::GuestSocket for Socket {
     }
 
     async fn start_tls(&self, server_name: Option<String>) -> Result<(), api::Error> {
-        // The name is checked as the WASI 0.2 edition checks it, before anything else.
-        let name = server_name.or_else(|| self.name.clone()).ok_or_else(|| {
-            Error::Value(
-                "start-tls needs a server name: this socket was not connected to one".into(),
-            )
-        })?;
-        names::check_name(&name)?;
         let message = if P3::env(TLS_ENV).is_some_and(|v| v == TLS_DENIED) {
             "TLS: not allowed by the host's policy"
         } else {
             "TLS: not available in the WASI 0.3 edition yet (the WASI 0.2 edition's TLS build has it)"
         };
-        self.with(async |_| Err(Error::io(IoKind::Other, message)))
-            .await
+        let name = server_name.or_else(|| self.name.clone());
+        self.with(async |_| {
+            // The name is checked as the WASI 0.2 edition checks it, before anything else.
+            let name = name.ok_or_else(|| {
+                Error::Value(
+                    "start-tls needs a server name: this socket was not connected to one".into(),
+                )
+            })?;
+            names::check_name(&name)?;
+            Err(Error::io(IoKind::Other, message))
+        })
+        .await
     }
 
     fn local_address(&self) -> Result<String, api::Error> {
@@ -329,14 +358,17 @@ impl server_api::GuestServerSocket for ServerSocket {
     }
 
     async fn accept(&self, buffering: Option<api::Buffering>) -> Result<api::Socket, api::Error> {
-        let mut turn = self.listener.turn().await;
-        let listener = turn.as_mut().ok_or_else(Error::closed)?;
-        let connection = listener.accept().await?;
-        if *self.closing.borrow() {
-            *turn = None;
-            return Err(Error::closed().into());
-        }
-        Ok(api::Socket::new(Socket::new(connection, buffering, None)))
+        settled(async {
+            let mut turn = self.listener.turn().await;
+            let listener = turn.as_mut().ok_or_else(Error::closed)?;
+            let connection = listener.accept().await?;
+            if *self.closing.borrow() {
+                *turn = None;
+                return Err(Error::closed().into());
+            }
+            Ok(api::Socket::new(Socket::new(connection, buffering, None)))
+        })
+        .await
     }
 
     fn local_port(&self) -> Result<u16, api::Error> {

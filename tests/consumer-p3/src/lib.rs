@@ -158,6 +158,17 @@ impl exports::wasi::cli::run::Guest for App {
             "receive" => receive(socket).await,
             "send" => send(socket, arg(3).parse().unwrap_or(0)).await,
             "two-reads" => two_reads(socket).await,
+            "peeks" => {
+                let n: u32 = arg(3).parse().unwrap_or(0);
+                let mut outcome = Ok(format!("peeked {n} times"));
+                for i in 0..n {
+                    if let Err(e) = socket.peek().await {
+                        outcome = Ok(format!("peek {i} failed: {}", describe(&e)));
+                        break;
+                    }
+                }
+                outcome
+            }
             other => {
                 eprintln!("no such command: {other}");
                 return Err(());
