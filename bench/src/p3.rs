@@ -188,7 +188,10 @@ pub(crate) fn concurrency_rows(p3: &mut InWasm3, sizes: &Sizes) -> Result<Vec<Ro
         let peak = peak_rss_kib();
         let amount = f64::from(connections) * f64::from(trips);
         rows.push(Row3::rate(
-            format!("round trips with {connections} connections at once, {trips} each"),
+            format!(
+                "round trips with {connections} connection{} at once, {trips} each",
+                if connections == 1 { "" } else { "s" }
+            ),
             "per s",
             amount,
             [Some(native), None, Some(in_wasm)],

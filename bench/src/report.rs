@@ -204,8 +204,11 @@ fn node_table(out: &mut String, node: &NodeTable) -> Result<()> {
 fn p3_table(out: &mut String, rows: &[Row3]) -> Result<()> {
     writeln!(
         out,
-        "
-The WASI 0.3 edition (`alore:socket@0.2.0`), composed with `bench/alore-client-p3`,          beside native code and the composed WASI 0.2 consumer, same run. Its bulk rows move          through `receive`'s and `send`'s `stream<u8>`; the WASI 0.2 consumer's through `read`          and `write` (no `detach`). The concurrency rows hold that many connections at once in          one instance; native is tokio, a task each.\n"
+        "\nThe WASI 0.3 edition (`alore:socket@0.2.0`), composed with `bench/alore-client-p3`, \
+         beside native code and the composed WASI 0.2 consumer, same run. Its bulk rows move \
+         through `receive`'s and `send`'s `stream<u8>`; the WASI 0.2 consumer's through `read` \
+         and `write` (no `detach`). The concurrency rows hold that many connections at once in \
+         one instance; native is tokio, a task each.\n"
     )?;
     table(
         out,

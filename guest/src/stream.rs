@@ -191,6 +191,15 @@ impl<T: Transport> Stream<T> {
         Ok(())
     }
 
+    /// Whether written bytes wait in the output buffer (a close would have to send them).
+    #[cfg_attr(
+        not(feature = "p3"),
+        expect(dead_code, reason = "only WASI 0.3's destructor")
+    )]
+    pub(crate) fn has_pending_output(&self) -> bool {
+        !self.output.is_empty()
+    }
+
     /// `closed` unless the stream may still be written.
     fn writable(&self) -> Result<(), Error> {
         self.transport()?;

@@ -254,6 +254,24 @@ fn two_reads_at_once_on_one_socket_take_turns_first_come_first_served() {
     assert_eq!(line, "first=one second=two");
 }
 
+#[test]
+fn a_socket_dropped_without_close_is_closed_at_once_when_nothing_is_buffered() {
+    // The consumer waits three seconds after the drop without calling the component again;
+    // the end must come well before that (and before its exit closes everything anyway).
+    let server = Server::start(|peer| {
+        peer.set_read_timeout(Some(Duration::from_millis(1500)))
+            .unwrap();
+        let mut got = Vec::new();
+        let ended = std::io::Read::read_to_end(&mut &peer, &mut got);
+        (ended.is_ok(), got)
+    });
+    let line = consume(&["drop-then-wait"], server.port);
+    let (ended, got) = server.join();
+    assert_eq!(line, "waited");
+    assert!(ended, "the drop did not close the connection within 1.5 s");
+    assert_eq!(got, b"bye\n");
+}
+
 /// The store's handles in the next test: its concurrency table gets as many.
 const HANDLES: usize = 2_000;
 

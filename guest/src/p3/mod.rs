@@ -302,15 +302,20 @@ impl api::GuestSocket for Socket {
 }
 
 impl Drop for Socket {
-    /// Dropping without `close` still sends what was buffered. A destructor runs outside any
-    /// task and cannot wait (nor poll a stream write, which needs a task to wait in), so the
-    /// close goes on as a task of the instance, alongside its next call.
+    /// Dropping without `close` closes the connection at once (the host sends FIN after the
+    /// bytes it has) when nothing waits in the output buffer, as in the WASI 0.2 edition.
+    /// Buffered bytes still go out, but a destructor runs outside any task and cannot wait
+    /// (nor poll a stream write, which needs a task to wait in): that close goes on as a task
+    /// of the instance, alongside its next call.
     fn drop(&mut self) {
         let stream = self.stream.now().and_then(|mut stream| stream.take());
-        if let Some(mut stream) = stream {
-            wit_bindgen::spawn_local(async move {
+        match stream {
+            // Its own destructor closes it: with nothing to flush, nothing waits.
+            Some(stream) if !stream.has_pending_output() => drop(stream),
+            Some(mut stream) => wit_bindgen::spawn_local(async move {
                 let _ = stream.close().await;
-            });
+            }),
+            None => {}
         }
     }
 }

@@ -5,6 +5,9 @@
 //! - `send N`: write a line, then send N pattern bytes through a stream (`send`), then close.
 //! - `two-reads`: two `read-ln`s at once on one socket; the lines in the order each call got
 //!   them (calls on one socket take turns, first come first served).
+//! - `drop-then-wait`: write a line, drop the socket unclosed, then wait three seconds without
+//!   another call to the socket component.
+//! - `pings N`, `peeks N`: N round trips, or N calls that return at once.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -158,6 +161,29 @@ impl exports::wasi::cli::run::Guest for App {
             "receive" => receive(socket).await,
             "send" => send(socket, arg(3).parse().unwrap_or(0)).await,
             "two-reads" => two_reads(socket).await,
+            "drop-then-wait" => {
+                // Write a line, drop the socket without closing it, then wait three seconds
+                // without calling the socket component again.
+                socket.write_ln(b"bye".to_vec()).await.ok();
+                drop(socket);
+                wasi::clocks::monotonic_clock::wait_for(3_000_000_000).await;
+                Ok("waited".to_owned())
+            }
+            "pings" => {
+                let n: u32 = arg(3).parse().unwrap_or(0);
+                let mut outcome = Ok(format!("{n} round trips"));
+                for i in 0..n {
+                    let trip = async {
+                        socket.write_ln(b"ping".to_vec()).await?;
+                        socket.read_ln().await
+                    };
+                    if let Err(e) = trip.await {
+                        outcome = Ok(format!("round trip {i} failed: {}", describe(&e)));
+                        break;
+                    }
+                }
+                outcome
+            }
             "peeks" => {
                 let n: u32 = arg(3).parse().unwrap_or(0);
                 let mut outcome = Ok(format!("peeked {n} times"));
