@@ -23,12 +23,13 @@ fn main() {
     ] {
         println!("cargo:rerun-if-changed={}", workspace.join(input).display());
     }
-    // The outer build's target directory, shared with the tests' guest builds, so that the
-    // component and its dependencies are compiled once; the TLS build and the WASI 0.3
-    // edition have a directory each (they differ by a feature).
-    let target = shared_target_dir(&out);
+    // Directories of their own inside the outer build's target directory: a nested cargo in
+    // the outer target directory would wait forever for the lock the outer build holds on its
+    // profile's directory (a release build's proc-macros are built in `target/release`), and
+    // the three builds differ by a feature, so each keeps its own to stay incremental.
+    let target = shared_target_dir(&out).join("embed");
     let builds = [
-        ("alore_socket.wasm", None, target.clone()),
+        ("alore_socket.wasm", None, target.join("standard")),
         ("alore_socket_tls.wasm", Some("tls"), target.join("tls")),
         ("alore_socket_p3.wasm", Some("p3"), target.join("p3")),
     ];

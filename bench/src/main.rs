@@ -77,8 +77,7 @@ fn main() -> Result<()> {
     let runtime = Runtime::new()?;
     let policy = Policy::deny_all()
         .allow(Allow::host(Ipv4Addr::LOCALHOST))
-        .allow_lookup(true)
-        .max_handles(1 << 24);
+        .allow_lookup(true);
     progress("composing the consumer component");
     let client = wasm_artifact(
         "alore-socket-bench-alore-client",
