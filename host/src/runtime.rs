@@ -116,7 +116,11 @@ impl Source {
     /// The name its compiled forms are cached under.
     fn cache_name(&self) -> String {
         match self {
-            Source::Embedded { name, .. } => name.replace(' ', "-"),
+            // Letters and hyphens only: a dot would end the name early in the cache's files.
+            Source::Embedded { name, .. } => name
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                .collect(),
             Source::File(path) => path
                 .file_stem()
                 .unwrap_or_default()
@@ -325,10 +329,13 @@ impl Runtime {
     /// edition's TLS build if it allows TLS): the file to give `wac plug --plug`, or another
     /// host.
     pub fn component(&self, edition: Edition, policy: &Policy) -> Result<Vec<u8>, Error> {
-        match edition {
-            Edition::Wasi02 => Ok(self.prepared(Build::of(policy))?.wasm.to_vec()),
-            Edition::Wasi03 => Ok(self.p3()?.wasm.to_vec()),
-        }
+        // The bytes as they are: nothing needs compiling to hand them out.
+        let source = match (edition, Build::of(policy)) {
+            (Edition::Wasi02, Build::Standard) => return Ok(self.standard.wasm.to_vec()),
+            (Edition::Wasi02, Build::Tls) => &self.tls_source,
+            (Edition::Wasi03, _) => &self.p3_source,
+        };
+        Ok(source.read()?.into_owned())
     }
 
     /// Plug the component into `app`, a component that imports `alore:socket/socket` (or
