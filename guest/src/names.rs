@@ -4,6 +4,7 @@
 //! them: files first, then DNS. Written once over [`Sys`], for both editions.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
 
 use alore_socket_rules::{
     self as rules, HOSTNAME_ENV, HOSTNAME_FILE, HOSTS_FILE, RESOLV_CONF_FILE, RESOLVER_ENV,
@@ -11,7 +12,8 @@ use alore_socket_rules::{
 };
 
 use crate::dns::{self, Reply};
-use crate::error::Error;
+use crate::error::{Error, IoKind};
+use crate::stream::Transport;
 use crate::sys::Sys;
 
 /// Check a destination or name before any traffic; the rule is the host's too.
@@ -99,7 +101,8 @@ pub(crate) async fn host_by_address<S: Sys>(address: &str) -> Result<String, Err
 }
 
 /// Every server once per attempt, each try bounded by the timeout: the longest wait is
-/// attempts × servers × timeout (twice that for a try that falls back to TCP).
+/// attempts × servers × timeout (three times that for a try that falls back to TCP: the UDP
+/// try, the TCP connect and the TCP exchange).
 async fn reverse_dns<S: Sys>(
     ip: Ipv4Addr,
     servers: &[SocketAddrV4],
@@ -128,8 +131,7 @@ async fn reverse_dns<S: Sys>(
             let reply = match reply {
                 Reply::Truncated => {
                     let framed = dns::tcp_frame(&query)?;
-                    let deadline = S::after(conf.timeout);
-                    match S::tcp_request(server, &framed, deadline, dns::tcp_unframe).await {
+                    match tcp_request::<S>(server, &framed, conf.timeout, dns::tcp_unframe).await {
                         Ok(message) if is_ours(&message) => dns::read_reply(&message, &name),
                         Ok(_) => Reply::Failed("a TCP answer to another question".into()),
                         Err(e) => Reply::Failed(format!("over TCP: {e}")),
@@ -163,6 +165,42 @@ async fn reverse_dns<S: Sys>(
         "Temporary name server error: no answer for {name} after {} tries: {last_failure}",
         conf.attempts
     )))
+}
+
+/// Send `request` over a new TCP connection to `server` and read until `reply` finds a whole
+/// answer in what has arrived: the connect within `timeout`, then the exchange within
+/// `timeout` (`timed-out` after). The framing is the caller's: `reply` returns the answer once
+/// the bytes hold one.
+async fn tcp_request<S: Sys>(
+    server: SocketAddrV4,
+    request: &[u8],
+    timeout: Duration,
+    reply: impl Fn(&[u8]) -> Option<Vec<u8>>,
+) -> Result<Vec<u8>, Error> {
+    let mut connection = S::connect(server, S::after(timeout)).await?;
+    connection.set_deadline(Some(timeout));
+    let mut sent = 0;
+    while sent < request.len() {
+        sent += connection.write(&request[sent..]).await?;
+    }
+    connection.flush().await?;
+    let mut received = Vec::new();
+    loop {
+        if let Some(answer) = reply(&received) {
+            return Ok(answer);
+        }
+        let chunk = connection.read(u16::MAX.into()).await?;
+        if chunk.is_empty() {
+            return Err(Error::io(
+                IoKind::ConnectionReset,
+                "the server closed the connection before it answered",
+            ));
+        }
+        received
+            .try_reserve(chunk.len())
+            .map_err(|_| Error::out_of_memory())?;
+        received.extend_from_slice(&chunk);
+    }
 }
 
 /// `get-host-name`: `$HOSTNAME`, else the first line of `/etc/hostname`.

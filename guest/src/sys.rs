@@ -50,15 +50,6 @@ pub(crate) trait Sys {
         accept: impl FnMut(&[u8]) -> bool,
     ) -> Result<Option<Vec<u8>>, Error>;
 
-    /// Send `request` over a new TCP connection to `server` and read until `reply` finds a
-    /// whole answer in what has arrived, all by `deadline`.
-    async fn tcp_request(
-        server: SocketAddrV4,
-        request: &[u8],
-        deadline: Self::Deadline,
-        reply: impl Fn(&[u8]) -> Option<Vec<u8>>,
-    ) -> Result<Vec<u8>, Error>;
-
     /// The environment variable `name`, as the host gave it.
     fn env(name: &str) -> Option<String>;
 

@@ -382,15 +382,6 @@ impl Sys for P2 {
         net::udp_exchange(server, query, deadline, accept)
     }
 
-    async fn tcp_request(
-        server: SocketAddrV4,
-        request: &[u8],
-        deadline: Deadline,
-        reply: impl Fn(&[u8]) -> Option<Vec<u8>>,
-    ) -> Result<Vec<u8>, Error> {
-        net::tcp_request(server, request, deadline, reply)
-    }
-
     fn env(name: &str) -> Option<String> {
         wasip2::cli::environment::get_environment()
             .into_iter()

@@ -252,16 +252,6 @@ impl TcpConnection {
         self.output.flush().map_err(write_failed)?;
         self.writable_bytes(deadline).map(drop)
     }
-
-    /// Hand all of `data` over and wait until it has gone, within `deadline`.
-    fn write_all_by(&mut self, data: &[u8], deadline: Deadline) -> Result<(), Error> {
-        let mut rest = data;
-        while !rest.is_empty() {
-            let n = self.write_some_by(rest, deadline)?;
-            rest = &rest[n..];
-        }
-        self.flush_by(deadline)
-    }
 }
 
 impl TcpConnection {
@@ -499,36 +489,6 @@ pub(crate) fn udp_exchange(
         if !deadline.wait(&received) {
             return Ok(None);
         }
-    }
-}
-
-/// Send `request` over a new TCP connection to `server` and read until `reply` finds a
-/// whole answer in what has arrived, all by `deadline` (`timed-out` after). The framing is
-/// the caller's: `reply` returns the answer once the bytes hold one.
-pub(crate) fn tcp_request(
-    server: SocketAddrV4,
-    request: &[u8],
-    deadline: Deadline,
-    reply: impl Fn(&[u8]) -> Option<Vec<u8>>,
-) -> Result<Vec<u8>, Error> {
-    let mut connection = TcpConnection::connect_by(server, deadline)?;
-    connection.write_all_by(request, deadline)?;
-    let mut received = Vec::new();
-    loop {
-        if let Some(answer) = reply(&received) {
-            return Ok(answer);
-        }
-        let chunk = connection.read_by(u16::MAX.into(), deadline)?;
-        if chunk.is_empty() {
-            return Err(Error::io(
-                IoKind::ConnectionReset,
-                "the server closed the connection before it answered",
-            ));
-        }
-        received
-            .try_reserve(chunk.len())
-            .map_err(|_| Error::out_of_memory())?;
-        received.extend_from_slice(&chunk);
     }
 }
 

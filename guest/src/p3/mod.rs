@@ -460,15 +460,6 @@ impl Sys for P3 {
         net::udp_exchange(server, query, deadline, accept).await
     }
 
-    async fn tcp_request(
-        server: SocketAddrV4,
-        request: &[u8],
-        deadline: Deadline,
-        reply: impl Fn(&[u8]) -> Option<Vec<u8>>,
-    ) -> Result<Vec<u8>, Error> {
-        net::tcp_request(server, request, deadline, reply).await
-    }
-
     fn env(name: &str) -> Option<String> {
         wasi::cli::environment::get_environment()
             .into_iter()

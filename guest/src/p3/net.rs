@@ -374,35 +374,3 @@ pub(crate) async fn udp_exchange(
         }
     }
 }
-
-/// Send `request` over a new TCP connection to `server` and read until `reply` finds a
-/// whole answer in what has arrived, all by `deadline` (`timed-out` after).
-pub(crate) async fn tcp_request(
-    server: SocketAddrV4,
-    request: &[u8],
-    deadline: Deadline,
-    reply: impl Fn(&[u8]) -> Option<Vec<u8>>,
-) -> Result<Vec<u8>, Error> {
-    let mut connection = TcpConnection::connect_by(server, deadline).await?;
-    let mut sent = 0;
-    while sent < request.len() {
-        sent += connection.write_by(&request[sent..], deadline).await?;
-    }
-    let mut received = Vec::new();
-    loop {
-        if let Some(answer) = reply(&received) {
-            return Ok(answer);
-        }
-        let chunk = connection.read_by(u16::MAX.into(), deadline).await?;
-        if chunk.is_empty() {
-            return Err(Error::io(
-                IoKind::ConnectionReset,
-                "the server closed the connection before it answered",
-            ));
-        }
-        received
-            .try_reserve(chunk.len())
-            .map_err(|_| Error::out_of_memory())?;
-        received.extend_from_slice(&chunk);
-    }
-}
