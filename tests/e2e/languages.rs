@@ -130,9 +130,11 @@ fn componentize_py() -> PathBuf {
     tool
 }
 
-fn build_python() -> Vec<u8> {
-    let example = Path::new(EXAMPLES).join("python-echo");
-    let out = target_dir().join("python-echo.wasm");
+/// The Python example `name` (`examples/NAME`: `app.py` and its `wit/`), built with
+/// componentize-py.
+fn build_python_example(name: &str) -> Vec<u8> {
+    let example = Path::new(EXAMPLES).join(name);
+    let out = target_dir().join(format!("{name}.wasm"));
     succeed(
         Command::new(componentize_py())
             .current_dir(&example)
@@ -141,6 +143,10 @@ fn build_python() -> Vec<u8> {
         "componentize-py",
     );
     std::fs::read(out).unwrap()
+}
+
+fn build_python() -> Vec<u8> {
+    build_python_example("python-echo")
 }
 
 fn build_javascript() -> Vec<u8> {
@@ -296,16 +302,7 @@ fn python_p3() -> Option<&'static [u8]> {
                 let _ = writeln!(std::io::stderr(), "SKIPPED python-p3: python3 is missing");
                 return None;
             }
-            let example = Path::new(EXAMPLES).join("python-p3");
-            let out = target_dir().join("python-p3.wasm");
-            succeed(
-                Command::new(componentize_py())
-                    .current_dir(&example)
-                    .args(["-d", "wit", "-w", "app", "componentize", "app", "-o"])
-                    .arg(&out),
-                "componentize-py",
-            );
-            let app = std::fs::read(out).unwrap();
+            let app = build_python_example("python-p3");
             Some(runtime().compose(&app, &Policy::deny_all()).unwrap())
         })
         .as_deref()
