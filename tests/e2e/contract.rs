@@ -8,7 +8,7 @@ use crate::common::*;
 fn the_host_carries_the_component_built_where_the_readme_says() {
     let path = alore_socket_wasm_build::build_wasm("alore-socket", "alore_socket").unwrap();
     assert!(
-        path.ends_with("target/wasm32-wasip2/release/alore_socket.wasm"),
+        path.ends_with("wasm32-wasip2/release/alore_socket.wasm"),
         "{}",
         path.display()
     );
