@@ -234,24 +234,34 @@ pub(crate) async fn release(
         .map_err(Error::wasm)
 }
 
+/// One resource method of either edition: `$interface` is the bindings' interface getter,
+/// `$resource` its resource getter. Written once for the socket's and the server socket's
+/// methods (the lists `socket_methods!` and `server_socket_methods!`).
+macro_rules! resource_method {
+    ($interface:ident, $resource:ident,
+     $(#[$doc:meta])* $name:ident => $call:ident($($arg:ident: $ty:ty),*) -> $out:ty) => {
+        pub(crate) async fn $name(
+            inner: &mut Inner,
+            handle: ResourceAny
+            $(, $arg: $ty)*
+        ) -> Result<$out, Error> {
+            call!(
+                inner,
+                $interface,
+                |api, store| api.$resource().$call(store, handle $(, $arg)*),
+                |api, accessor| api.$resource().$call(accessor, handle $(, $arg.owned())*)
+            )
+        }
+    };
+}
+
 /// The socket resource's methods.
 pub(crate) mod socket {
     use super::*;
 
     macro_rules! method {
-        ($(#[$doc:meta])* $name:ident => $call:ident($($arg:ident: $ty:ty),*) -> $out:ty) => {
-            pub(crate) async fn $name(
-                inner: &mut Inner,
-                handle: ResourceAny
-                $(, $arg: $ty)*
-            ) -> Result<$out, Error> {
-                call!(
-                    inner,
-                    alore_socket_socket,
-                    |api, store| api.socket().$call(store, handle $(, $arg)*),
-                    |api, accessor| api.socket().$call(accessor, handle $(, $arg.owned())*)
-                )
-            }
+        ($($method:tt)*) => {
+            resource_method!(alore_socket_socket, socket, $($method)*);
         };
     }
 
@@ -263,19 +273,8 @@ pub(crate) mod server {
     use super::*;
 
     macro_rules! method {
-        ($(#[$doc:meta])* $name:ident => $call:ident($($arg:ident: $ty:ty),*) -> $out:ty) => {
-            pub(crate) async fn $name(
-                inner: &mut Inner,
-                handle: ResourceAny
-                $(, $arg: $ty)*
-            ) -> Result<$out, Error> {
-                call!(
-                    inner,
-                    alore_socket_server_socket,
-                    |api, store| api.server_socket().$call(store, handle $(, $arg)*),
-                    |api, accessor| api.server_socket().$call(accessor, handle $(, $arg.owned())*)
-                )
-            }
+        ($($method:tt)*) => {
+            resource_method!(alore_socket_server_socket, server_socket, $($method)*);
         };
     }
 
