@@ -13,7 +13,7 @@ use alore_socket_rules::{
 
 use crate::dns::{self, Reply};
 use crate::error::{Error, IoKind};
-use crate::stream::Transport;
+use crate::stream::{Reading, Transport, Writing};
 use crate::sys::Sys;
 
 /// Check a destination or name before any traffic; the rule is the host's too.
@@ -220,4 +220,29 @@ pub(crate) async fn host_name<S: Sys>() -> Result<String, Error> {
             etc_path(HOSTNAME_FILE)
         ))
     })
+}
+
+/// `server-name` as `start-tls` takes it: the name given, checked as a host name, or the name
+/// the socket was connected to.
+pub(crate) fn server_name(
+    given: Option<String>,
+    connected_to: Option<&str>,
+) -> Result<String, Error> {
+    match given {
+        Some(name) => {
+            check_name(&name)?;
+            if alore_socket_rules::parse_ipv4(&name).is_some() {
+                return Err(Error::Value(
+                    "A TLS server name is a host name, not an address".into(),
+                ));
+            }
+            Ok(name)
+        }
+        None => connected_to.map(str::to_owned).ok_or_else(|| {
+            Error::Value(
+                "This socket was not connected to a host name: give start-tls the server's name"
+                    .into(),
+            )
+        }),
+    }
 }

@@ -50,63 +50,99 @@ impl Buffering {
     }
 }
 
-/// A byte stream: what a connected TCP socket (or TLS over one) offers the core. Its calls are
-/// async so that one core serves both editions: the WASI 0.2 edition's block inside each call
-/// and are driven by [`now`]; the WASI 0.3 edition's await the host's streams.
+/// The receiving half of a byte stream: what a connected TCP socket (or TLS over one) offers
+/// the core's reading rules. Its calls are async so that one core serves both editions: the
+/// WASI 0.2 edition's block inside each call and are driven by [`now`]; the WASI 0.3
+/// edition's await the host's streams.
 #[allow(
     async_fn_in_trait,
     reason = "crate-private: no caller needs a Send bound"
 )]
-pub(crate) trait Transport {
+pub(crate) trait Reading {
     /// Block until at least one byte has arrived or the stream has ended, and return at most
     /// `max` (> 0) bytes; an empty result means the end of the stream.
     async fn read(&mut self, max: usize) -> Result<Vec<u8>, Error>;
+}
+
+/// The sending half of a byte stream, for the core's writing rules.
+#[allow(
+    async_fn_in_trait,
+    reason = "crate-private: no caller needs a Send bound"
+)]
+pub(crate) trait Writing {
     /// Hand the first bytes of `data` (not empty) to the network, waiting for room; returns
     /// how many it took (at least one).
     async fn write(&mut self, data: &[u8]) -> Result<usize, Error>;
     /// Wait until every byte handed over has gone on to the network.
     async fn flush(&mut self) -> Result<(), Error>;
-    /// How long one wait for the network may last before it fails with `timed-out`.
-    fn set_timeout(&mut self, timeout: Option<Duration>);
-    /// From now on, no wait for the network may end later than `within` from now, however
-    /// many waits a call takes (`None`: no such limit); past it a wait fails with `timed-out`.
-    fn set_deadline(&mut self, within: Option<Duration>);
     /// Send the end of the stream (FIN); reading goes on.
     async fn shutdown_output(&mut self) -> Result<(), Error>;
 }
 
-/// A socket's stream state. `transport` is `None` once the stream is closed.
+/// A byte stream, both halves in one value, with its clocks.
+pub(crate) trait Transport: Reading + Writing {
+    /// How long one wait for the network may last before it fails with `timed-out`.
+    #[cfg_attr(
+        all(feature = "p3", not(any(test, feature = "fuzzing"))),
+        allow(
+            dead_code,
+            reason = "the WASI 0.3 edition sets its halves' clock itself"
+        )
+    )]
+    fn set_timeout(&mut self, timeout: Option<Duration>);
+    /// From now on, no wait for the network may end later than `within` from now, however
+    /// many waits a call takes (`None`: no such limit); past it a wait fails with `timed-out`.
+    fn set_deadline(&mut self, within: Option<Duration>);
+}
+
+/// A socket's stream state: its input and output halves over one transport, which is `None`
+/// once the stream is closed. The halves' rules ([`Input`], [`Output`]) never touch each
+/// other's state, so an edition that runs calls concurrently can hold each half apart and
+/// let one read and one write be in flight together (the WASI 0.3 edition does).
+#[cfg_attr(
+    all(feature = "p3", not(any(test, feature = "fuzzing"))),
+    allow(dead_code, reason = "the WASI 0.3 edition holds the halves apart")
+)]
 pub(crate) struct Stream<T: Transport> {
     transport: Option<T>,
+    input: Input,
+    output: Output,
+}
+
+/// The receiving half's state: the input buffer and the line rules.
+pub(crate) struct Input {
     mode: Buffering,
     /// Received bytes; the unread ones are `input[read_pos..]`.
     input: Vec<u8>,
     read_pos: usize,
     /// How many unread bytes `read_ln` has already searched for a line end.
     line_scanned: usize,
-    /// Written bytes not yet handed to the transport: the buffer of the buffered modes, and
-    /// in any mode what a failed send could not hand over (sent first, before anything new).
-    output: Vec<u8>,
     max_line: usize,
-    /// `shutdown-output` was called: no more writes.
-    output_shut: bool,
     /// How reading failed, when it failed in a way that ends the input: every later read
-    /// that needs the network fails the same way ([`Stream::receive`]).
+    /// that needs the network fails the same way ([`Input::receive`]).
     read_failed: Option<Error>,
 }
 
+/// The sending half's state: the output buffer and the buffering rules.
+pub(crate) struct Output {
+    mode: Buffering,
+    /// Written bytes not yet handed to the transport: the buffer of the buffered modes, and
+    /// in any mode what a failed send could not hand over (sent first, before anything new).
+    output: Vec<u8>,
+    /// `shutdown-output` was called: no more writes.
+    output_shut: bool,
+}
+
+#[cfg_attr(
+    all(feature = "p3", not(any(test, feature = "fuzzing"))),
+    allow(dead_code, reason = "the WASI 0.3 edition holds the halves apart")
+)]
 impl<T: Transport> Stream<T> {
     pub(crate) fn new(transport: T, mode: Buffering) -> Self {
         Stream {
             transport: Some(transport),
-            mode,
-            input: Vec::new(),
-            read_pos: 0,
-            line_scanned: 0,
-            output: Vec::with_capacity(mode.output_capacity()),
-            max_line: MAX_LINE_LENGTH,
-            output_shut: false,
-            read_failed: None,
+            input: Input::new(mode),
+            output: Output::new(mode),
         }
     }
 
@@ -126,22 +162,13 @@ impl<T: Transport> Stream<T> {
     /// The longest line `read_ln` accepts (at least 1).
     pub(crate) fn set_max_line_length(&mut self, bytes: u32) -> Result<(), Error> {
         self.transport()?;
-        if bytes == 0 {
-            return Err(Error::Value(
-                "The line limit must be at least 1 byte".into(),
-            ));
-        }
-        self.max_line = usize::try_from(bytes).unwrap_or(usize::MAX);
-        Ok(())
+        self.input.set_max_line_length(bytes)
     }
 
     /// Flush, then send the end of the stream; reads still work, writes fail with `closed`.
     pub(crate) async fn shutdown_output(&mut self) -> Result<(), Error> {
-        self.writable()?;
-        self.flush_output().await?;
-        self.transport_mut()?.shutdown_output().await?;
-        self.output_shut = true;
-        Ok(())
+        let transport = self.transport.as_mut().ok_or_else(Error::closed)?;
+        self.output.shutdown_output(transport).await
     }
 
     /// Flush, then hand the transport and the unread input over; the stream is closed
@@ -151,21 +178,17 @@ impl<T: Transport> Stream<T> {
         expect(dead_code, reason = "only the 0.1.x contract detaches")
     )]
     pub(crate) async fn detach(&mut self) -> Result<(Vec<u8>, T), Error> {
-        self.transport()?;
-        self.flush_output().await?;
+        let transport = self.transport.as_mut().ok_or_else(Error::closed)?;
+        self.output.flush(transport).await?;
         // Moved, not copied: no allocation a peer could make fail.
-        let mut unread = std::mem::take(&mut self.input);
-        unread.drain(..self.read_pos);
-        self.read_pos = 0;
-        self.line_scanned = 0;
+        let unread = self.input.take_unread();
         let transport = self.transport.take().ok_or_else(Error::closed)?;
         Ok((unread, transport))
     }
 
     /// Replace the transport by what `upgrade` makes of it (TLS over it), after flushing.
-    /// Refused, changing nothing, while received bytes are unread: they came before the
-    /// upgrade and would look as if they came through it (CVE-2011-0411). When `upgrade`
-    /// fails the transport is gone and the stream is closed.
+    /// Refused, changing nothing, while received bytes are unread ([`Input::before_upgrade`]).
+    /// When `upgrade` fails the transport is gone and the stream is closed.
     #[cfg_attr(
         not(any(feature = "tls", feature = "fuzzing", test)),
         expect(dead_code, reason = "only the TLS build upgrades")
@@ -174,38 +197,12 @@ impl<T: Transport> Stream<T> {
         &mut self,
         upgrade: impl AsyncFnOnce(T) -> Result<T, Error>,
     ) -> Result<(), Error> {
-        self.writable()?;
-        if !self.unread().is_empty() {
-            return Err(Error::Value(format!(
-                "{} received bytes are still unread: refusing to start TLS, as they would \
-                 look as if they had come through it (CVE-2011-0411)",
-                self.unread().len()
-            )));
-        }
-        self.flush_output().await?;
+        let transport = self.transport.as_mut().ok_or_else(Error::closed)?;
+        self.output.writable()?;
+        self.input.before_upgrade()?;
+        self.output.flush(transport).await?;
         let transport = self.transport.take().ok_or_else(Error::closed)?;
-        self.input.clear();
-        self.read_pos = 0;
-        self.line_scanned = 0;
         self.transport = Some(upgrade(transport).await?);
-        Ok(())
-    }
-
-    /// Whether written bytes wait in the output buffer (a close would have to send them).
-    #[cfg_attr(
-        not(feature = "p3"),
-        expect(dead_code, reason = "only WASI 0.3's destructor")
-    )]
-    pub(crate) fn has_pending_output(&self) -> bool {
-        !self.output.is_empty()
-    }
-
-    /// `closed` unless the stream may still be written.
-    fn writable(&self) -> Result<(), Error> {
-        self.transport()?;
-        if self.output_shut {
-            return Err(Error::io(IoKind::Closed, "Socket output is shut down"));
-        }
         Ok(())
     }
 
@@ -218,17 +215,121 @@ impl<T: Transport> Stream<T> {
         self.transport.as_mut().ok_or_else(Error::closed)
     }
 
-    // ---- writing -------------------------------------------------------------------------
-
     pub(crate) async fn write(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.writable()?;
-        match self.mode {
-            Buffering::Unbuffered => self.send(data).await,
-            Buffering::LineBuffered | Buffering::Buffered => self.write_buffered(data).await,
-        }
+        let transport = self.transport.as_mut().ok_or_else(Error::closed)?;
+        self.output.write(transport, data).await
     }
 
     pub(crate) async fn write_ln(&mut self, data: &[u8]) -> Result<(), Error> {
+        let transport = self.transport.as_mut().ok_or_else(Error::closed)?;
+        self.output.write_ln(transport, data).await
+    }
+
+    pub(crate) async fn flush(&mut self) -> Result<(), Error> {
+        let transport = self.transport.as_mut().ok_or_else(Error::closed)?;
+        self.output.flush(transport).await
+    }
+
+    /// `read(count)`: `None` reads to the end of the stream and closes the socket.
+    pub(crate) async fn read(&mut self, count: Option<u32>) -> Result<Vec<u8>, Error> {
+        let transport = self.transport.as_mut().ok_or_else(Error::closed)?;
+        let read = self.input.read(transport, count).await?;
+        if count.is_none() {
+            self.close().await?;
+        }
+        Ok(read)
+    }
+
+    /// Read one line without its ending (LF, CR LF or CR).
+    pub(crate) async fn read_ln(&mut self) -> Result<Vec<u8>, Error> {
+        let transport = self.transport.as_mut().ok_or_else(Error::closed)?;
+        self.input.read_ln(transport).await
+    }
+
+    /// Every line to the end of the stream, then close; closes also on failure
+    /// (docs/semantics.md, "Lines").
+    pub(crate) async fn read_lines(&mut self) -> Result<Vec<Vec<u8>>, Error> {
+        let transport = self.transport.as_mut().ok_or_else(Error::closed)?;
+        let result = self.input.read_lines(transport).await;
+        let closed = self.close().await;
+        let lines = result?;
+        closed?;
+        Ok(lines)
+    }
+
+    /// The unread bytes, without reading or consuming.
+    pub(crate) fn peek(&self) -> Result<Vec<u8>, Error> {
+        self.transport()?;
+        self.input.peek()
+    }
+
+    /// True when no byte is left; blocks until a byte or the end of the stream arrives.
+    pub(crate) async fn eof(&mut self) -> Result<bool, Error> {
+        let transport = self.transport.as_mut().ok_or_else(Error::closed)?;
+        self.input.eof(transport).await
+    }
+
+    /// Flush, then release the transport even if the flush failed; a second close does
+    /// nothing.
+    pub(crate) async fn close(&mut self) -> Result<(), Error> {
+        let Some(transport) = self.transport.as_mut() else {
+            return Ok(());
+        };
+        let flushed = self.output.close(transport).await;
+        self.input.close();
+        self.transport = None;
+        flushed
+    }
+}
+
+impl Output {
+    pub(crate) fn new(mode: Buffering) -> Self {
+        Output {
+            mode,
+            output: Vec::with_capacity(mode.output_capacity()),
+            output_shut: false,
+        }
+    }
+
+    /// Flush, then send the end of the stream; writes fail with `closed` afterwards.
+    pub(crate) async fn shutdown_output(&mut self, t: &mut impl Writing) -> Result<(), Error> {
+        self.writable()?;
+        self.flush_output(t).await?;
+        t.shutdown_output().await?;
+        self.output_shut = true;
+        Ok(())
+    }
+
+    /// Whether written bytes wait in the output buffer (a close would have to send them).
+    #[cfg_attr(
+        not(feature = "p3"),
+        expect(dead_code, reason = "only WASI 0.3's destructor")
+    )]
+    pub(crate) fn has_pending_output(&self) -> bool {
+        !self.output.is_empty()
+    }
+
+    /// `closed` once the output is shut down.
+    pub(crate) fn writable(&self) -> Result<(), Error> {
+        if self.output_shut {
+            return Err(Error::io(IoKind::Closed, "Socket output is shut down"));
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn write(&mut self, t: &mut impl Writing, data: &[u8]) -> Result<(), Error> {
+        self.writable()?;
+        match self.mode {
+            Buffering::Unbuffered => self.send(t, data).await,
+            Buffering::LineBuffered | Buffering::Buffered => self.write_buffered(t, data).await,
+        }
+    }
+
+    pub(crate) async fn write_ln(
+        &mut self,
+        t: &mut impl Writing,
+        data: &[u8],
+    ) -> Result<(), Error> {
         self.writable()?;
         match self.mode {
             // One transport write for the line and its end, so they leave together.
@@ -238,14 +339,14 @@ impl<T: Transport> Stream<T> {
                     .map_err(|_| Error::out_of_memory())?;
                 line.extend_from_slice(data);
                 line.push(b'\n');
-                self.send(&line).await
+                self.send(t, &line).await
             }
             // The line feed sends a line-buffered buffer by the usual rule.
             Buffering::LineBuffered | Buffering::Buffered => {
-                if let Err(e) = self.write_buffered(data).await {
+                if let Err(e) = self.write_buffered(t, data).await {
                     return Err(self.keep(b"\n", e));
                 }
-                self.write_buffered(b"\n").await
+                self.write_buffered(t, b"\n").await
             }
         }
     }
@@ -253,11 +354,11 @@ impl<T: Transport> Stream<T> {
     /// Alore's buffered write (`io_module.c:256-275`): fill the buffer, send it whole each
     /// time it is full, keep the rest; in line-buffered mode also send it when the bytes put in
     /// since the last full-buffer send contain a line feed.
-    async fn write_buffered(&mut self, data: &[u8]) -> Result<(), Error> {
+    async fn write_buffered(&mut self, t: &mut impl Writing, data: &[u8]) -> Result<(), Error> {
         let capacity = self.mode.output_capacity();
         if self.output.len() >= capacity {
             // What a failed send left behind goes first.
-            if let Err(e) = self.flush_output().await {
+            if let Err(e) = self.flush_output(t).await {
                 return Err(self.keep(data, e));
             }
         }
@@ -267,14 +368,14 @@ impl<T: Transport> Stream<T> {
         if rest.len() >= room {
             self.output.extend_from_slice(&rest[..room]);
             rest = &rest[room..];
-            if let Err(e) = self.flush_output().await {
+            if let Err(e) = self.flush_output(t).await {
                 return Err(self.keep(rest, e));
             }
             // Sending whole buffers straight from `data` puts the same bytes on the wire, in
             // the same call, as copying them through the buffer one buffer at a time.
             let whole = rest.len() - rest.len() % capacity;
             if whole > 0 {
-                if let Err(e) = self.send(&rest[..whole]).await {
+                if let Err(e) = self.send(t, &rest[..whole]).await {
                     return Err(self.keep(&rest[whole..], e));
                 }
                 rest = &rest[whole..];
@@ -283,24 +384,23 @@ impl<T: Transport> Stream<T> {
         }
         self.output.extend_from_slice(rest);
         if self.mode == Buffering::LineBuffered && self.output[fresh_from..].contains(&b'\n') {
-            self.flush_output().await?;
+            self.flush_output(t).await?;
         }
         Ok(())
     }
 
     /// Hand the whole output buffer to the transport and wait until it has gone. On failure
     /// the bytes not handed over stay buffered, in order.
-    async fn flush_output(&mut self) -> Result<(), Error> {
+    async fn flush_output(&mut self, t: &mut impl Writing) -> Result<(), Error> {
         if self.output.is_empty() {
             return Ok(());
         }
-        let transport = self.transport.as_mut().ok_or_else(Error::closed)?;
         let mut sent = 0;
         let result = loop {
             if sent == self.output.len() {
                 break Ok(());
             }
-            match transport.write(&self.output[sent..]).await {
+            match t.write(&self.output[sent..]).await {
                 Ok(n) => sent += n,
                 Err(e) => break Err(e),
             }
@@ -308,7 +408,7 @@ impl<T: Transport> Stream<T> {
         // One drain at the end: draining after every write would be quadratic.
         self.output.drain(..sent);
         result?;
-        transport.flush().await
+        t.flush().await
     }
 
     /// Hand `data` to the transport after anything still queued, whatever the buffering
@@ -317,53 +417,34 @@ impl<T: Transport> Stream<T> {
         not(feature = "p3"),
         expect(dead_code, reason = "only WASI 0.3's send")
     )]
-    pub(crate) async fn write_through(&mut self, data: &[u8]) -> Result<(), Error> {
+    pub(crate) async fn write_through(
+        &mut self,
+        t: &mut impl Writing,
+        data: &[u8],
+    ) -> Result<(), Error> {
         self.writable()?;
-        self.send(data).await
-    }
-
-    /// Hand the unread bytes out, with the rest of the input (the caller takes it from the
-    /// transport): every later read that needs the network fails with `closed`.
-    #[cfg_attr(
-        not(feature = "p3"),
-        expect(dead_code, reason = "only WASI 0.3's receive")
-    )]
-    pub(crate) fn hand_out_input(&mut self) -> Result<Vec<u8>, Error> {
-        self.transport()?;
-        if let Some(failed) = &self.read_failed {
-            return Err(failed.clone());
-        }
-        let mut unread = std::mem::take(&mut self.input);
-        unread.drain(..self.read_pos);
-        self.read_pos = 0;
-        self.line_scanned = 0;
-        self.read_failed = Some(Error::io(
-            IoKind::Closed,
-            "The socket's input was handed out by receive",
-        ));
-        Ok(unread)
+        self.send(t, data).await
     }
 
     /// Hand `data` to the transport after anything still queued, and wait until it has gone.
-    /// If that fails, what was not handed over stays queued ([`Stream::keep`]).
-    async fn send(&mut self, data: &[u8]) -> Result<(), Error> {
-        if let Err(e) = self.flush_output().await {
+    /// If that fails, what was not handed over stays queued ([`Output::keep`]).
+    async fn send(&mut self, t: &mut impl Writing, data: &[u8]) -> Result<(), Error> {
+        if let Err(e) = self.flush_output(t).await {
             return Err(self.keep(data, e));
         }
-        let transport = self.transport.as_mut().ok_or_else(Error::closed)?;
         let mut sent = 0;
         let failure = loop {
             if sent == data.len() {
                 break None;
             }
-            match transport.write(&data[sent..]).await {
+            match t.write(&data[sent..]).await {
                 Ok(n) => sent += n,
                 Err(e) => break Some(e),
             }
         };
         match failure {
             Some(e) => Err(self.keep(&data[sent..], e)),
-            None => transport.flush().await,
+            None => t.flush().await,
         }
     }
 
@@ -376,12 +457,83 @@ impl<T: Transport> Stream<T> {
         }
     }
 
-    pub(crate) async fn flush(&mut self) -> Result<(), Error> {
-        self.transport()?;
-        self.flush_output().await
+    pub(crate) async fn flush(&mut self, t: &mut impl Writing) -> Result<(), Error> {
+        self.flush_output(t).await
     }
 
-    // ---- reading -------------------------------------------------------------------------
+    /// Send what is buffered, then forget the buffer whether or not that worked: the
+    /// output half of `close`.
+    pub(crate) async fn close(&mut self, t: &mut impl Writing) -> Result<(), Error> {
+        let flushed = self.flush_output(t).await;
+        self.output = Vec::new();
+        flushed
+    }
+}
+
+impl Input {
+    pub(crate) fn new(mode: Buffering) -> Self {
+        Input {
+            mode,
+            input: Vec::new(),
+            read_pos: 0,
+            line_scanned: 0,
+            max_line: MAX_LINE_LENGTH,
+            read_failed: None,
+        }
+    }
+
+    /// The longest line `read_ln` accepts (at least 1).
+    pub(crate) fn set_max_line_length(&mut self, bytes: u32) -> Result<(), Error> {
+        if bytes == 0 {
+            return Err(Error::Value(
+                "The line limit must be at least 1 byte".into(),
+            ));
+        }
+        self.max_line = usize::try_from(bytes).unwrap_or(usize::MAX);
+        Ok(())
+    }
+
+    /// The unread bytes, moved out (no allocation a peer could make fail); nothing is left.
+    fn take_unread(&mut self) -> Vec<u8> {
+        let mut unread = std::mem::take(&mut self.input);
+        unread.drain(..self.read_pos);
+        self.read_pos = 0;
+        self.line_scanned = 0;
+        unread
+    }
+
+    /// Before TLS starts over this input: refused, changing nothing, while received bytes
+    /// are unread, as they came before the upgrade and would look as if they came through it
+    /// (CVE-2011-0411).
+    pub(crate) fn before_upgrade(&mut self) -> Result<(), Error> {
+        if !self.unread().is_empty() {
+            return Err(Error::Value(format!(
+                "{} received bytes are still unread: refusing to start TLS, as they would \
+                 look as if they had come through it (CVE-2011-0411)",
+                self.unread().len()
+            )));
+        }
+        self.close();
+        Ok(())
+    }
+
+    /// Hand the unread bytes out, with the rest of the input (the caller takes it from the
+    /// transport): every later read that needs the network fails with `closed`.
+    #[cfg_attr(
+        not(feature = "p3"),
+        expect(dead_code, reason = "only WASI 0.3's receive")
+    )]
+    pub(crate) fn hand_out_input(&mut self) -> Result<Vec<u8>, Error> {
+        if let Some(failed) = &self.read_failed {
+            return Err(failed.clone());
+        }
+        let unread = self.take_unread();
+        self.read_failed = Some(Error::io(
+            IoKind::Closed,
+            "The socket's input was handed out by receive",
+        ));
+        Ok(unread)
+    }
 
     fn unread(&self) -> &[u8] {
         &self.input[self.read_pos..]
@@ -402,11 +554,11 @@ impl<T: Transport> Stream<T> {
     /// and every later read that needs the network fails the same way: the unterminated tail
     /// of a connection that broke off (a reset, a TLS peer that closed without close_notify)
     /// is never taken for a whole line or a whole stream (docs/semantics.md, "Failures").
-    async fn receive(&mut self, max: usize) -> Result<Vec<u8>, Error> {
+    async fn receive(&mut self, t: &mut impl Reading, max: usize) -> Result<Vec<u8>, Error> {
         if let Some(failed) = &self.read_failed {
             return Err(failed.clone());
         }
-        let received = self.transport_mut()?.read(max).await;
+        let received = t.read(max).await;
         if let Err(e @ Error::Io { kind, .. }) = &received
             && !matches!(kind, IoKind::TimedOut | IoKind::LimitExceeded)
         {
@@ -417,9 +569,9 @@ impl<T: Transport> Stream<T> {
 
     /// Read once from the transport (at most `max` bytes) into the input buffer. Returns how
     /// many bytes came; 0 is the end of the stream.
-    async fn fill(&mut self, max: usize) -> Result<usize, Error> {
+    async fn fill(&mut self, t: &mut impl Reading, max: usize) -> Result<usize, Error> {
         debug_assert!(max > 0, "a read of 0 bytes would wait forever");
-        let chunk = self.receive(max).await?;
+        let chunk = self.receive(t, max).await?;
         let n = chunk.len();
         if self.unread().is_empty() {
             // Nothing to keep: take the transport's buffer instead of copying it.
@@ -438,21 +590,29 @@ impl<T: Transport> Stream<T> {
         Ok(n)
     }
 
-    /// `read(count)`: `None` reads to the end of the stream and closes the socket.
-    pub(crate) async fn read(&mut self, count: Option<u32>) -> Result<Vec<u8>, Error> {
-        self.transport()?;
+    /// `read(count)`: `None` reads to the end of the stream (the caller then closes the
+    /// socket, docs/semantics.md).
+    pub(crate) async fn read(
+        &mut self,
+        t: &mut impl Reading,
+        count: Option<u32>,
+    ) -> Result<Vec<u8>, Error> {
         match count {
-            None => self.read_all().await,
-            Some(n) => self.read_exact_or_eof(n as usize).await,
+            None => self.read_all(t).await,
+            Some(n) => self.read_exact_or_eof(t, n as usize).await,
         }
     }
 
     /// Block until `n` bytes or the end of the stream. An unbuffered stream never takes more
     /// from the network than asked for (Alore: `peek` after `read(3)` is empty); the buffered
     /// modes refill their buffer and keep the surplus.
-    async fn read_exact_or_eof(&mut self, n: usize) -> Result<Vec<u8>, Error> {
+    async fn read_exact_or_eof(
+        &mut self,
+        t: &mut impl Reading,
+        n: usize,
+    ) -> Result<Vec<u8>, Error> {
         let mut out = Vec::new();
-        match self.gather(n, &mut out).await {
+        match self.gather(t, n, &mut out).await {
             Ok(()) => Ok(out),
             Err(e) => Err(self.give_back(out, e)),
         }
@@ -479,7 +639,12 @@ impl<T: Transport> Stream<T> {
     }
 
     /// Move up to `n` bytes into `out`: buffered ones first, then from the transport.
-    async fn gather(&mut self, n: usize, out: &mut Vec<u8>) -> Result<(), Error> {
+    async fn gather(
+        &mut self,
+        t: &mut impl Reading,
+        n: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
         let buffered = self.unread().len().min(n);
         push(out, &self.input[self.read_pos..self.read_pos + buffered])?;
         self.consume(buffered);
@@ -490,7 +655,7 @@ impl<T: Transport> Stream<T> {
                 _ => want.max(self.mode.refill_size()),
             }
             .min(MAX_READ_CHUNK);
-            let chunk = self.receive(ask).await?;
+            let chunk = self.receive(t, ask).await?;
             if chunk.is_empty() {
                 break;
             }
@@ -507,13 +672,11 @@ impl<T: Transport> Stream<T> {
         Ok(())
     }
 
-    async fn read_all(&mut self) -> Result<Vec<u8>, Error> {
-        let mut out = std::mem::take(&mut self.input);
-        out.drain(..self.read_pos);
-        self.read_pos = 0;
-        self.line_scanned = 0;
+    /// Everything to the end of the stream. On failure nothing is consumed.
+    async fn read_all(&mut self, t: &mut impl Reading) -> Result<Vec<u8>, Error> {
+        let mut out = self.take_unread();
         loop {
-            let chunk = match self.receive(MAX_READ_CHUNK).await {
+            let chunk = match self.receive(t, MAX_READ_CHUNK).await {
                 Ok(chunk) => chunk,
                 Err(e) => return Err(self.give_back(out, e)),
             };
@@ -522,13 +685,11 @@ impl<T: Transport> Stream<T> {
             }
             push(&mut out, &chunk)?;
         }
-        self.close().await?;
         Ok(out)
     }
 
     /// Read one line without its ending (LF, CR LF or CR).
-    pub(crate) async fn read_ln(&mut self) -> Result<Vec<u8>, Error> {
-        self.transport()?;
+    pub(crate) async fn read_ln(&mut self, t: &mut impl Reading) -> Result<Vec<u8>, Error> {
         loop {
             let unread = self.unread();
             let found = find_line_end(&unread[self.line_scanned..]).map(|i| i + self.line_scanned);
@@ -542,7 +703,7 @@ impl<T: Transport> Stream<T> {
                 Some(end) => {
                     // A CR is the last byte so far: wait to see whether an LF follows.
                     self.line_scanned = end;
-                    if self.fill(self.mode.refill_size()).await? == 0 {
+                    if self.fill(t, self.mode.refill_size()).await? == 0 {
                         return self.take_line(end, 1);
                     }
                 }
@@ -551,7 +712,7 @@ impl<T: Transport> Stream<T> {
                         return Err(self.drop_long_line());
                     }
                     self.line_scanned = unread.len();
-                    if self.fill(self.mode.refill_size()).await? == 0 {
+                    if self.fill(t, self.mode.refill_size()).await? == 0 {
                         return match self.unread().len() {
                             0 => Err(Error::end_of_stream()),
                             len => self.take_line(len, 0),
@@ -584,60 +745,39 @@ impl<T: Transport> Stream<T> {
         )
     }
 
-    /// Every line to the end of the stream, then close; closes also on failure
-    /// (docs/semantics.md, "Lines").
-    pub(crate) async fn read_lines(&mut self) -> Result<Vec<Vec<u8>>, Error> {
-        self.transport()?;
-        let result = self.collect_lines().await;
-        let closed = self.close().await;
-        let lines = result?;
-        closed?;
-        Ok(lines)
-    }
-
-    async fn collect_lines(&mut self) -> Result<Vec<Vec<u8>>, Error> {
+    /// Every line to the end of the stream (the caller then closes the socket, also on
+    /// failure: docs/semantics.md, "Lines").
+    pub(crate) async fn read_lines(&mut self, t: &mut impl Reading) -> Result<Vec<Vec<u8>>, Error> {
         let mut lines = Vec::new();
-        while !self.eof().await? {
+        while !self.eof(t).await? {
             // How many lines there are is the peer's to choose: an endless stream of short
             // lines must end in `limit-exceeded`, not in a trap.
             lines.try_reserve(1).map_err(|_| Error::out_of_memory())?;
-            lines.push(self.read_ln().await?);
+            lines.push(self.read_ln(t).await?);
         }
         Ok(lines)
     }
 
     /// The unread bytes, without reading or consuming.
     pub(crate) fn peek(&self) -> Result<Vec<u8>, Error> {
-        self.transport()?;
         let mut copy = Vec::new();
         push(&mut copy, self.unread())?;
         Ok(copy)
     }
 
     /// True when no byte is left; blocks until a byte or the end of the stream arrives.
-    pub(crate) async fn eof(&mut self) -> Result<bool, Error> {
-        self.transport()?;
+    pub(crate) async fn eof(&mut self, t: &mut impl Reading) -> Result<bool, Error> {
         if !self.unread().is_empty() {
             return Ok(false);
         }
-        Ok(self.fill(self.mode.refill_size()).await? == 0)
+        Ok(self.fill(t, self.mode.refill_size()).await? == 0)
     }
 
-    // ---- closing -------------------------------------------------------------------------
-
-    /// Flush, then release the transport even if the flush failed; a second close does
-    /// nothing.
-    pub(crate) async fn close(&mut self) -> Result<(), Error> {
-        if self.transport.is_none() {
-            return Ok(());
-        }
-        let flushed = self.flush_output().await;
-        self.transport = None;
-        self.output = Vec::new();
+    /// Forget what was received: the input half of `close`.
+    pub(crate) fn close(&mut self) {
         self.input = Vec::new();
         self.read_pos = 0;
         self.line_scanned = 0;
-        flushed
     }
 }
 

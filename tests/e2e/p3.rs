@@ -255,6 +255,19 @@ fn two_reads_at_once_on_one_socket_take_turns_first_come_first_served() {
 }
 
 #[test]
+fn a_read_and_a_write_on_one_socket_are_in_flight_together() {
+    // An echo peer: more than the two directions' buffers can hold, so a write that waited
+    // for the read to end (or the reverse) would stall until the consumer's 10 s timeout.
+    let server = Server::start(|peer| {
+        std::io::copy(&mut &peer, &mut &peer).unwrap();
+    });
+    let line = consume(&["duplex", &BULK.to_string()], server.port);
+    server.join();
+    let expected = fnv(&pattern(BULK));
+    assert_eq!(line, format!("echoed {BULK} fnv {expected:016x}"));
+}
+
+#[test]
 fn a_socket_dropped_without_close_is_closed_at_once_when_nothing_is_buffered() {
     // The consumer waits three seconds after the drop without calling the component again;
     // the end must come well before that (and before its exit closes everything anyway).

@@ -207,7 +207,7 @@ impl api::GuestSocket for Socket {
             if s.transport()?.is_tls() {
                 return Err(Error::Value("TLS is already on".into()));
             }
-            let name = tls::server_name(server_name, self.name.as_deref())?;
+            let name = names::server_name(server_name, self.name.as_deref())?;
             #[cfg(feature = "tls")]
             return s
                 .upgrade(async |connection| connection.start_tls(&name))

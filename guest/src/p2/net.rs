@@ -25,7 +25,7 @@ use wasip2::sockets::udp_create_socket::create_udp_socket;
 
 use super::wasi_error as error;
 use crate::error::{Error, IoKind};
-use crate::stream::Transport;
+use crate::stream::{Reading, Transport, Writing};
 
 /// A connected socket and its two streams.
 pub(crate) struct TcpConnection {
@@ -292,11 +292,13 @@ impl TcpConnection {
     }
 }
 
-impl Transport for TcpConnection {
+impl Reading for TcpConnection {
     async fn read(&mut self, max: usize) -> Result<Vec<u8>, Error> {
         self.read_by(max, self.limit())
     }
+}
 
+impl Writing for TcpConnection {
     async fn write(&mut self, data: &[u8]) -> Result<usize, Error> {
         self.write_some_by(data, self.limit())
     }
@@ -305,14 +307,6 @@ impl Transport for TcpConnection {
     /// handed to the network and a failure shows up at the call that caused it.
     async fn flush(&mut self) -> Result<(), Error> {
         self.flush_by(self.limit())
-    }
-
-    fn set_timeout(&mut self, timeout: Option<Duration>) {
-        self.timeout = timeout;
-    }
-
-    fn set_deadline(&mut self, within: Option<Duration>) {
-        self.until = Deadline::within(within);
     }
 
     async fn shutdown_output(&mut self) -> Result<(), Error> {
@@ -338,6 +332,16 @@ impl Transport for TcpConnection {
         self.socket
             .shutdown(ShutdownType::Send)
             .map_err(error::from_code)
+    }
+}
+
+impl Transport for TcpConnection {
+    fn set_timeout(&mut self, timeout: Option<Duration>) {
+        self.timeout = timeout;
+    }
+
+    fn set_deadline(&mut self, within: Option<Duration>) {
+        self.until = Deadline::within(within);
     }
 }
 

@@ -67,28 +67,3 @@ mod tls_build {
         }
     }
 }
-
-/// `server-name` as `start-tls` takes it: the name given, checked as a host name, or the name
-/// the socket was connected to.
-pub(crate) fn server_name(
-    given: Option<String>,
-    connected_to: Option<&str>,
-) -> Result<String, Error> {
-    match given {
-        Some(name) => {
-            crate::names::check_name(&name)?;
-            if alore_socket_rules::parse_ipv4(&name).is_some() {
-                return Err(Error::Value(
-                    "A TLS server name is a host name, not an address".into(),
-                ));
-            }
-            Ok(name)
-        }
-        None => connected_to.map(str::to_owned).ok_or_else(|| {
-            Error::Value(
-                "This socket was not connected to a host name: give start-tls the server's name"
-                    .into(),
-            )
-        }),
-    }
-}

@@ -3,7 +3,8 @@
 //! (`crate::stream`, `crate::connect`, `crate::names`), as in the WASI 0.2 edition.
 //!
 //! Every export that may wait is async, so the instance runs many calls at once: calls on
-//! different sockets interleave at their waits, and calls on one socket take turns (`turns`).
+//! different sockets interleave at their waits; on one socket a read and a write run at once,
+//! and two reads (or two writes) take turns (`turns`).
 
 mod net;
 mod turns;
@@ -17,11 +18,12 @@ use alore_socket_rules::{ETC_DIR, TLS_DENIED, TLS_ENV};
 use wit_bindgen::rt::async_support::StreamReader;
 
 use crate::error::{Error, IoKind};
-use crate::stream::{Buffering, Stream};
+use crate::stream::{Buffering, Input, Output};
 use crate::sys::Sys;
 use crate::{connect, names};
-use net::{Deadline, TcpConnection, TcpListener};
+use net::{Clock, Deadline, TcpConnection, TcpInput, TcpListener, TcpOutput};
 use turns::Turns;
+use wasi::sockets::types::TcpSocket;
 
 wit_bindgen::generate!({
     path: "wit-p3",
@@ -62,17 +64,26 @@ impl api::Guest for Component {
     }
 }
 
-/// The exported `socket` resource.
+/// The exported `socket` resource. Its two halves are held apart, each taking calls in turn:
+/// one read and one write may be in flight together (full duplex), while a second read waits
+/// for the first (docs/contract-0.2.md, "Concurrency").
 pub(crate) struct Socket {
-    /// The stream, one call at a time; `None` once dropped (its close runs in the background).
-    stream: Turns<Option<Stream<TcpConnection>>>,
+    /// The input half and its rules; `None` once closed.
+    input: Turns<Option<(Input, TcpInput)>>,
+    /// The output half and its rules; `None` once closed.
+    output: Turns<Option<(Output, TcpOutput)>>,
+    /// The halves' shared limits on waiting: set without waiting for either half.
+    clock: Clock,
     /// Both ends' addresses, known from the start: asked for without waiting for a turn.
     local: (IpAddr, u16),
     remote: (IpAddr, u16),
-    /// The stream is closed (kept here so the address calls need no turn).
+    /// `close` was called (or a read to the end closed the socket): every call after it
+    /// fails with `closed`, and a read in flight drops the input half when it ends.
     closed: Cell<bool>,
     /// The host name it was connected to: `start-tls`'s default server name.
     name: Option<String>,
+    /// The socket that owns both halves' streams; dropped after them.
+    _socket: TcpSocket,
 }
 
 impl Socket {
@@ -81,31 +92,78 @@ impl Socket {
         buffering: Option<api::Buffering>,
         name: Option<String>,
     ) -> Self {
+        let mode = mode(buffering);
+        let TcpConnection {
+            input,
+            output,
+            socket,
+            local,
+            remote,
+            clock,
+        } = connection;
         Socket {
-            local: connection.local_address(),
-            remote: connection.remote_address(),
-            stream: Turns::new(Some(Stream::new(connection, mode(buffering)))),
+            input: Turns::new(Some((Input::new(mode), input))),
+            output: Turns::new(Some((Output::new(mode), output))),
+            clock,
+            local,
+            remote,
             closed: Cell::new(false),
             name,
+            _socket: socket,
         }
     }
 
-    /// Run a call of the core on this socket's stream, in its turn.
-    async fn with<R>(
+    /// Run a read of the core on the input half, in its turn.
+    async fn reading<R>(
         &self,
-        f: impl AsyncFnOnce(&mut Stream<TcpConnection>) -> Result<R, Error>,
-    ) -> Result<R, api::Error> {
-        settled(async {
-            let mut turn = self.stream.turn().await;
-            let stream = turn.as_mut().ok_or_else(Error::closed)?;
-            let result = f(stream).await;
-            self.closed.set(stream.transport().is_err());
-            Ok(result?)
-        })
-        .await
+        f: impl AsyncFnOnce(&mut Input, &mut TcpInput) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        let mut turn = self.input.turn().await;
+        if self.closed.get() {
+            *turn = None;
+        }
+        let (input, transport) = turn.as_mut().ok_or_else(Error::closed)?;
+        let result = f(input, transport).await;
+        if self.closed.get() {
+            // Closed while this read waited: the input goes now (the peer sees it, SHUT_RD).
+            *turn = None;
+        }
+        result
     }
 
-    /// An address call: `closed` once the stream is.
+    /// Run a write of the core on the output half, in its turn.
+    async fn writing<R>(
+        &self,
+        f: impl AsyncFnOnce(&mut Output, &mut TcpOutput) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        let mut turn = self.output.turn().await;
+        let (output, transport) = turn.as_mut().ok_or_else(Error::closed)?;
+        f(output, transport).await
+    }
+
+    /// Flush, then release both halves even if the flush failed; a second close does
+    /// nothing. A read in flight is not cancelled: it ends as it would have, and drops the
+    /// input half then (`reading`).
+    async fn close(&self) -> Result<(), Error> {
+        if self.closed.replace(true) {
+            return Ok(());
+        }
+        let flushed = {
+            let mut turn = self.output.turn().await;
+            let flushed = match turn.as_mut() {
+                Some((output, transport)) => output.close(transport).await,
+                None => Ok(()),
+            };
+            *turn = None;
+            flushed
+        };
+        if let Some(mut input) = self.input.now() {
+            *input = None;
+        }
+        flushed
+    }
+
+    /// A call that needs neither half: `closed` once the socket is.
     fn known<R>(&self, value: R) -> Result<R, api::Error> {
         if self.closed.get() {
             return Err(Error::closed().into());
@@ -169,73 +227,91 @@ impl api::GuestSocket for Socket {
     }
 
     async fn set_timeout(&self, ms: Option<u32>) -> Result<(), api::Error> {
-        self.with(async |s| s.set_timeout(millis(ms))).await
+        self.known(())?;
+        self.clock.set_timeout(millis(ms));
+        Ok(())
     }
 
     async fn set_deadline(&self, ms: Option<u32>) -> Result<(), api::Error> {
-        self.with(async |s| s.set_deadline(millis(ms))).await
+        self.known(())?;
+        self.clock.set_deadline(millis(ms));
+        Ok(())
     }
 
     async fn set_max_line_length(&self, bytes: u32) -> Result<(), api::Error> {
-        self.with(async |s| s.set_max_line_length(bytes)).await
+        let set = async |input: &mut Input, _: &mut TcpInput| input.set_max_line_length(bytes);
+        Ok(settled(self.reading(set)).await?)
     }
 
     async fn shutdown_output(&self) -> Result<(), api::Error> {
-        self.with(async |s| s.shutdown_output().await).await
+        Ok(settled(self.writing(async |o, t| o.shutdown_output(t).await)).await?)
     }
 
     async fn write(&self, data: Vec<u8>) -> Result<(), api::Error> {
-        self.with(async |s| s.write(&data).await).await
+        Ok(settled(self.writing(async |o, t| o.write(t, &data).await)).await?)
     }
 
     async fn write_ln(&self, data: Vec<u8>) -> Result<(), api::Error> {
-        self.with(async |s| s.write_ln(&data).await).await
+        Ok(settled(self.writing(async |o, t| o.write_ln(t, &data).await)).await?)
     }
 
     async fn read(&self, count: Option<u32>) -> Result<Vec<u8>, api::Error> {
-        self.with(async |s| s.read(count).await).await
+        settled(async {
+            let read = self.reading(async |i, t| i.read(t, count).await).await?;
+            if count.is_none() {
+                // Read to the end: the socket closes (docs/semantics.md).
+                self.close().await?;
+            }
+            Ok(read)
+        })
+        .await
     }
 
     async fn read_ln(&self) -> Result<Vec<u8>, api::Error> {
-        self.with(async |s| s.read_ln().await).await
+        Ok(settled(self.reading(async |i, t| i.read_ln(t).await)).await?)
     }
 
     async fn read_lines(&self) -> Result<Vec<Vec<u8>>, api::Error> {
-        self.with(async |s| s.read_lines().await).await
+        settled(async {
+            let lines = self.reading(async |i, t| i.read_lines(t).await).await;
+            // Closes also on failure (docs/semantics.md, "Lines").
+            let closed = self.close().await;
+            let lines = lines?;
+            closed?;
+            Ok(lines)
+        })
+        .await
     }
 
     async fn peek(&self) -> Result<Vec<u8>, api::Error> {
-        self.with(async |s| s.peek()).await
+        Ok(settled(self.reading(async |i, _| i.peek())).await?)
     }
 
     async fn flush(&self) -> Result<(), api::Error> {
-        self.with(async |s| s.flush().await).await
+        Ok(settled(self.writing(async |o, t| o.flush(t).await)).await?)
     }
 
     async fn eof(&self) -> Result<bool, api::Error> {
-        self.with(async |s| s.eof().await).await
+        Ok(settled(self.reading(async |i, t| i.eof(t).await)).await?)
     }
 
     async fn close(&self) -> Result<(), api::Error> {
-        self.with(async |s| s.close().await).await
+        Ok(settled(Socket::close(self)).await?)
     }
 
     async fn receive(&self) -> Result<api::Received, api::Error> {
-        let (buffered, (rest, tcp_end)) = self
-            .with(async |s| {
-                let buffered = s.hand_out_input()?;
-                let input = s.transport_mut()?.take_input().ok_or_else(Error::closed)?;
-                Ok((buffered, input))
-            })
-            .await?;
+        let take = async |i: &mut Input, t: &mut TcpInput| {
+            let buffered = i.hand_out_input()?;
+            let input = t.take().ok_or_else(Error::closed)?;
+            Ok((buffered, input))
+        };
+        let (buffered, (rest, tcp_end)) = settled(self.reading(take)).await?;
         let (end_writer, end) = wit_future::new::<Result<(), api::Error>>(|| {
             Err(Error::io(IoKind::Other, "The connection's end was not reported").into())
         });
         // The host's end of the TCP input, in this contract's terms, once it is known.
         wit_bindgen::spawn_local(async move {
-            let ended = tcp_end
-                .await
-                .map_err(|code| wasi_error::from_code(code).into());
+            let ended = tcp_end.outcome().await.map_err(api::Error::from);
             let _ = end_writer.write(ended).await;
         });
         Ok(api::Received {
@@ -246,8 +322,8 @@ impl api::GuestSocket for Socket {
     }
 
     async fn send(&self, mut data: StreamReader<u8>) -> Result<(), api::Error> {
-        self.with(async |s| {
-            s.flush().await?;
+        let send = async |o: &mut Output, t: &mut TcpOutput| {
+            o.flush(t).await?;
             loop {
                 let mut chunk = Vec::new();
                 chunk
@@ -258,30 +334,22 @@ impl api::GuestSocket for Socket {
                     // The writer ended the stream (or went away): all of it has been sent.
                     return Ok(());
                 }
-                s.write_through(&chunk).await?;
+                o.write_through(t, &chunk).await?;
             }
-        })
-        .await
+        };
+        Ok(settled(self.writing(send)).await?)
     }
 
     async fn start_tls(&self, server_name: Option<String>) -> Result<(), api::Error> {
+        self.known(())?;
+        // The name is checked as the WASI 0.2 edition checks it, before anything else.
+        names::server_name(server_name, self.name.as_deref())?;
         let message = if P3::env(TLS_ENV).is_some_and(|v| v == TLS_DENIED) {
             "TLS: not allowed by the host's policy"
         } else {
             "TLS: not available in the WASI 0.3 edition yet (the WASI 0.2 edition's TLS build has it)"
         };
-        let name = server_name.or_else(|| self.name.clone());
-        self.with(async |_| {
-            // The name is checked as the WASI 0.2 edition checks it, before anything else.
-            let name = name.ok_or_else(|| {
-                Error::Value(
-                    "start-tls needs a server name: this socket was not connected to one".into(),
-                )
-            })?;
-            names::check_name(&name)?;
-            Err(Error::io(IoKind::Other, message))
-        })
-        .await
+        Err(Error::io(IoKind::Other, message).into())
     }
 
     fn local_address(&self) -> Result<String, api::Error> {
@@ -308,12 +376,12 @@ impl Drop for Socket {
     /// (nor poll a stream write, which needs a task to wait in): that close goes on as a task
     /// of the instance, alongside its next call.
     fn drop(&mut self) {
-        let stream = self.stream.now().and_then(|mut stream| stream.take());
-        match stream {
-            // Its own destructor closes it: with nothing to flush, nothing waits.
-            Some(stream) if !stream.has_pending_output() => drop(stream),
-            Some(mut stream) => wit_bindgen::spawn_local(async move {
-                let _ = stream.close().await;
+        drop(self.input.now().and_then(|mut input| input.take()));
+        match self.output.now().and_then(|mut output| output.take()) {
+            // With nothing to flush, nothing waits: dropping the stream closes it.
+            Some((output, transport)) if !output.has_pending_output() => drop((output, transport)),
+            Some((mut output, mut transport)) => wit_bindgen::spawn_local(async move {
+                let _ = output.close(&mut transport).await;
             }),
             None => {}
         }

@@ -7,9 +7,11 @@
 //! (closing it sends FIN). A read or write that loses the race with its deadline is cancelled;
 //! what it had moved before the cancel took is kept, so nothing is lost or sent twice.
 
-use std::future::{Future, IntoFuture};
+use std::cell::Cell;
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4};
 use std::pin::{Pin, pin};
+use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -22,7 +24,7 @@ use super::wasi::sockets::types::{
 use super::wasi_error::{from_code, timed_out};
 use super::wit_stream;
 use crate::error::{Error, IoKind};
-use crate::stream::Transport;
+use crate::stream::{Reading, Transport, Writing};
 
 /// A point in time (a monotonic-clock mark) after which a wait gives up; `None` waits forever.
 #[derive(Debug, Clone, Copy)]
@@ -99,30 +101,77 @@ pub(crate) fn address_of(address: IpSocketAddress) -> (IpAddr, u16) {
     }
 }
 
-/// How a stream of the connection ended, once known.
-type End = FutureReader<Result<(), ErrorCode>>;
+/// How one direction of a connection ended, once known: `ok` after FIN, or why not.
+pub(crate) struct End(FutureReader<Result<(), ErrorCode>>);
 
-/// A connected TCP socket and its two streams.
+impl End {
+    /// The answer, in the component's terms.
+    pub(crate) async fn outcome(self) -> Result<(), Error> {
+        self.0.await.map_err(from_code)
+    }
+}
+
+/// A connection's limits on waiting (`set-timeout`, `set-deadline`), shared by its two
+/// halves: setting them needs neither half, so it never waits for a read or a write.
+#[derive(Clone, Default)]
+pub(crate) struct Clock(Rc<Cell<(Option<Duration>, Deadline)>>);
+
+impl Default for Deadline {
+    fn default() -> Self {
+        Deadline::NEVER
+    }
+}
+
+impl Clock {
+    pub(crate) fn set_timeout(&self, timeout: Option<Duration>) {
+        let (_, until) = self.0.get();
+        self.0.set((timeout, until));
+    }
+
+    pub(crate) fn set_deadline(&self, within: Option<Duration>) {
+        let (timeout, _) = self.0.get();
+        self.0.set((timeout, Deadline::within(within)));
+    }
+
+    /// When the wait about to start must end: `set-timeout` from now, or `set-deadline`'s
+    /// instant, whichever comes first.
+    fn limit(&self) -> Deadline {
+        let (timeout, until) = self.0.get();
+        Deadline::within(timeout).earlier(until)
+    }
+}
+
+/// A connected TCP socket: its two halves, which the WASI 0.3 edition holds apart (one read
+/// and one write in flight at once), and the socket that owns them.
 pub(crate) struct TcpConnection {
-    /// What the peer sends: `None` once handed out (`receive`).
-    input: Option<(StreamReader<u8>, End)>,
-    /// How the input ended, once it has: `Ok` for the peer's FIN.
-    input_end: Option<Result<(), Error>>,
-    /// What we send: `None` after `shutdown-output`.
-    output: Option<StreamWriter<u8>>,
-    /// How sending ended; resolves when the output stream is closed, or sending failed.
-    output_end: Option<End>,
-    /// Why sending failed, once it has: every later write fails the same way.
-    output_failure: Option<Error>,
+    pub(crate) input: TcpInput,
+    pub(crate) output: TcpOutput,
     /// The socket itself: its streams work without it, but it is the connection's owner.
-    _socket: TcpSocket,
+    pub(crate) socket: TcpSocket,
     /// Both ends' addresses, learnt when the connection is made.
-    local: (IpAddr, u16),
-    remote: (IpAddr, u16),
-    /// How long one wait for the network may last (`set-timeout`); `None`: forever.
-    timeout: Option<Duration>,
-    /// No wait may end later than this (`set-deadline`).
-    until: Deadline,
+    pub(crate) local: (IpAddr, u16),
+    pub(crate) remote: (IpAddr, u16),
+    pub(crate) clock: Clock,
+}
+
+/// What the peer sends.
+pub(crate) struct TcpInput {
+    /// The stream and its end: `None` once handed out (`receive`).
+    stream: Option<(StreamReader<u8>, End)>,
+    /// How the input ended, once it has: `Ok` for the peer's FIN.
+    ended: Option<Result<(), Error>>,
+    clock: Clock,
+}
+
+/// What we send.
+pub(crate) struct TcpOutput {
+    /// `None` after `shutdown-output`.
+    stream: Option<StreamWriter<u8>>,
+    /// How sending ended; resolves when the output stream is closed, or sending failed.
+    end: Option<End>,
+    /// Why sending failed, once it has: every later write fails the same way.
+    failure: Option<Error>,
+    clock: Clock,
 }
 
 impl TcpConnection {
@@ -157,66 +206,47 @@ impl TcpConnection {
         let input = socket.receive();
         let (output, sent) = wit_stream::new::<u8>();
         let output_end = socket.send(sent);
+        let clock = Clock::default();
         Ok(TcpConnection {
-            input: Some(input),
-            input_end: None,
-            output: Some(output),
-            output_end: Some(output_end),
-            output_failure: None,
-            _socket: socket,
+            input: TcpInput {
+                stream: Some((input.0, End(input.1))),
+                ended: None,
+                clock: clock.clone(),
+            },
+            output: TcpOutput {
+                stream: Some(output),
+                end: Some(End(output_end)),
+                failure: None,
+                clock: clock.clone(),
+            },
+            socket,
             local: address_of(local),
             remote: address_of(remote),
-            timeout: None,
-            until: Deadline::NEVER,
+            clock,
         })
     }
+}
 
-    pub(crate) fn local_address(&self) -> (IpAddr, u16) {
-        self.local
-    }
-
-    pub(crate) fn remote_address(&self) -> (IpAddr, u16) {
-        self.remote
-    }
-
+impl TcpInput {
     /// The input stream and its end, for `receive`; `None` once handed out.
-    pub(crate) fn take_input(&mut self) -> Option<(StreamReader<u8>, End)> {
-        self.input.take()
-    }
-
-    /// When the wait about to start must end: `set-timeout` from now, or `set-deadline`'s
-    /// instant, whichever comes first.
-    fn limit(&self) -> Deadline {
-        Deadline::within(self.timeout).earlier(self.until)
+    pub(crate) fn take(&mut self) -> Option<(StreamReader<u8>, End)> {
+        self.stream.take()
     }
 
     /// How the input ended: the end future's answer (once), within `deadline`.
-    async fn input_ended(&mut self, deadline: Deadline) -> Result<Vec<u8>, Error> {
-        if let Some(end) = &self.input_end {
+    async fn ended(&mut self, deadline: Deadline) -> Result<Vec<u8>, Error> {
+        if let Some(end) = &self.ended {
             return end.clone().map(|()| Vec::new());
         }
-        let Some((_, end)) = self.input.take() else {
+        let Some((_, end)) = self.stream.take() else {
             return Err(Error::closed());
         };
-        let outcome = match deadline.within_deadline(end.into_future()).await {
+        let outcome = match deadline.within_deadline(end.outcome()).await {
             None => return Err(timed_out()),
-            Some(Ok(())) => Ok(()),
-            Some(Err(code)) => Err(from_code(code)),
+            Some(outcome) => outcome,
         };
-        self.input_end = Some(outcome.clone());
+        self.ended = Some(outcome.clone());
         outcome.map(|()| Vec::new())
-    }
-
-    /// Why sending stopped: the send future's answer, within `deadline`.
-    async fn output_failed(&mut self, deadline: Deadline) -> Error {
-        let Some(end) = self.output_end.take() else {
-            return Error::io(IoKind::ConnectionReset, "Broken pipe [EPIPE]");
-        };
-        match deadline.within_deadline(end.into_future()).await {
-            None => timed_out(),
-            Some(Err(code)) => from_code(code),
-            Some(Ok(())) => Error::io(IoKind::ConnectionReset, "Broken pipe [EPIPE]"),
-        }
     }
 
     /// Read at most `max` bytes by `deadline`; empty at the end of the stream.
@@ -225,10 +255,10 @@ impl TcpConnection {
         max: usize,
         deadline: Deadline,
     ) -> Result<Vec<u8>, Error> {
-        if self.input_end.is_some() {
-            return self.input_ended(deadline).await;
+        if self.ended.is_some() {
+            return self.ended(deadline).await;
         }
-        let Some((reader, _)) = self.input.as_mut() else {
+        let Some((reader, _)) = self.stream.as_mut() else {
             return Err(Error::closed());
         };
         let mut buffer = Vec::new();
@@ -245,16 +275,30 @@ impl TcpConnection {
         match result {
             StreamResult::Complete(_) if !buffer.is_empty() => Ok(buffer),
             StreamResult::Complete(_) | StreamResult::Cancelled => Err(timed_out()),
-            StreamResult::Dropped => self.input_ended(deadline).await,
+            StreamResult::Dropped => self.ended(deadline).await,
+        }
+    }
+}
+
+impl TcpOutput {
+    /// Why sending stopped: the send future's answer, within `deadline`.
+    async fn failed(&mut self, deadline: Deadline) -> Error {
+        let Some(end) = self.end.take() else {
+            return Error::io(IoKind::ConnectionReset, "Broken pipe [EPIPE]");
+        };
+        match deadline.within_deadline(end.outcome()).await {
+            None => timed_out(),
+            Some(Err(e)) => e,
+            Some(Ok(())) => Error::io(IoKind::ConnectionReset, "Broken pipe [EPIPE]"),
         }
     }
 
     /// Hand the first bytes of `data` to the host by `deadline`; how many it took.
     async fn write_by(&mut self, data: &[u8], deadline: Deadline) -> Result<usize, Error> {
-        if let Some(failure) = &self.output_failure {
+        if let Some(failure) = &self.failure {
             return Err(failure.clone());
         }
-        let Some(writer) = self.output.as_mut() else {
+        let Some(writer) = self.stream.as_mut() else {
             return Err(Error::io(IoKind::Closed, "Socket output is shut down"));
         };
         let (result, _) = {
@@ -268,22 +312,24 @@ impl TcpConnection {
             StreamResult::Complete(n) if n > 0 => Ok(n),
             StreamResult::Complete(_) | StreamResult::Cancelled => Err(timed_out()),
             StreamResult::Dropped => {
-                self.output = None;
-                let failure = self.output_failed(deadline).await;
-                self.output_failure = Some(failure.clone());
+                self.stream = None;
+                let failure = self.failed(deadline).await;
+                self.failure = Some(failure.clone());
                 Err(failure)
             }
         }
     }
 }
 
-impl Transport for TcpConnection {
+impl Reading for TcpInput {
     async fn read(&mut self, max: usize) -> Result<Vec<u8>, Error> {
-        self.read_by(max, self.limit()).await
+        self.read_by(max, self.clock.limit()).await
     }
+}
 
+impl Writing for TcpOutput {
     async fn write(&mut self, data: &[u8]) -> Result<usize, Error> {
-        self.write_by(data, self.limit()).await
+        self.write_by(data, self.clock.limit()).await
     }
 
     /// A write completes when the host has written the bytes to the socket: nothing waits.
@@ -291,26 +337,48 @@ impl Transport for TcpConnection {
         Ok(())
     }
 
-    fn set_timeout(&mut self, timeout: Option<Duration>) {
-        self.timeout = timeout;
-    }
-
-    fn set_deadline(&mut self, within: Option<Duration>) {
-        self.until = Deadline::within(within);
-    }
-
     /// Closing the output stream is WASI 0.3's half-close: the host sends FIN once every
     /// byte has gone, and then the send's end says how it went.
     async fn shutdown_output(&mut self) -> Result<(), Error> {
-        drop(self.output.take());
-        let Some(end) = self.output_end.take() else {
+        drop(self.stream.take());
+        let Some(end) = self.end.take() else {
             return Ok(());
         };
-        match self.limit().within_deadline(end.into_future()).await {
+        match self.clock.limit().within_deadline(end.outcome()).await {
             None => Err(timed_out()),
-            Some(Ok(())) => Ok(()),
-            Some(Err(code)) => Err(from_code(code)),
+            Some(outcome) => outcome,
         }
+    }
+}
+
+/// The whole connection, for the core's own TCP requests (DNS over TCP).
+impl Reading for TcpConnection {
+    async fn read(&mut self, max: usize) -> Result<Vec<u8>, Error> {
+        self.input.read(max).await
+    }
+}
+
+impl Writing for TcpConnection {
+    async fn write(&mut self, data: &[u8]) -> Result<usize, Error> {
+        self.output.write(data).await
+    }
+
+    async fn flush(&mut self) -> Result<(), Error> {
+        self.output.flush().await
+    }
+
+    async fn shutdown_output(&mut self) -> Result<(), Error> {
+        self.output.shutdown_output().await
+    }
+}
+
+impl Transport for TcpConnection {
+    fn set_timeout(&mut self, timeout: Option<Duration>) {
+        self.clock.set_timeout(timeout);
+    }
+
+    fn set_deadline(&mut self, within: Option<Duration>) {
+        self.clock.set_deadline(within);
     }
 }
 

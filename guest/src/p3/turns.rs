@@ -1,6 +1,7 @@
 //! Turns: a first-come, first-served lock for one instance's tasks (WASI 0.3 runs an
-//! instance's tasks on one thread, interleaved at their awaits). Calls on one socket take
-//! turns through it, so a second `read-ln` waits for the first instead of failing.
+//! instance's tasks on one thread, interleaved at their awaits). A socket's reads take turns
+//! through one, its writes through another, so a second `read-ln` waits for the first
+//! instead of failing.
 
 use std::cell::{Cell, RefCell, RefMut};
 use std::collections::VecDeque;

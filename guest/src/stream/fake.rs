@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use crate::error::{Error, IoKind};
-use crate::stream::{Buffering, Stream, Transport, now};
+use crate::stream::{Buffering, Reading, Stream, Transport, Writing, now};
 
 /// What the fake network saw and will deliver; shared with the test after the transport
 /// moved into the stream.
@@ -39,7 +39,7 @@ pub(crate) struct Wire {
 #[derive(Clone, Default)]
 pub(crate) struct Fake(pub(crate) Rc<RefCell<Wire>>);
 
-impl Transport for Fake {
+impl Reading for Fake {
     async fn read(&mut self, max: usize) -> Result<Vec<u8>, Error> {
         assert!(max > 0);
         let mut wire = self.0.borrow_mut();
@@ -63,7 +63,9 @@ impl Transport for Fake {
         wire.delivered += n;
         Ok(chunk)
     }
+}
 
+impl Writing for Fake {
     async fn write(&mut self, data: &[u8]) -> Result<usize, Error> {
         assert!(!data.is_empty());
         let mut wire = self.0.borrow_mut();
@@ -88,17 +90,19 @@ impl Transport for Fake {
         Ok(())
     }
 
+    async fn shutdown_output(&mut self) -> Result<(), Error> {
+        self.0.borrow_mut().shut = true;
+        Ok(())
+    }
+}
+
+impl Transport for Fake {
     fn set_timeout(&mut self, timeout: Option<Duration>) {
         self.0.borrow_mut().timeout = timeout;
     }
 
     fn set_deadline(&mut self, within: Option<Duration>) {
         self.0.borrow_mut().deadline = within;
-    }
-
-    async fn shutdown_output(&mut self) -> Result<(), Error> {
-        self.0.borrow_mut().shut = true;
-        Ok(())
     }
 }
 

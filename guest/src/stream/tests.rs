@@ -94,7 +94,7 @@ fn large_buffered_write_sends_whole_buffers_and_keeps_the_rest() {
     s.write(b"head").unwrap();
     s.write(&[7; 3 * 8192 + 10]).unwrap();
     assert_eq!(wire.sent_bytes().len(), 3 * 8192, "14 bytes held");
-    assert_eq!(s.output.len(), 14);
+    assert_eq!(s.output.output.len(), 14);
 }
 
 #[test]
@@ -112,7 +112,7 @@ fn failed_flush_keeps_the_bytes_and_close_still_releases() {
     s.write(b"data").unwrap();
     wire.0.borrow_mut().broken = true;
     assert_eq!(kind(s.flush()), IoKind::ConnectionReset);
-    assert_eq!(s.output, b"data");
+    assert_eq!(s.output.output, b"data");
     assert_eq!(kind(s.close()), IoKind::ConnectionReset);
     assert!(wire.0.borrow().released);
     assert_eq!(s.close(), Ok(()), "a second close does nothing");
@@ -345,7 +345,7 @@ fn every_operation_but_close_fails_after_close() {
 
 fn limited(max_line: usize, arrivals: &[&[u8]]) -> Now<Fake> {
     let (mut s, _) = stream(Buffering::Unbuffered, arrivals);
-    s.max_line = max_line;
+    s.input.max_line = max_line;
     s
 }
 
@@ -643,10 +643,10 @@ proptest! {
             // Failed or not, a write has taken all its bytes.
             expected.extend_from_slice(&data);
             let sent = wire.sent_bytes();
-            prop_assert_eq!(sent.len() + s.output.len(), expected.len(), "all taken");
+            prop_assert_eq!(sent.len() + s.output.output.len(), expected.len(), "all taken");
             prop_assert_eq!(&sent[..], &expected[..sent.len()], "sent in order");
             if result.is_ok() && mode == Buffering::Unbuffered {
-                prop_assert!(s.output.is_empty(), "an unbuffered write that succeeded sent everything");
+                prop_assert!(s.output.output.is_empty(), "an unbuffered write that succeeded sent everything");
             }
         }
         wire.0.borrow_mut().write_budget = None;

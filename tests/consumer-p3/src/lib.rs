@@ -5,6 +5,8 @@
 //! - `send N`: write a line, then send N pattern bytes through a stream (`send`), then close.
 //! - `two-reads`: two `read-ln`s at once on one socket; the lines in the order each call got
 //!   them (calls on one socket take turns, first come first served).
+//! - `duplex N`: write N pattern bytes (then shut the output down) while a `read` to the end
+//!   is in flight on the same socket; how many bytes came back and their checksum.
 //! - `drop-then-wait`: write a line, drop the socket unclosed, then wait three seconds without
 //!   another call to the socket component.
 //! - `pings N`, `peeks N`: N round trips, or N calls that return at once.
@@ -140,6 +142,28 @@ async fn two_reads(socket: Socket) -> Result<String, Error> {
     Ok(order)
 }
 
+async fn duplex(socket: Socket, total: u64) -> Result<String, Error> {
+    // Polled first by `both`: the read is in flight before the first write starts.
+    let reader = socket.read(None);
+    let writer = async {
+        let mut at = 0;
+        while at < total {
+            let n = (total - at).min(64 * 1024);
+            socket.write((at..at + n).map(pattern).collect()).await?;
+            at += n;
+        }
+        socket.shutdown_output().await
+    };
+    let (read, written) = both(reader, writer).await;
+    written?;
+    let echoed = read?;
+    Ok(format!(
+        "echoed {} fnv {:016x}",
+        echoed.len(),
+        fnv(FNV_START, &echoed)
+    ))
+}
+
 struct App;
 
 #[cfg(target_arch = "wasm32")]
@@ -161,6 +185,7 @@ impl exports::wasi::cli::run::Guest for App {
             "receive" => receive(socket).await,
             "send" => send(socket, arg(3).parse().unwrap_or(0)).await,
             "two-reads" => two_reads(socket).await,
+            "duplex" => duplex(socket, arg(3).parse().unwrap_or(0)).await,
             "drop-then-wait" => {
                 // Write a line, drop the socket without closing it, then wait three seconds
                 // without calling the socket component again.
