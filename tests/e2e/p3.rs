@@ -122,7 +122,7 @@ fn one_instance_of_the_wasi_0_3_edition_serves_a_thousand_clients_at_once() {
 }
 
 /// The WASI 0.3 test consumer (`tests/consumer-p3`), composed with the edition.
-fn consumer_p3() -> Vec<u8> {
+pub fn consumer_p3() -> Vec<u8> {
     let path = alore_socket_wasm_build::build_wasm(
         "alore-socket-test-consumer-p3",
         "alore_socket_test_consumer_p3",
@@ -159,12 +159,12 @@ fn consume_under(policy: &Policy, command: &[&str], port: u16) -> String {
 }
 
 /// The bytes the consumer's `send` sends, and what it checks received bytes against.
-fn pattern(n: u64) -> Vec<u8> {
+pub fn pattern(n: u64) -> Vec<u8> {
     (0..n).map(|i| (i % 251) as u8).collect()
 }
 
 /// FNV-1a, as the consumer computes it.
-fn fnv(bytes: &[u8]) -> u64 {
+pub fn fnv(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
     })

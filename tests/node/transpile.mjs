@@ -1,4 +1,4 @@
-// node transpile.mjs COMPONENT.wasm OUT_DIR
+// node transpile.mjs COMPONENT.wasm OUT_DIR [--jspi]
 //
 // jco-transpiles a component for Node the way it ran fastest in this project's measurements
 // (docs/node.md), with the jco pinned beside this file:
@@ -9,6 +9,8 @@
 // - jco's generated glue reads `process.env.JCO_DEBUG` on every call between components (an
 //   environment lookup in Node's C++); it is read once here instead, which made a composed
 //   `read-ln` four times faster.
+// - `--jspi` for a WASI 0.3 component (async functions, streams): jco's async lowering, which
+//   needs JSPI (`WebAssembly.Suspending`: Node 23 or later; the tests use the pinned Node 24).
 // Writes OUT_DIR/component.js with its core modules and, for a `wasi:cli` command,
 // OUT_DIR/run.mjs: `node OUT_DIR/run.mjs ARGS…` runs it. OUT_DIR must be where Node finds
 // `@bytecodealliance/preview2-shim` (a node_modules beside or above it).
@@ -17,9 +19,10 @@ import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { transpile } from '@bytecodealliance/jco';
 
-const [wasm, outDir] = process.argv.slice(2);
-if (!wasm || !outDir) {
-  console.error('usage: node transpile.mjs COMPONENT.wasm OUT_DIR');
+const [wasm, outDir, mode] = process.argv.slice(2);
+const jspi = mode === '--jspi';
+if (!wasm || !outDir || (mode !== undefined && !jspi)) {
+  console.error('usage: node transpile.mjs COMPONENT.wasm OUT_DIR [--jspi]');
   process.exit(2);
 }
 
@@ -34,6 +37,7 @@ const { files, exports } = await transpile(await readFile(wasm), {
   name: 'component',
   multiMemory,
   noTypescript: true,
+  ...(jspi ? { asyncMode: 'jspi' } : {}),
 });
 
 const DEBUG_CHECK = '  if (!globalThis?.process?.env?.JCO_DEBUG) { return; }';
@@ -51,6 +55,11 @@ for (const [name, bytes] of Object.entries(files)) {
   await writeFile(path, contents);
 }
 
+// A WASI 0.3 `run` is awaited, then Node is told to exit: preview3-shim's `wait-until` is a
+// timer that a cancelled wait does not clear, and it would hold Node up until it fires.
+const launcher = jspi
+  ? "import { run } from './component.js';\nawait run.run();\nprocess.exit();\n"
+  : "import { run } from './component.js';\nrun.run();\n";
 if (exports.some(([name]) => name.startsWith('wasi:cli/run@'))) {
-  await writeFile(join(outDir, 'run.mjs'), "import { run } from './component.js';\nrun.run();\n");
+  await writeFile(join(outDir, 'run.mjs'), launcher);
 }
