@@ -100,7 +100,7 @@ pub(crate) fn from_host_text(text: &str, prefix: &str) -> Error {
 /// The kind named in a host's error text, `Other` when none is recognised: Rust's
 /// `io::ErrorKind` names (what wasmtime prints) and the system's own words.
 fn classify(text: &str) -> IoKind {
-    const NAMES: [(&str, IoKind); 13] = [
+    const NAMES: [(&str, IoKind); 15] = [
         ("ConnectionReset", IoKind::ConnectionReset),
         ("ConnectionAborted", IoKind::ConnectionReset),
         ("BrokenPipe", IoKind::ConnectionReset),
@@ -114,6 +114,9 @@ fn classify(text: &str) -> IoKind {
         ("NetworkUnreachable", IoKind::Unreachable),
         ("PermissionDenied", IoKind::AccessDenied),
         ("OutOfMemory", IoKind::LimitExceeded),
+        // The host's socket limit (WASI 0.3 has no error code for it), and the system's.
+        ("EMFILE", IoKind::LimitExceeded),
+        ("Too many open files", IoKind::LimitExceeded),
     ];
     NAMES
         .iter()

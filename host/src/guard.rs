@@ -4,6 +4,7 @@
 //! lookups). The handle limit
 //! itself is the resource table's ([`crate::Policy::max_handles`], set in `store`).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -13,6 +14,7 @@ use wasmtime_wasi::TrappableError;
 use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddressFamily};
 use wasmtime_wasi::p2::bindings::sockets::{tcp, tcp_create_socket, udp_create_socket};
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, TcpSocket, UdpSocket};
+use wasmtime_wasi::p3::bindings::sockets::types::ErrorCode as P3Code;
 use wasmtime_wasi::sockets::{WasiSocketsCtxView, WasiSocketsView};
 use wasmtime_wasi_tls::WasiTlsView;
 
@@ -26,6 +28,8 @@ const TCP_CREATE: &str = "wasi:sockets/tcp-create-socket@0.2.12";
 const UDP_CREATE: &str = "wasi:sockets/udp-create-socket@0.2.12";
 const TLS_TYPES: &str = "wasi:tls/types@0.2.0-draft";
 const STREAMS: &str = "wasi:io/streams@0.2.12";
+/// WASI 0.3's sockets, which wasmtime-wasi 48 links at this version.
+const TYPES_P3: &str = "wasi:sockets/types@0.3.0";
 
 /// How long the bytes a guest handed an output stream may still take to go after it dropped
 /// the stream. wasmtime-wasi waits for them inside the drop, so a peer that never reads
@@ -39,6 +43,11 @@ pub const OUTPUT_LINGER: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub(crate) struct Sockets {
     open: usize,
+    /// The WASI 0.3 sockets counted in `open`, by their handle: only these give their count
+    /// back when dropped (WASI 0.3's accepted sockets come from a stream the host fills, past
+    /// these calls; the resource table bounds them, [`crate::Policy::max_handles`]). At most
+    /// `max` entries.
+    counted_p3: HashSet<u32>,
     /// Output streams dropped with bytes still going ([`OUTPUT_LINGER`]): each holds its socket's
     /// descriptor until they have gone, so each counts as a socket.
     lingering: Arc<AtomicUsize>,
@@ -49,6 +58,7 @@ impl Sockets {
     pub(crate) fn new(max: usize) -> Self {
         Sockets {
             open: 0,
+            counted_p3: HashSet::new(),
             lingering: Arc::default(),
             max,
         }
@@ -147,6 +157,96 @@ pub(crate) fn add_sockets_to_linker(linker: &mut Linker<State>) -> wasmtime::Res
         ResourceType::host::<UdpSocket>(),
         drop_socket::<UdpSocket>,
     )?;
+    Ok(())
+}
+
+/// What WASI 0.3 is told when a store has all the sockets its policy allows: 0.3.0's error
+/// codes have no `new-socket-limit`, so it is `other`, with words the component reads as
+/// `limit-exceeded` ("EMFILE", as the system says when a process has all its descriptors).
+fn socket_limit_p3(max: usize) -> P3Code {
+    P3Code::Other(Some(format!(
+        "the host's policy allows {max} sockets at once, and they are open [EMFILE]"
+    )))
+}
+
+type P3Answer<T> = wasmtime::Result<(Result<T, P3Code>,)>;
+
+/// A WASI 0.3 socket made by `made` (a wasmtime-wasi call) counted under `rep`, or its
+/// count given back if it failed.
+fn counted_p3<T>(
+    sockets: &mut Sockets,
+    made: Result<Resource<T>, TrappableError<P3Code>>,
+) -> P3Answer<Resource<T>> {
+    match made {
+        Ok(socket) => {
+            sockets.counted_p3.insert(socket.rep());
+            Ok((Ok(socket),))
+        }
+        Err(e) => {
+            sockets.give_back();
+            Ok((Err(e.downcast()?),))
+        }
+    }
+}
+
+/// Define WASI 0.3's socket-creating calls and the sockets' destructors over the standard
+/// ones, counting the sockets they make against [`crate::Policy::max_sockets`], as
+/// [`add_sockets_to_linker`] does for WASI 0.2's.
+pub(crate) fn add_p3_sockets_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> {
+    use wasmtime_wasi::p3::bindings::sockets::types::{
+        HostTcpSocket, HostUdpSocket, IpAddressFamily,
+    };
+    use wasmtime_wasi::sockets::{TcpSocket, UdpSocket};
+    linker.allow_shadowing(true);
+    let mut types = linker.instance(TYPES_P3)?;
+    types.func_wrap(
+        "[static]tcp-socket.create",
+        |mut store, (family,): (IpAddressFamily,)| -> P3Answer<Resource<TcpSocket>> {
+            let state = store.data_mut();
+            if state.sockets.take().is_err() {
+                return Ok((Err(socket_limit_p3(state.sockets.max)),));
+            }
+            let made = HostTcpSocket::create(&mut state.sockets(), family);
+            counted_p3(&mut state.sockets, made)
+        },
+    )?;
+    types.func_wrap_async(
+        "[static]udp-socket.create",
+        |mut store, (family,): (IpAddressFamily,)| {
+            Box::new(async move {
+                let state = store.data_mut();
+                if state.sockets.take().is_err() {
+                    return Ok((Err(socket_limit_p3(state.sockets.max)),));
+                }
+                let made = HostUdpSocket::create(&mut state.sockets(), family).await;
+                counted_p3(&mut state.sockets, made)
+            })
+        },
+    )?;
+    types.resource(
+        "tcp-socket",
+        ResourceType::host::<TcpSocket>(),
+        drop_p3_socket::<TcpSocket>,
+    )?;
+    types.resource(
+        "udp-socket",
+        ResourceType::host::<UdpSocket>(),
+        drop_p3_socket::<UdpSocket>,
+    )?;
+    Ok(())
+}
+
+/// A WASI 0.3 socket's destructor: deleted from the table, its count given back if it was
+/// counted.
+fn drop_p3_socket<T: Send + 'static>(
+    mut store: wasmtime::StoreContextMut<'_, State>,
+    rep: u32,
+) -> wasmtime::Result<()> {
+    let state = store.data_mut();
+    state.table.delete(Resource::<T>::new_own(rep))?;
+    if state.sockets.counted_p3.remove(&rep) {
+        state.sockets.give_back();
+    }
     Ok(())
 }
 

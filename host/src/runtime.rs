@@ -157,6 +157,7 @@ fn linkers(engine: &Engine) -> wasmtime::Result<(Linker<State>, Linker<State>)> 
     // some of 0.2 too when built with Rust's standard library).
     wasmtime_wasi::p3::add_to_linker(&mut standard)?;
     lookup::add_p3_to_linker(&mut standard)?;
+    crate::guard::add_p3_sockets_to_linker(&mut standard)?;
     let mut tls = standard.clone();
     let mut tls_options = wasmtime_wasi_tls::p2::LinkOptions::default();
     tls_options.tls(true);

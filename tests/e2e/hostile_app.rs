@@ -42,7 +42,7 @@ fn status_bytes(field: &str) -> usize {
 
 /// A TCP server that accepts every connection and keeps it open, so that the hog's
 /// handshakes have streams to hold.
-fn holding_server() -> u16 {
+pub fn holding_server() -> u16 {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let port = listener.local_addr().unwrap().port();
     let held = Arc::new(Mutex::new(Vec::new()));

@@ -268,6 +268,23 @@ fn a_read_and_a_write_on_one_socket_are_in_flight_together() {
 }
 
 #[test]
+fn the_policy_bounds_the_sockets_a_wasi_0_3_instance_holds_and_a_drop_gives_one_back() {
+    const MAX: usize = 5;
+    let port = crate::hostile_app::holding_server();
+    let policy = Policy::deny_all()
+        .allow(Allow::host(Ipv4Addr::LOCALHOST).port(port))
+        .max_sockets(MAX);
+    let line = consume_under(&policy, &["sockets", "100"], port);
+    assert_eq!(
+        line,
+        format!(
+            "made {MAX}, then: io-error IoErrorKind::LimitExceeded: Too many open sockets \
+             [EMFILE]; after dropping them: connected"
+        )
+    );
+}
+
+#[test]
 fn a_socket_dropped_without_close_is_closed_at_once_when_nothing_is_buffered() {
     // The consumer waits three seconds after the drop without calling the component again;
     // the end must come well before that (and before its exit closes everything anyway).

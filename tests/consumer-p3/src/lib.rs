@@ -7,6 +7,8 @@
 //!   them (calls on one socket take turns, first come first served).
 //! - `duplex N`: write N pattern bytes (then shut the output down) while a `read` to the end
 //!   is in flight on the same socket; how many bytes came back and their checksum.
+//! - `sockets N`: connect until N sockets are open or a connect fails, then drop them all and
+//!   connect once more: how many were made, what stopped it, and what the last connect got.
 //! - `drop-then-wait`: write a line, drop the socket unclosed, then wait three seconds without
 //!   another call to the socket component.
 //! - `pings N`, `peeks N`: N round trips, or N calls that return at once.
@@ -174,11 +176,11 @@ impl exports::wasi::cli::run::Guest for App {
         let args = wasi::cli::environment::get_arguments();
         let arg = |i: usize| args.get(i).cloned().unwrap_or_default();
         let port: u16 = arg(2).parse().map_err(|_| eprintln!("not a port"))?;
-        let options = ConnectOptions {
+        let options = || ConnectOptions {
             buffering: None,
             timeout_ms: Some(10_000),
         };
-        let socket = Socket::connect("127.0.0.1".into(), port, options)
+        let socket = Socket::connect("127.0.0.1".into(), port, options())
             .await
             .map_err(|e| eprintln!("connect: {}", describe(&e)))?;
         let outcome = match arg(1).as_str() {
@@ -186,6 +188,26 @@ impl exports::wasi::cli::run::Guest for App {
             "send" => send(socket, arg(3).parse().unwrap_or(0)).await,
             "two-reads" => two_reads(socket).await,
             "duplex" => duplex(socket, arg(3).parse().unwrap_or(0)).await,
+            "sockets" => {
+                let n: usize = arg(3).parse().unwrap_or(0);
+                let mut held = vec![socket];
+                let mut made = format!("made all {n}");
+                while held.len() < n {
+                    match Socket::connect("127.0.0.1".into(), port, options()).await {
+                        Ok(socket) => held.push(socket),
+                        Err(e) => {
+                            made = format!("made {}, then: {}", held.len(), describe(&e));
+                            break;
+                        }
+                    }
+                }
+                drop(held);
+                let again = match Socket::connect("127.0.0.1".into(), port, options()).await {
+                    Ok(_) => "connected".to_owned(),
+                    Err(e) => describe(&e),
+                };
+                Ok(format!("{made}; after dropping them: {again}"))
+            }
             "drop-then-wait" => {
                 // Write a line, drop the socket without closing it, then wait three seconds
                 // without calling the socket component again.
