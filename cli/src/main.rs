@@ -25,14 +25,17 @@ use clap::{Parser, Subcommand, ValueEnum};
 )]
 struct Cli {
     /// Allow TCP connections to these addresses and ports (repeatable), e.g. 127.0.0.1:8080,
-    /// 10.0.0.0/8, 127.0.0.1:8000-8099.
+    /// 10.0.0.0/8, 127.0.0.1:8000-8099, [::1]:8080, [2001:db8::]/32:443 (IPv6 in brackets
+    /// when a port follows). An IPv4 rule also covers the IPv4-mapped IPv6 form of its
+    /// addresses, and nothing else of IPv6.
     #[arg(
         long = "allow",
         value_name = "ADDR[/BITS][:PORT[-PORT]]",
         global = true
     )]
     allow: Vec<Allow>,
-    /// Allow server sockets on these addresses and ports (repeatable), e.g. 127.0.0.1:8000.
+    /// Allow server sockets on these addresses and ports (repeatable), e.g. 127.0.0.1:8000,
+    /// [::1]:8000.
     /// Accepted peers must be allowed by --allow, as if the component had connected to them.
     #[arg(
         long = "allow-listen",

@@ -352,6 +352,17 @@ fn bad_command_lines_and_components_are_one_line_errors() {
         (vec!["--component", given, "hostname"], 1, given),
         (vec!["connect", "0.0.0.0", port.as_str()], 1, "IoError"),
         (vec!["connect", "a b", "80"], 1, "ValueError"),
+        (
+            vec!["--allow", "[fe80::1%eth0]:80", "hostname"],
+            2,
+            "zone indices",
+        ),
+        (
+            vec!["--allow", "[::ffff:127.0.0.1]:80", "hostname"],
+            2,
+            "IPv4-mapped",
+        ),
+        (vec!["--allow", "[::1]/129", "hostname"], 2, "prefix length"),
         (vec!["connect", "", "80"], 1, "ValueError: Empty host name"),
         (
             vec!["--tls-ca", given, "connect", "127.0.0.1", port.as_str()],

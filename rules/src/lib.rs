@@ -5,7 +5,7 @@
 //! code. Where the two disagreed, a resolver the component used was one the host's policy
 //! did not allow.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4};
 use std::time::Duration;
 
 /// The environment variable naming the resolver (`IP[:PORT]`) for reverse lookups, used
@@ -173,6 +173,57 @@ pub fn parse_ipv4(text: &str) -> Option<Ipv4Addr> {
     text.parse().ok()
 }
 
+/// Why a text that looks like an address is not one the component takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddressError {
+    /// An IPv6 literal with a zone index (`fe80::1%eth0`): a zone names an interface of one
+    /// machine, which a sandboxed component has no business choosing.
+    Zone,
+    /// Not an address at all: a host name, perhaps.
+    NotAnAddress,
+}
+
+impl std::fmt::Display for AddressError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AddressError::Zone => "IPv6 zone indices (the %… after an address) are not supported",
+            AddressError::NotAnAddress => "not a dotted-decimal IPv4 or an IPv6 address",
+        })
+    }
+}
+
+/// An address literal, as the component and the host read it everywhere (a destination, a
+/// server socket's address, a reverse lookup, a policy rule): strict dotted-decimal IPv4
+/// ([`parse_ipv4`]), or IPv6 as `inet_pton(AF_INET6)` takes it, without brackets. An
+/// IPv4-mapped IPv6 address (`::ffff:1.2.3.4`) is the IPv4 address it maps ([`canonical`]).
+pub fn parse_ip(text: &str) -> Result<IpAddr, AddressError> {
+    if let Some(v4) = parse_ipv4(text) {
+        return Ok(IpAddr::V4(v4));
+    }
+    if text.contains('%') && text.contains(':') {
+        return Err(AddressError::Zone);
+    }
+    match text.parse::<Ipv6Addr>() {
+        Ok(v6) => Ok(canonical(IpAddr::V6(v6))),
+        Err(_) => Err(AddressError::NotAnAddress),
+    }
+}
+
+/// The address as what it reaches: an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, which a
+/// dual-stack socket sends to the IPv4 host) is that IPv4 address; every other address is
+/// itself. The deprecated IPv4-compatible form (`::a.b.c.d`) is IPv6: no kernel sends it to
+/// the IPv4 host. Policies and the component compare addresses only in this form, so a grant
+/// for one family never admits the other.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(v6),
+        },
+        v4 => v4,
+    }
+}
+
 /// Check a destination or name before any traffic: not empty, at most [`MAX_NAME_LENGTH`]
 /// bytes, no space or control character, no empty label (one trailing dot is allowed: it
 /// only says the name is fully qualified), no label over [`MAX_LABEL_LENGTH`] bytes. The
@@ -213,6 +264,32 @@ pub fn check_answered_name(name: &str) -> Result<(), &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn address_literals_of_both_families_and_mapped_ones_as_ipv4() {
+        let ip = |text: &str| parse_ip(text).unwrap().to_string();
+        assert_eq!(ip("127.0.0.1"), "127.0.0.1");
+        assert_eq!(ip("::1"), "::1");
+        assert_eq!(ip("2001:DB8:0:0:0:0:0:5"), "2001:db8::5", "RFC 5952 text");
+        assert_eq!(ip("::ffff:127.0.0.1"), "127.0.0.1", "mapped: the IPv4 host");
+        assert_eq!(ip("::ffff:7f00:1"), "127.0.0.1", "mapped, in hex");
+        assert_eq!(ip("::127.0.0.1"), "::7f00:1", "compatible: IPv6");
+        assert_eq!(parse_ip("fe80::1%eth0"), Err(AddressError::Zone));
+        assert_eq!(parse_ip("fe80::1%25"), Err(AddressError::Zone));
+        for not in [
+            "",
+            "localhost",
+            "127.1",
+            "[::1]",
+            "::1:",
+            "1.2.3.4.5",
+            "::g",
+            "01.2.3.4",
+        ] {
+            assert_eq!(parse_ip(not), Err(AddressError::NotAnAddress), "{not:?}");
+        }
+        assert!(!AddressError::Zone.to_string().contains('\n'));
+    }
 
     #[test]
     fn host_text_drops_the_backtrace_and_bounds_the_length() {

@@ -149,3 +149,55 @@ fn an_application_cannot_grow_the_host_past_its_policy_and_the_host_serves_after
     socket.write_ln(b"still here").unwrap();
     assert_eq!(socket.read_ln().unwrap(), b"still here");
 }
+
+/// A TCP server on `address` that accepts every connection and keeps it open.
+fn holding_server_on(address: std::net::IpAddr) -> u16 {
+    let listener = TcpListener::bind((address, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    port
+}
+
+#[test]
+fn a_grant_for_one_family_never_lets_the_other_through_in_any_form() {
+    use std::net::Ipv6Addr;
+    let hog = std::fs::read(build_wasm("alore-socket-test-consumer", "test-hog").unwrap()).unwrap();
+    let port4 = holding_server_on(Ipv4Addr::LOCALHOST.into());
+    let port6 = holding_server_on(Ipv6Addr::LOCALHOST.into());
+    let connect = |policy: &Policy, address: &str, port: u16| {
+        run(&hog, policy, &["connect", address, &port.to_string()]).unwrap()
+    };
+    // IPv4 granted: its IPv6 forms are not a way around the rule.
+    // (The hog imports wasi:tls for another command: TLS is allowed, and irrelevant here.)
+    let v4 = Policy::deny_all()
+        .allow_tls(true)
+        .allow(Allow::host(Ipv4Addr::LOCALHOST).port(port4));
+    assert_eq!(connect(&v4, "127.0.0.1", port4), "connected");
+    // wasmtime refuses the mapped and compatible forms on an IPv6 socket (invalid-argument);
+    // the policy refuses the rest before any packet.
+    for (other, refused) in [
+        ("::1", "PermissionDenied"),
+        ("::127.0.0.1", "InvalidInput"),
+        ("::ffff:127.0.0.1", "InvalidInput"),
+        ("64:ff9b::7f00:1", "PermissionDenied"),
+    ] {
+        assert_eq!(
+            connect(&v4, other, port4),
+            refused,
+            "{other} under an IPv4 grant"
+        );
+    }
+    assert_eq!(connect(&v4, "::1", port6), "PermissionDenied");
+    // IPv6 granted, every address of it: no IPv4 address, mapped or not.
+    let v6 = Policy::deny_all()
+        .allow_tls(true)
+        .allow("::/0".parse().unwrap());
+    assert_eq!(connect(&v6, "::1", port6), "connected");
+    assert_eq!(connect(&v6, "127.0.0.1", port4), "PermissionDenied");
+    assert_eq!(connect(&v6, "::ffff:127.0.0.1", port4), "InvalidInput");
+}

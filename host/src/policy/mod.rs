@@ -3,7 +3,7 @@
 //! address is denied too. What a policy means for a store is computed once, in [`Plan::of`];
 //! its WASI terms are in `wasi`.
 
-use std::net::{IpAddr, SocketAddr, SocketAddrV4};
+use std::net::{SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,12 +61,12 @@ pub struct Policy {
     max_handles: usize,
 }
 
-/// Whether one of `rules` allows `address`; IPv6 never is (the component is IPv4-only).
+/// Whether one of `rules` allows `address`, compared as what it reaches (an IPv4-mapped
+/// address is its IPv4 address: [`alore_socket_rules::canonical`]).
 fn any_allows(rules: &[Allow], address: SocketAddr) -> bool {
-    match address.ip() {
-        IpAddr::V4(ip) => rules.iter().any(|rule| rule.allows(ip, address.port())),
-        IpAddr::V6(_) => false,
-    }
+    rules
+        .iter()
+        .any(|rule| rule.allows(address.ip(), address.port()))
 }
 
 impl Default for Policy {
@@ -126,12 +126,10 @@ impl Policy {
 
     /// Whether an explicit bind of `address` is allowed: a listener's, port 0 meaning "any".
     fn allows_bind(&self, address: SocketAddr) -> bool {
-        match address {
-            SocketAddr::V4(v4) if v4.port() == 0 => {
-                self.listen.iter().any(|rule| rule.contains(*v4.ip()))
-            }
-            _ => self.allows_listen(address),
+        if address.port() == 0 {
+            return self.listen.iter().any(|rule| rule.contains(address.ip()));
         }
+        self.allows_listen(address)
     }
 
     /// Allow or forbid name lookups through the host's resolver.

@@ -3,7 +3,7 @@
 //! `/etc`, `$HOSTNAME` and the resolvers. Every grant is the whole store's: in a composition
 //! the application plugged into the component gets it too.
 
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::path::Path;
 
 use alore_socket_rules::{
@@ -78,9 +78,11 @@ fn allows(
     address: SocketAddr,
     use_: SocketAddrUse,
 ) -> bool {
-    let resolver = match address {
-        SocketAddr::V4(v4) => resolvers.contains(&v4),
-        SocketAddr::V6(_) => false,
+    // The resolvers the component reads are IPv4 (`ResolvConf`); a mapped address reaches
+    // the same server.
+    let resolver = match alore_socket_rules::canonical(address.ip()) {
+        IpAddr::V4(ip) => resolvers.contains(&SocketAddrV4::new(ip, address.port())),
+        IpAddr::V6(_) => false,
     };
     // The implicit bind before a connect or a first send asks for the wildcard address
     // and an ephemeral port; any other bind is a server's, allowed by the listen rules.
@@ -158,7 +160,18 @@ mod tests {
             assert!(!check("10.0.0.53:54", use_) && !check("10.0.0.54:53", use_));
         }
         assert!(!check("127.0.0.1:7000", UdpSend) && !check("127.0.0.1:7000", UdpReceive));
-        assert!(!check("[::1]:7000", TcpConnect), "no IPv6");
+        assert!(!check("[::1]:7000", TcpConnect), "::1 is not 127.0.0.1");
+        assert!(
+            check("[::ffff:127.0.0.1]:7000", TcpConnect),
+            "the mapped form of an allowed address is that address"
+        );
+        assert!(check("[::ffff:10.0.0.53]:53", UdpSend));
+        assert!(
+            !check("[::10.0.0.53]:53", UdpSend),
+            "the compatible form is IPv6"
+        );
+        // The implicit bind of an IPv6 client.
+        assert!(check("[::]:0", TcpBind) && check("[::]:0", UdpBind));
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //!
 //! - `tcp COUNT`, `udp COUNT`: sockets.
 //! - `pollables COUNT`: pollables on a clock (past the handle limit: a trap).
+//! - `connect ADDRESS PORT`: one TCP connection through Rust's `std::net` (raw `wasi:sockets`),
+//!   to any address of either family: `connected`, or the error's kind.
 //! - `tls-names COUNT PORT SIZE`: TLS handshakes over connections to `127.0.0.1:PORT`, each
 //!   with a server name of SIZE bytes, never finished.
 
@@ -83,12 +85,26 @@ fn main() -> ExitCode {
             });
             (kept.len(), e)
         }
+        [_, what, address, port] if what == "connect" => {
+            let Ok(address) = address.parse::<std::net::IpAddr>() else {
+                eprintln!("not an address: {address}");
+                return ExitCode::from(2);
+            };
+            let port = u16::try_from(number(port)).unwrap_or(0);
+            match std::net::TcpStream::connect((address, port)) {
+                Ok(_) => println!("connected"),
+                Err(e) => println!("{:?}", e.kind()),
+            }
+            return ExitCode::SUCCESS;
+        }
         [_, what, count, port, size] if what == "tls-names" => {
             let port = u16::try_from(number(port)).unwrap_or(0);
             tls_names(number(count), port, number(size))
         }
         _ => {
-            eprintln!("usage: test-hog tcp|udp|pollables COUNT | tls-names COUNT PORT SIZE");
+            eprintln!(
+                "usage: test-hog tcp|udp|pollables COUNT | connect ADDRESS PORT | tls-names COUNT PORT SIZE"
+            );
             return ExitCode::from(2);
         }
     };
