@@ -25,6 +25,8 @@ mod connect;
 mod dns_server;
 #[path = "e2e/faults.rs"]
 mod faults;
+#[path = "e2e/ipv6.rs"]
+mod ipv6;
 #[path = "e2e/names.rs"]
 mod names;
 #[path = "e2e/nothing_lost.rs"]

@@ -8,12 +8,16 @@
 //!    (`bench/std-peer`), run by the same engine (`in_wasm.rs`);
 //! 5. Python's `socket` module (`bench/peer.py`), when `python3` exists (`python.rs`).
 //!
+//! Then the TLS rows, the WASI 0.3 edition's table, IPv6 beside IPv4 (`ipv6.rs`) and the Node
+//! table.
+//!
 //! A full run writes `bench/results.md`; `--quick` (for CI) and `--only WORKLOAD` only print.
 //! Progress goes to stderr.
 
 mod contenders;
 mod from_host;
 mod in_wasm;
+mod ipv6;
 mod native;
 mod node;
 mod p3;
@@ -58,6 +62,9 @@ struct Args {
     /// With --only: also run the WASI 0.3 edition's table (all of it).
     #[arg(long)]
     p3: bool,
+    /// With --only: also run the IPv6 table (all of it).
+    #[arg(long)]
+    ipv6: bool,
 }
 
 fn wasm_artifact(package: &str, artifact: &str) -> Result<Vec<u8>> {
@@ -148,7 +155,13 @@ fn main() -> Result<()> {
         Vec::new()
     };
 
-    let report = report::report(&rows, &p3_rows, node.as_ref(), args.quick)?;
+    let ipv6_rows = if args.only.is_none() || args.ipv6 {
+        ipv6::rows(&runtime, &sizes)?
+    } else {
+        Vec::new()
+    };
+
+    let report = report::report(&rows, &p3_rows, &ipv6_rows, node.as_ref(), args.quick)?;
     print!("{report}");
     if !args.quick && args.only.is_none() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("results.md");

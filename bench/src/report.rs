@@ -222,10 +222,35 @@ fn p3_table(out: &mut String, rows: &[Row3]) -> Result<()> {
     )
 }
 
+fn ipv6_table(out: &mut String, rows: &[crate::ipv6::Row6]) -> Result<()> {
+    writeln!(
+        out,
+        "\nIPv6 beside IPv4, same run: the same workloads over `::1` and over 127.0.0.1, native \
+         `std::net` and the component called from the host (best of three runs each, the \
+         families taking turns).\n"
+    )?;
+    table(
+        out,
+        [
+            "native IPv4",
+            "native IPv6",
+            "component IPv4",
+            "component IPv6",
+        ],
+        [
+            ("component IPv6 vs IPv4", 3, 2),
+            ("native IPv6 vs IPv4", 1, 0),
+            ("component IPv6 vs native IPv6", 3, 1),
+        ],
+        rows,
+    )
+}
+
 /// The results as Markdown: when and where they were taken, then the tables.
 pub(crate) fn report(
     rows: &[Row],
     p3: &[Row3],
+    ipv6: &[crate::ipv6::Row6],
     node: Option<&NodeTable>,
     quick: bool,
 ) -> Result<String> {
@@ -279,6 +304,9 @@ pub(crate) fn report(
     )?;
     if !p3.is_empty() {
         p3_table(&mut out, p3)?;
+    }
+    if !ipv6.is_empty() {
+        ipv6_table(&mut out, ipv6)?;
     }
     if let Some(node) = node {
         node_table(&mut out, node)?;

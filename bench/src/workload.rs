@@ -1,7 +1,7 @@
 //! The workloads, their sizes, and the one-connection servers on 127.0.0.1 they run against.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, TcpListener};
 use std::thread::{self, JoinHandle};
 
 use anyhow::{Result, bail};
@@ -155,17 +155,25 @@ impl Workload {
         }
     }
 
-    /// A fresh server for one run of the workload (lookups need none: port 0).
+    /// A fresh server on 127.0.0.1 for one run of the workload (lookups need none: port 0).
     pub(crate) fn server(self, sizes: &Sizes) -> Result<Server> {
+        self.server_on(Ipv4Addr::LOCALHOST.into(), sizes)
+    }
+
+    /// [`Workload::server`] on `ip` (127.0.0.1 or ::1).
+    pub(crate) fn server_on(self, ip: IpAddr, sizes: &Sizes) -> Result<Server> {
         let count = self.count(sizes);
+        let start = |serve| Server::start(ip, serve);
         match self {
             Workload::Receive | Workload::ReceiveDetached => {
-                Server::start(move |l| serve_bytes(l, count))
+                start(Box::new(move |l| serve_bytes(l, count)))
             }
-            Workload::Send | Workload::SendDetached => Server::start(move |l| take_bytes(l, count)),
-            Workload::Lines => Server::start(move |l| serve_lines(l, count)),
-            Workload::RoundTrips => Server::start(echo_lines),
-            Workload::Connects => Server::start(move |l| accept_all(l, count)),
+            Workload::Send | Workload::SendDetached => {
+                start(Box::new(move |l| take_bytes(l, count)))
+            }
+            Workload::Lines => start(Box::new(move |l| serve_lines(l, count))),
+            Workload::RoundTrips => start(Box::new(echo_lines)),
+            Workload::Connects => start(Box::new(move |l| accept_all(l, count))),
             Workload::Lookups | Workload::Instantiation => Ok(Server::none()),
         }
     }
@@ -175,6 +183,9 @@ fn mib(sizes: &Sizes) -> f64 {
     sizes.bulk as f64 / (1 << 20) as f64
 }
 
+/// What a server does with its listener.
+type Serve = Box<dyn FnOnce(TcpListener) -> Result<()> + Send + 'static>;
+
 /// A server for one run on its own thread; [`Server::finish`] reports how it went.
 pub(crate) struct Server {
     pub(crate) port: u16,
@@ -182,8 +193,9 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    fn start(serve: impl FnOnce(TcpListener) -> Result<()> + Send + 'static) -> Result<Self> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    fn start(ip: IpAddr, serve: Serve) -> Result<Self> {
+        assert!(ip.is_loopback(), "the benchmark connects only to loopback");
+        let listener = TcpListener::bind((ip, 0))?;
         let port = listener.local_addr()?.port();
         let thread = Some(thread::spawn(move || serve(listener)));
         Ok(Server { port, thread })

@@ -1,7 +1,7 @@
 //! `connect`: a line client through the component.
 
 use std::io::{BufRead, Write};
-use std::net::{IpAddr, ToSocketAddrs};
+use std::net::ToSocketAddrs;
 
 use alore_socket_host::blocking::Socket;
 use alore_socket_host::{
@@ -27,20 +27,24 @@ pub(crate) fn connect(
         tls,
     } = how;
     alore_socket_rules::check_name(host).map_err(|why| anyhow::anyhow!("ValueError: {why}"))?;
-    if let Some(address) = alore_socket_rules::parse_ipv4(host) {
-        policy = policy.allow(Allow::host(address).port(port));
-    } else {
-        let addresses = (host, port)
-            .to_socket_addrs()
-            .with_context(|| format!("cannot resolve {host}"))?;
-        let mut answer = LookupTable::default();
-        for address in addresses {
-            if let IpAddr::V4(ip) = address.ip() {
-                policy = policy.allow(Allow::host(ip).port(port));
-                answer.add(host, ip.into());
-            }
+    match alore_socket_rules::parse_ip(host) {
+        Ok(address) => policy = policy.allow(Allow::host(address).port(port)),
+        Err(e @ alore_socket_rules::AddressError::Zone) => {
+            anyhow::bail!("ValueError: Invalid address: {e}")
         }
-        policy = policy.allow_lookup(true).lookup_table(answer);
+        Err(alore_socket_rules::AddressError::NotAnAddress) => {
+            let addresses = (host, port)
+                .to_socket_addrs()
+                .with_context(|| format!("cannot resolve {host}"))?;
+            let mut answer = LookupTable::default();
+            // Both families, in the resolver's order: the component races them (RFC 8305).
+            for address in addresses {
+                let ip = alore_socket_rules::canonical(address.ip());
+                policy = policy.allow(Allow::host(ip).port(port));
+                answer.add(host, ip);
+            }
+            policy = policy.allow_lookup(true).lookup_table(answer);
+        }
     }
     let options = ConnectOptions {
         buffering: Some(mode),

@@ -468,7 +468,13 @@ fn connect_tls_talks_lines_over_tls_trusting_tls_ca() {
 
 /// An echo server on 127.0.0.1 for the copied binary's `connect`: every line back.
 fn line_echo_server() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    line_echo_server_on(Ipv4Addr::LOCALHOST.into())
+}
+
+/// [`line_echo_server`] on `ip` (a loopback address).
+fn line_echo_server_on(ip: std::net::IpAddr) -> u16 {
+    assert!(ip.is_loopback());
+    let listener = TcpListener::bind((ip, 0)).unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
@@ -484,6 +490,23 @@ fn line_echo_server() -> u16 {
         }
     });
     port
+}
+
+#[test]
+fn connect_takes_an_ipv6_address() {
+    let port = line_echo_server_on(std::net::Ipv6Addr::LOCALHOST.into()).to_string();
+    let mut child = alore_socket()
+        .args(["connect", "::1", &port])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"six\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "six\n");
+    one_line_error(&["connect", "fe80::1%lo", &port], 1, "zone indices");
 }
 
 #[test]

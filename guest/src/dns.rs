@@ -1,6 +1,9 @@
 //! The pure parts of reverse lookup: the hosts file, `resolv.conf`, and DNS PTR messages
 //! (encoded and decoded by `simple-dns`). No WASI here; `names` does the I/O.
 
+use std::fmt::Write as _;
+use std::net::IpAddr;
+#[cfg(test)]
 use std::net::Ipv4Addr;
 
 use simple_dns::rdata::RData;
@@ -8,20 +11,34 @@ use simple_dns::{CLASS, Name, Packet, PacketFlag, Question, RCODE, TYPE};
 
 use crate::error::Error;
 
-/// The first name the hosts file gives `address`: the first line whose address matches.
-pub(crate) fn name_in_hosts(hosts: &str, address: Ipv4Addr) -> Option<String> {
+/// The first name the hosts file gives `address`: the first line whose address is the same
+/// address, in any of its spellings (the one address rule: `alore_socket_rules::parse_ip`).
+pub(crate) fn name_in_hosts(hosts: &str, address: IpAddr) -> Option<String> {
     hosts.lines().find_map(|line| {
         let line = line.split('#').next().unwrap_or_default();
         let mut fields = line.split_whitespace();
-        let matches = fields.next()?.parse::<Ipv4Addr>().ok()? == address;
+        let matches = alore_socket_rules::parse_ip(fields.next()?).ok()? == address;
         matches.then(|| fields.next().map(str::to_owned)).flatten()
     })
 }
 
-/// The name a PTR query asks about: `d.c.b.a.in-addr.arpa` for `a.b.c.d`.
-pub(crate) fn ptr_name(address: Ipv4Addr) -> String {
-    let [a, b, c, d] = address.octets();
-    format!("{d}.{c}.{b}.{a}.in-addr.arpa")
+/// The name a PTR query asks about: `d.c.b.a.in-addr.arpa` for `a.b.c.d`, and for IPv6 the
+/// 32 nibbles backwards under `ip6.arpa` (RFC 3596 §2.5).
+pub(crate) fn ptr_name(address: IpAddr) -> String {
+    match address {
+        IpAddr::V4(v4) => {
+            let [a, b, c, d] = v4.octets();
+            format!("{d}.{c}.{b}.{a}.in-addr.arpa")
+        }
+        IpAddr::V6(v6) => {
+            let mut name = String::with_capacity(72);
+            for byte in v6.octets().iter().rev() {
+                let _ = write!(name, "{:x}.{:x}.", byte & 0xf, byte >> 4);
+            }
+            name.push_str("ip6.arpa");
+            name
+        }
+    }
 }
 
 /// A recursive PTR query for `name`.
@@ -152,18 +169,45 @@ mod tests {
     fn hosts_file_first_matching_line_first_name() {
         let hosts = "# comment\n127.0.0.1\tlocalhost loopback\n10.0.0.1 ten # trailing\n10.0.0.1 other\n::1 ip6\n";
         assert_eq!(
-            name_in_hosts(hosts, Ipv4Addr::LOCALHOST).as_deref(),
+            name_in_hosts(hosts, Ipv4Addr::LOCALHOST.into()).as_deref(),
             Some("localhost")
         );
         assert_eq!(
-            name_in_hosts(hosts, Ipv4Addr::new(10, 0, 0, 1)).as_deref(),
+            name_in_hosts(hosts, Ipv4Addr::new(10, 0, 0, 1).into()).as_deref(),
             Some("ten")
         );
-        assert_eq!(name_in_hosts(hosts, Ipv4Addr::new(10, 0, 0, 2)), None);
         assert_eq!(
-            name_in_hosts("10.0.0.2\n", Ipv4Addr::new(10, 0, 0, 2)),
+            name_in_hosts(hosts, Ipv4Addr::new(10, 0, 0, 2).into()),
+            None
+        );
+        assert_eq!(
+            name_in_hosts("10.0.0.2\n", Ipv4Addr::new(10, 0, 0, 2).into()),
             None,
             "no name"
+        );
+    }
+
+    #[test]
+    fn ipv6_in_hosts_files_and_ptr_names() {
+        let hosts = "::1 ip6-localhost\n2001:db8:0:0::5 five\n::ffff:10.0.0.9 mapped\n";
+        let ip = |t: &str| alore_socket_rules::parse_ip(t).unwrap();
+        assert_eq!(
+            name_in_hosts(hosts, ip("::1")).as_deref(),
+            Some("ip6-localhost")
+        );
+        assert_eq!(
+            name_in_hosts(hosts, ip("2001:db8::5")).as_deref(),
+            Some("five")
+        );
+        assert_eq!(
+            name_in_hosts(hosts, ip("10.0.0.9")).as_deref(),
+            Some("mapped")
+        );
+        assert_eq!(name_in_hosts(hosts, ip("::2")), None);
+        // RFC 3596 §2.5's example.
+        assert_eq!(
+            ptr_name(ip("4321:0:1:2:3:4:567:89ab")),
+            "b.a.9.8.7.6.5.0.4.0.0.0.3.0.0.0.2.0.0.0.1.0.0.0.0.0.0.0.1.2.3.4.ip6.arpa"
         );
     }
 
@@ -233,7 +277,7 @@ mod tests {
 
     #[test]
     fn queries_and_replies() {
-        let name = ptr_name(Ipv4Addr::new(1, 2, 3, 4));
+        let name = ptr_name(Ipv4Addr::new(1, 2, 3, 4).into());
         assert_eq!(name, "4.3.2.1.in-addr.arpa");
         let query = ptr_query(7, &name).unwrap();
         assert!(!answers(&query, 7, &name), "a query is not an answer");
@@ -293,7 +337,7 @@ mod tests {
 
     #[test]
     fn only_a_ptr_record_owned_by_the_question_counts() {
-        let name = ptr_name(Ipv4Addr::new(1, 2, 3, 4));
+        let name = ptr_name(Ipv4Addr::new(1, 2, 3, 4).into());
         let other = reply_with(
             &name,
             vec![record("9.9.9.9.in-addr.arpa", ptr("evil.example"))],
@@ -331,7 +375,7 @@ mod tests {
 
     #[test]
     fn a_ptr_target_that_is_no_host_name_is_refused_without_echo() {
-        let name = ptr_name(Ipv4Addr::new(1, 2, 3, 4));
+        let name = ptr_name(Ipv4Addr::new(1, 2, 3, 4).into());
         for bad in [
             "line1\nline2.example",
             "red\x1b[31m.example",

@@ -3,12 +3,12 @@
 //! has neither reverse lookup nor gethostname, so they are done the way a POSIX program does
 //! them: files first, then DNS. Written once over [`Sys`], for both editions.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use alore_socket_rules::{
-    self as rules, HOSTNAME_ENV, HOSTNAME_FILE, HOSTS_FILE, RESOLV_CONF_FILE, RESOLVER_ENV,
-    ResolvConf, etc_path, parse_ipv4,
+    self as rules, AddressError, HOSTNAME_ENV, HOSTNAME_FILE, HOSTS_FILE, RESOLV_CONF_FILE,
+    RESOLVER_ENV, ResolvConf, etc_path, parse_ip,
 };
 
 use crate::dns::{self, Reply};
@@ -21,56 +21,83 @@ pub(crate) fn check_name(name: &str) -> Result<(), Error> {
     rules::check_name(name).map_err(|why| Error::Value(why.into()))
 }
 
-/// The IPv4 addresses of a `name` that passed [`check_name`], in the resolver's order. A
-/// dotted-decimal name is its own answer and never reaches the resolver.
-pub(crate) async fn resolve_ipv4<S: Sys>(
-    name: &str,
-    deadline: S::Deadline,
-) -> Result<Vec<Ipv4Addr>, Error> {
-    if let Some(address) = parse_ipv4(name) {
-        return Ok(vec![address]);
+/// An address literal ([`alore_socket_rules::parse_ip`]: IPv4, IPv6, a mapped address as its
+/// IPv4 one), `None` for a name, or a `value-error` for an IPv6 literal with a zone.
+pub(crate) fn address_literal(text: &str) -> Result<Option<IpAddr>, Error> {
+    match parse_ip(text) {
+        Ok(ip) => Ok(Some(ip)),
+        Err(AddressError::NotAnAddress) => Ok(None),
+        Err(e @ AddressError::Zone) => Err(Error::Value(format!("Invalid address: {e}"))),
     }
-    let addresses = S::resolve(name, deadline).await?;
-    let ipv4: Vec<Ipv4Addr> = addresses
-        .into_iter()
-        .filter_map(|address| match address {
-            IpAddr::V4(ip) => Some(ip),
-            IpAddr::V6(_) => None,
-        })
-        .collect();
-    if ipv4.is_empty() {
-        return Err(Error::Name("No IP address for host".into()));
-    }
-    Ok(ipv4)
 }
 
-/// `get-host-by-name`: dotted decimal as it is, a name as its first IPv4 address.
+/// The host name a socket was connected to (`start-tls`'s default server name): the
+/// destination, unless it was an address.
+pub(crate) fn name_of_destination(destination: String) -> Option<String> {
+    matches!(parse_ip(&destination), Err(AddressError::NotAnAddress)).then_some(destination)
+}
+
+/// Where a server socket listens: `address` (an address literal of either family; IPv4's
+/// any address when left out, as Alore's) and `port`.
+pub(crate) fn listen_address(address: Option<String>, port: u16) -> Result<SocketAddr, Error> {
+    let ip = match address {
+        None => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        Some(text) => address_literal(&text)?.ok_or_else(|| {
+            Error::Value(format!(
+                "Invalid address: {text:?} is not dotted-decimal IPv4 or an IPv6 address"
+            ))
+        })?,
+    };
+    Ok(SocketAddr::new(ip, port))
+}
+
+/// The addresses of a `name` that passed [`check_name`], both families, in the resolver's
+/// order. An address literal is its own answer and never reaches the resolver.
+pub(crate) async fn resolve<S: Sys>(
+    name: &str,
+    deadline: S::Deadline,
+) -> Result<Vec<IpAddr>, Error> {
+    if let Some(address) = address_literal(name)? {
+        return Ok(vec![address]);
+    }
+    let addresses: Vec<IpAddr> = S::resolve(name, deadline)
+        .await?
+        .into_iter()
+        .map(rules::canonical)
+        .collect();
+    if addresses.is_empty() {
+        return Err(Error::Name("No IP address for host".into()));
+    }
+    Ok(addresses)
+}
+
+/// `get-host-by-name`: an address literal as it is (in its standard text); a name as its
+/// first IPv4 address, Alore's meaning, or its first IPv6 one when it has no IPv4 address.
 pub(crate) async fn host_by_name<S: Sys>(name: &str) -> Result<String, Error> {
     check_name(name)?;
-    Ok(resolve_ipv4::<S>(name, S::NEVER).await?[0].to_string())
+    let addresses = resolve::<S>(name, S::NEVER).await?;
+    let first = addresses
+        .iter()
+        .find(|ip| ip.is_ipv4())
+        .unwrap_or(&addresses[0]);
+    Ok(first.to_string())
 }
 
 /// `get-host-addresses`: every address of `name`, both families, in the resolver's order; an
 /// address literal as it is.
-#[cfg_attr(
-    not(feature = "p3"),
-    expect(dead_code, reason = "only in the 0.2.0 contract")
-)]
 pub(crate) async fn host_addresses<S: Sys>(name: &str) -> Result<Vec<String>, Error> {
     check_name(name)?;
-    if let Ok(address) = name.parse::<IpAddr>() {
-        return Ok(vec![address.to_string()]);
-    }
-    let addresses = S::resolve(name, S::NEVER).await?;
+    let addresses = resolve::<S>(name, S::NEVER).await?;
     Ok(addresses.iter().map(IpAddr::to_string).collect())
 }
 
-/// `get-host-by-address`: strict dotted decimal only; then the hosts file; then a DNS PTR
-/// query over UDP (TCP when the answer is truncated), within the configured tries.
+/// `get-host-by-address`: an address literal of either family only; then the hosts file;
+/// then a DNS PTR query (`in-addr.arpa` or `ip6.arpa`) over UDP (TCP when the answer is
+/// truncated), within the configured tries.
 pub(crate) async fn host_by_address<S: Sys>(address: &str) -> Result<String, Error> {
-    let Some(ip) = parse_ipv4(address) else {
+    let Some(ip) = address_literal(address)? else {
         return Err(Error::Value(format!(
-            "Invalid address: {address:?} is not dotted-decimal IPv4"
+            "Invalid address: {address:?} is not dotted-decimal IPv4 or an IPv6 address"
         )));
     };
     if let Some(hosts) = S::read_file(&etc_path(HOSTS_FILE)).await
@@ -104,7 +131,7 @@ pub(crate) async fn host_by_address<S: Sys>(address: &str) -> Result<String, Err
 /// attempts × servers × timeout (three times that for a try that falls back to TCP: the UDP
 /// try, the TCP connect and the TCP exchange).
 async fn reverse_dns<S: Sys>(
-    ip: Ipv4Addr,
+    ip: IpAddr,
     servers: &[SocketAddrV4],
     conf: &ResolvConf,
 ) -> Result<String, Error> {
@@ -177,7 +204,7 @@ async fn tcp_request<S: Sys>(
     timeout: Duration,
     reply: impl Fn(&[u8]) -> Option<Vec<u8>>,
 ) -> Result<Vec<u8>, Error> {
-    let mut connection = S::connect(server, S::after(timeout)).await?;
+    let mut connection = S::connect(SocketAddr::V4(server), S::after(timeout)).await?;
     connection.set_deadline(Some(timeout));
     let mut sent = 0;
     while sent < request.len() {
@@ -231,7 +258,7 @@ pub(crate) fn server_name(
     match given {
         Some(name) => {
             check_name(&name)?;
-            if alore_socket_rules::parse_ipv4(&name).is_some() {
+            if !matches!(parse_ip(&name), Err(AddressError::NotAnAddress)) {
                 return Err(Error::Value(
                     "A TLS server name is a host name, not an address".into(),
                 ));

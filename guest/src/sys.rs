@@ -2,7 +2,7 @@
 //! over, once, for both editions. The WASI 0.2 edition's (`p2`) block inside each call; the
 //! WASI 0.3 edition's (`p3`) await the host.
 
-use std::net::{IpAddr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use crate::error::Error;
@@ -17,6 +17,8 @@ use crate::stream::Transport;
 pub(crate) trait Sys {
     /// A connected TCP socket.
     type Connection: Transport;
+    /// A TCP connection attempt in flight ([`Sys::start`]); dropping it cancels it.
+    type Attempt;
     /// A point in time after which a wait gives up.
     type Deadline: Copy;
     /// The deadline that never passes.
@@ -24,6 +26,12 @@ pub(crate) trait Sys {
 
     /// `wait` from now.
     fn after(wait: Duration) -> Self::Deadline;
+
+    /// The earlier of two deadlines.
+    fn earlier(a: Self::Deadline, b: Self::Deadline) -> Self::Deadline;
+
+    /// Whether `deadline` has passed.
+    fn passed(deadline: Self::Deadline) -> bool;
 
     /// `wait` from now, or never for no wait.
     fn within(wait: Option<Duration>) -> Self::Deadline {
@@ -37,9 +45,20 @@ pub(crate) trait Sys {
 
     /// A TCP connection to `remote`, by `deadline`.
     async fn connect(
-        remote: SocketAddrV4,
+        remote: SocketAddr,
         deadline: Self::Deadline,
     ) -> Result<Self::Connection, Error>;
+
+    /// Start connecting to `remote`, without waiting: the attempt goes on while the caller
+    /// starts others ([`Sys::settle`]).
+    fn start(remote: SocketAddr) -> Result<Self::Attempt, Error>;
+
+    /// Wait until one of `attempts` has connected or failed (`Some`: that attempt leaves the
+    /// list, and the others go on) or `until` passes (`None`).
+    async fn settle(
+        attempts: &mut Vec<Self::Attempt>,
+        until: Self::Deadline,
+    ) -> Option<Result<Self::Connection, Error>>;
 
     /// Send `query` to `server` over UDP and return the first datagram from it that `accept`
     /// takes, or `None` if none came by `deadline`.

@@ -85,6 +85,11 @@ impl Instance {
         block_on(self.0.get_host_by_name(name))
     }
 
+    /// [`crate::Instance::get_host_addresses`], blocking.
+    pub fn get_host_addresses(&self, name: &str) -> Result<Vec<String>, Error> {
+        block_on(self.0.get_host_addresses(name))
+    }
+
     /// [`crate::Instance::get_host_by_address`], blocking.
     pub fn get_host_by_address(&self, address: &str) -> Result<String, Error> {
         block_on(self.0.get_host_by_address(address))

@@ -147,13 +147,21 @@ impl Instance {
         Ok(ServerSocket::new(self, handle))
     }
 
-    /// `GetHostByName(name)`: the first IPv4 address of `name`, in dotted decimal.
+    /// `GetHostByName(name)`: the first IPv4 address of `name`, in dotted decimal (its
+    /// first IPv6 address when it has no IPv4 one); an address as it is.
     pub async fn get_host_by_name(&self, name: &str) -> Result<String, Error> {
         self.run(async |i| edition::get_host_by_name(i, name).await)
             .await
     }
 
-    /// `GetHostByAddress(address)`: the name of an IPv4 address (hosts file, then DNS).
+    /// Every address of `name`, both families, in the resolver's order.
+    pub async fn get_host_addresses(&self, name: &str) -> Result<Vec<String>, Error> {
+        self.run(async |i| edition::get_host_addresses(i, name).await)
+            .await
+    }
+
+    /// `GetHostByAddress(address)`: the name of an IPv4 or IPv6 address (hosts file, then
+    /// DNS).
     pub async fn get_host_by_address(&self, address: &str) -> Result<String, Error> {
         self.run(async |i| edition::get_host_by_address(i, address).await)
             .await

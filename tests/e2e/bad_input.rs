@@ -94,7 +94,16 @@ fn bad_input_gives_the_documented_errors() {
             lookup(&long_label),
             Outcome::Value,
         ),
-        ("get-host-by-name: only IPv6", lookup("::1"), Outcome::Name),
+        (
+            "get-host-by-name: an IPv6 literal",
+            lookup("::1"),
+            Outcome::Ok(b"::1".to_vec()),
+        ),
+        (
+            "get-host-by-name: an IPv6 zone",
+            lookup("fe80::1%eth0"),
+            Outcome::Value,
+        ),
         (
             "get-host-by-name: dotted decimal",
             lookup("10.0.0.1"),
@@ -115,7 +124,16 @@ fn bad_input_gives_the_documented_errors() {
             reverse("1.2.3.4.5"),
             Outcome::Value,
         ),
-        ("get-host-by-address: ::1", reverse("::1"), Outcome::Value),
+        (
+            "get-host-by-address: ::1, with no hosts file or resolver",
+            reverse("::1"),
+            Outcome::Name,
+        ),
+        (
+            "get-host-by-address: an IPv6 zone",
+            reverse("fe80::1%1"),
+            Outcome::Value,
+        ),
         (
             "get-host-by-address: localhost",
             reverse("localhost"),

@@ -149,7 +149,16 @@ pub struct Server<T> {
 
 impl<T: Send + 'static> Server<T> {
     pub fn start(script: impl FnOnce(TcpStream) -> T + Send + 'static) -> Self {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+        Self::start_on(Ipv4Addr::LOCALHOST.into(), script)
+    }
+
+    /// [`Server::start`] on `ip` (a loopback address: 127.0.0.0/8 or ::1).
+    pub fn start_on(
+        ip: std::net::IpAddr,
+        script: impl FnOnce(TcpStream) -> T + Send + 'static,
+    ) -> Self {
+        assert!(ip.is_loopback(), "tests connect only to loopback");
+        let listener = TcpListener::bind((ip, 0)).expect("bind");
         let port = listener.local_addr().expect("local address").port();
         let handle = thread::spawn(move || {
             let (stream, _) = listener.accept().expect("accept");

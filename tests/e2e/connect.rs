@@ -67,27 +67,6 @@ fn unknown_names_are_name_errors() {
 }
 
 #[test]
-fn a_name_with_only_ipv6_addresses_is_a_name_error() {
-    // IPv4 only (docs/semantics.md, "Connecting"). "::1" passes the argument checks and
-    // resolves, to IPv6 alone.
-    let error = loopback().connect("::1", 80, None).map(drop).unwrap_err();
-    assert!(
-        error.is_name_error() && error.to_string().contains("No IP address"),
-        "{error}"
-    );
-    let error = loopback().get_host_by_name("::1").unwrap_err();
-    assert!(error.is_name_error(), "{error}");
-    let error = loopback()
-        .connect("v6-only.test", 80, None)
-        .map(drop)
-        .unwrap_err();
-    assert!(
-        error.is_name_error() && error.to_string().contains("No IP address"),
-        "a name, not a literal: {error}"
-    );
-}
-
-#[test]
 fn malformed_arguments_are_value_errors_before_any_traffic() {
     // No network at all: any traffic would fail with access-denied or a name-error instead.
     let sealed = instance(Policy::deny_all());

@@ -15,6 +15,7 @@ mod dns_server;
 mod docs;
 mod faults;
 mod hostile_app;
+mod ipv6;
 mod languages;
 mod limits;
 mod names;

@@ -27,7 +27,9 @@ fn get_host_by_address_checks_its_argument() {
         "1.2.3.256",
         "01.2.3.4",
         "1.2.3.4.5",
-        "::1",
+        "::1%lo",
+        "[::1]",
+        ":::1",
         "",
     ] {
         let error = instance.get_host_by_address(bad).unwrap_err();

@@ -87,6 +87,40 @@ fn http_get_runs_composed_under_node_as_transpile_mjs_makes_it() {
 }
 
 #[test]
+fn line_client_runs_composed_under_node_over_ipv6() {
+    if !node_present("line_client_runs_composed_under_node_over_ipv6") {
+        return;
+    }
+    let (_dir, out_dir) = transpiled("line-client");
+    let server = Server::start_on(std::net::Ipv6Addr::LOCALHOST.into(), |s| {
+        let mut writer = s.try_clone().unwrap();
+        let mut line = String::new();
+        BufReader::new(s).read_line(&mut line).unwrap();
+        writer
+            .write_all(format!("six says: {line}").as_bytes())
+            .unwrap();
+    });
+    let mut node = Command::new("node")
+        .arg(out_dir.join("run.mjs"))
+        .args(["::1", &server.port.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node runs");
+    node.stdin.take().unwrap().write_all(b"one\n").unwrap();
+    let out = node.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "six says: one\n",
+        "{stderr}"
+    );
+    server.join();
+}
+
+#[test]
 fn line_client_runs_composed_under_node() {
     if Command::new("node").arg("--version").output().is_err() {
         // CI's machines have Node: there, a missing one is a broken machine, not a skip.

@@ -43,7 +43,7 @@ fn the_default_address_is_every_interface() {
 #[test]
 fn a_malformed_address_is_a_value_error() {
     let instance = listening();
-    for bad in ["localhost", "127.1", "::1", "", "1.2.3.256"] {
+    for bad in ["localhost", "127.1", "::1%lo", "[::1]", "", "1.2.3.256"] {
         let error = instance.listen(0, Some(bad)).map(drop).unwrap_err();
         assert!(error.is_value_error(), "{bad:?}: {error}");
     }

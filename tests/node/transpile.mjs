@@ -55,11 +55,22 @@ for (const [name, bytes] of Object.entries(files)) {
   await writeFile(path, contents);
 }
 
-// A WASI 0.3 `run` is awaited, then Node is told to exit: preview3-shim's `wait-until` is a
-// timer that a cancelled wait does not clear, and it would hold Node up until it fires.
-const launcher = jspi
-  ? "import { run } from './component.js';\nawait run.run();\nprocess.exit();\n"
-  : "import { run } from './component.js';\nrun.run();\n";
+// A WASI 0.3 `run` is awaited, then Node is told to exit once the sockets are done:
+// preview3-shim's `wait-until` is a timer that a cancelled wait does not clear, and it would
+// hold Node up until it fires, but its sockets live on a worker that may still be sending
+// what the component wrote last (its message ports stay open until then), so the launcher
+// waits for those first (at most DRAIN_MS, so it never hangs).
+const JSPI_LAUNCHER = `import { run } from './component.js';
+await run.run();
+const DRAIN_MS = 10000;
+const idle = new Set(['Timeout', 'Immediate', 'PipeWrap', 'TTYWrap']);
+const start = Date.now();
+while (process.getActiveResourcesInfo().some((r) => !idle.has(r)) && Date.now() - start < DRAIN_MS) {
+  await new Promise((resolve) => setTimeout(resolve, 5));
+}
+process.exit();
+`;
+const launcher = jspi ? JSPI_LAUNCHER : "import { run } from './component.js';\nrun.run();\n";
 if (exports.some(([name]) => name.startsWith('wasi:cli/run@'))) {
   await writeFile(join(outDir, 'run.mjs'), launcher);
 }

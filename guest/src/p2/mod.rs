@@ -7,7 +7,7 @@ mod tls;
 mod wasi_error;
 
 use std::cell::RefCell;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use crate::error::{Error, IoKind};
@@ -62,6 +62,10 @@ impl api::Guest for Component {
         Ok(run(names::host_by_name::<P2>(&name))?)
     }
 
+    fn get_host_addresses(name: String) -> Result<Vec<String>, api::Error> {
+        Ok(run(names::host_addresses::<P2>(&name))?)
+    }
+
     fn get_host_by_address(address: String) -> Result<String, api::Error> {
         Ok(run(names::host_by_address::<P2>(&address))?)
     }
@@ -98,10 +102,11 @@ impl Socket {
         buffering: Option<api::Buffering>,
         destination: String,
     ) -> Self {
-        let name = alore_socket_rules::parse_ipv4(&destination)
-            .is_none()
-            .then_some(destination);
-        Socket::new(connection, buffering, name)
+        Socket::new(
+            connection,
+            buffering,
+            names::name_of_destination(destination),
+        )
     }
 
     /// Run a call of the core on this socket's stream. The WASI 0.2 transport blocks inside
@@ -272,15 +277,7 @@ impl ServerSocket {
 
 impl server_api::GuestServerSocket for ServerSocket {
     fn new(port: u16, address: Option<String>) -> Result<Self, api::Error> {
-        let ip = match address {
-            None => Ipv4Addr::UNSPECIFIED,
-            Some(text) => alore_socket_rules::parse_ipv4(&text).ok_or_else(|| {
-                Error::Value(format!(
-                    "Invalid address: {text:?} is not dotted-decimal IPv4"
-                ))
-            })?,
-        };
-        let listener = TcpListener::bind(SocketAddrV4::new(ip, port))?;
+        let listener = TcpListener::bind(names::listen_address(address, port)?)?;
         Ok(ServerSocket(RefCell::new(Some(listener))))
     }
 
@@ -345,11 +342,31 @@ struct P2;
 
 impl Sys for P2 {
     type Connection = TcpConnection;
+    type Attempt = net::Attempt;
     type Deadline = Deadline;
     const NEVER: Deadline = Deadline::NEVER;
 
     fn after(wait: Duration) -> Deadline {
         Deadline::after(wait)
+    }
+
+    fn earlier(a: Deadline, b: Deadline) -> Deadline {
+        a.earlier(b)
+    }
+
+    fn passed(deadline: Deadline) -> bool {
+        deadline.passed()
+    }
+
+    fn start(remote: SocketAddr) -> Result<net::Attempt, Error> {
+        net::Attempt::start(remote)
+    }
+
+    async fn settle(
+        attempts: &mut Vec<net::Attempt>,
+        until: Deadline,
+    ) -> Option<Result<TcpConnection, Error>> {
+        net::Attempt::settle(attempts, until)
     }
 
     async fn resolve(name: &str, deadline: Deadline) -> Result<Vec<IpAddr>, Error> {
@@ -369,7 +386,7 @@ impl Sys for P2 {
             .collect())
     }
 
-    async fn connect(remote: SocketAddrV4, deadline: Deadline) -> Result<TcpConnection, Error> {
+    async fn connect(remote: SocketAddr, deadline: Deadline) -> Result<TcpConnection, Error> {
         TcpConnection::connect_by(remote, deadline)
     }
 

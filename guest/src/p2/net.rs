@@ -1,4 +1,4 @@
-//! Every call of `wasi:sockets`: connected and listening TCP/IPv4 sockets and their `wasi:io`
+//! Every call of `wasi:sockets`: connected and listening TCP sockets of both families and their `wasi:io`
 //! streams, a UDP exchange, a TCP request, and name lookup, with the deadlines of each wait.
 //!
 //! Three WASI 0.2 rules shape it (checked against wasmtime 48): an empty non-blocking
@@ -7,7 +7,7 @@
 //! wakeups); child resources are dropped before their parents.
 
 use std::cell::OnceCell;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use wasip2::clocks::monotonic_clock;
@@ -16,7 +16,7 @@ use wasip2::io::streams::{InputStream, OutputStream, StreamError};
 use wasip2::sockets::instance_network::instance_network;
 use wasip2::sockets::ip_name_lookup::resolve_addresses;
 use wasip2::sockets::network::{
-    ErrorCode, IpAddress, IpAddressFamily, IpSocketAddress, Ipv4SocketAddress,
+    ErrorCode, IpAddress, IpAddressFamily, IpSocketAddress, Ipv4SocketAddress, Ipv6SocketAddress,
 };
 use wasip2::sockets::tcp::{ShutdownType, TcpSocket};
 use wasip2::sockets::tcp_create_socket::create_tcp_socket;
@@ -43,7 +43,7 @@ pub(crate) struct TcpConnection {
     socket: TcpSocket,
     /// The peer's address, known when the connection is made: asked of the host later, it
     /// would fail once the peer has reset the connection (ENOTCONN).
-    remote: SocketAddrV4,
+    remote: SocketAddr,
     /// How long one wait for the network may last (`set-timeout`); `None`: forever.
     timeout: Option<Duration>,
     /// No wait may end later than this (`set-deadline`).
@@ -82,6 +82,11 @@ impl Deadline {
         }
     }
 
+    /// Whether the deadline has passed.
+    pub(crate) fn passed(self) -> bool {
+        self.0.is_some_and(|when| monotonic_clock::now() >= when)
+    }
+
     /// Block until `ready` is ready (true) or the deadline passes (false).
     pub(crate) fn wait(self, ready: &Pollable) -> bool {
         let Some(when) = self.0 else {
@@ -100,20 +105,106 @@ fn timed_out() -> Error {
     Error::io(IoKind::TimedOut, "Operation timed out [ETIMEDOUT]")
 }
 
-fn socket_address(address: SocketAddrV4) -> IpSocketAddress {
-    let [a, b, c, d] = address.ip().octets();
-    IpSocketAddress::Ipv4(Ipv4SocketAddress {
-        port: address.port(),
-        address: (a, b, c, d),
-    })
+/// `address` as WASI writes it.
+fn socket_address(address: SocketAddr) -> IpSocketAddress {
+    match address {
+        SocketAddr::V4(v4) => {
+            let [a, b, c, d] = v4.ip().octets();
+            IpSocketAddress::Ipv4(Ipv4SocketAddress {
+                port: v4.port(),
+                address: (a, b, c, d),
+            })
+        }
+        SocketAddr::V6(v6) => {
+            let [a, b, c, d, e, f, g, h] = v6.ip().segments();
+            IpSocketAddress::Ipv6(Ipv6SocketAddress {
+                port: v6.port(),
+                flow_info: 0,
+                address: (a, b, c, d, e, f, g, h),
+                scope_id: 0,
+            })
+        }
+    }
+}
+
+/// The family of `address`, for a socket that will use it.
+fn family(address: SocketAddr) -> IpAddressFamily {
+    match address {
+        SocketAddr::V4(_) => IpAddressFamily::Ipv4,
+        SocketAddr::V6(_) => IpAddressFamily::Ipv6,
+    }
+}
+
+/// A connection attempt in flight: a socket whose connect has started.
+pub(crate) struct Attempt {
+    // The pollable is the socket's child: declared first, dropped first.
+    connected: Pollable,
+    socket: TcpSocket,
+    remote: SocketAddr,
+}
+
+impl Attempt {
+    /// Start connecting to `remote`, on a fresh socket.
+    pub(crate) fn start(remote: SocketAddr) -> Result<Self, Error> {
+        let network = instance_network();
+        let socket = create_tcp_socket(family(remote)).map_err(out_of_descriptors)?;
+        socket
+            .start_connect(&network, socket_address(remote))
+            .map_err(error::from_code)?;
+        Ok(Attempt {
+            connected: socket.subscribe(),
+            socket,
+            remote,
+        })
+    }
+
+    /// Wait until one of `attempts` has connected or failed, or `until` passes (`None`). The
+    /// settled attempt leaves the list.
+    pub(crate) fn settle(
+        attempts: &mut Vec<Attempt>,
+        until: Deadline,
+    ) -> Option<Result<TcpConnection, Error>> {
+        loop {
+            let timer = until.0.map(monotonic_clock::subscribe_instant);
+            let mut waiting: Vec<&Pollable> = attempts.iter().map(|a| &a.connected).collect();
+            waiting.extend(timer.as_ref());
+            let ready = poll(&waiting);
+            drop(waiting);
+            for index in ready.into_iter().rev() {
+                let Some(attempt) = attempts.get(index as usize) else {
+                    continue; // the timer
+                };
+                match attempt.socket.finish_connect() {
+                    // A pollable may wake early.
+                    Err(ErrorCode::WouldBlock) => {}
+                    Err(code) => {
+                        attempts.remove(index as usize);
+                        return Some(Err(error::from_code(code)));
+                    }
+                    Ok((input, output)) => {
+                        let Attempt {
+                            connected,
+                            socket,
+                            remote,
+                        } = attempts.remove(index as usize);
+                        drop(connected);
+                        return Some(Ok(TcpConnection::from_parts(socket, input, output, remote)));
+                    }
+                }
+            }
+            if until.passed() {
+                return None;
+            }
+        }
+    }
 }
 
 impl TcpConnection {
     /// Connect, giving up with `timed-out` at `deadline`. A socket can try to connect only
     /// once, so each attempt gets a fresh one.
-    pub(crate) fn connect_by(remote: SocketAddrV4, deadline: Deadline) -> Result<Self, Error> {
+    pub(crate) fn connect_by(remote: SocketAddr, deadline: Deadline) -> Result<Self, Error> {
         let network = instance_network();
-        let socket = create_tcp_socket(IpAddressFamily::Ipv4).map_err(out_of_descriptors)?;
+        let socket = create_tcp_socket(family(remote)).map_err(out_of_descriptors)?;
         socket
             .start_connect(&network, socket_address(remote))
             .map_err(error::from_code)?;
@@ -141,7 +232,7 @@ impl TcpConnection {
         socket: TcpSocket,
         input: InputStream,
         output: OutputStream,
-        remote: SocketAddrV4,
+        remote: SocketAddr,
     ) -> Self {
         TcpConnection {
             readable: OnceCell::new(),
@@ -206,12 +297,12 @@ impl TcpConnection {
         (input, output, socket)
     }
 
-    pub(crate) fn local_address(&self) -> Result<(Ipv4Addr, u16), Error> {
-        ipv4_of(self.socket.local_address())
+    pub(crate) fn local_address(&self) -> Result<(IpAddr, u16), Error> {
+        address_of(self.socket.local_address())
     }
 
-    pub(crate) fn remote_address(&self) -> (Ipv4Addr, u16) {
-        (*self.remote.ip(), self.remote.port())
+    pub(crate) fn remote_address(&self) -> (IpAddr, u16) {
+        (self.remote.ip(), self.remote.port())
     }
 
     /// Wait until the output stream can take more bytes; returns how many, and keeps them as
@@ -364,13 +455,18 @@ fn write_failed(e: StreamError) -> Error {
     }
 }
 
-fn ipv4_of(address: Result<IpSocketAddress, ErrorCode>) -> Result<(Ipv4Addr, u16), Error> {
+/// A socket address WASI gave, as Rust writes it.
+fn address_of(address: Result<IpSocketAddress, ErrorCode>) -> Result<(IpAddr, u16), Error> {
     match address.map_err(error::from_code)? {
         IpSocketAddress::Ipv4(Ipv4SocketAddress {
             port,
             address: (a, b, c, d),
-        }) => Ok((Ipv4Addr::new(a, b, c, d), port)),
-        IpSocketAddress::Ipv6(_) => Err(Error::io(IoKind::Other, "Not an IPv4 socket")),
+        }) => Ok((Ipv4Addr::new(a, b, c, d).into(), port)),
+        IpSocketAddress::Ipv6(Ipv6SocketAddress {
+            port,
+            address: (a, b, c, d, e, f, g, h),
+            ..
+        }) => Ok((Ipv6Addr::new(a, b, c, d, e, f, g, h).into(), port)),
     }
 }
 
@@ -386,9 +482,9 @@ pub(crate) struct TcpListener {
 
 impl TcpListener {
     /// Bind `address` (port 0: any free port) and listen.
-    pub(crate) fn bind(address: SocketAddrV4) -> Result<Self, Error> {
+    pub(crate) fn bind(address: SocketAddr) -> Result<Self, Error> {
         let network = instance_network();
-        let socket = create_tcp_socket(IpAddressFamily::Ipv4).map_err(out_of_descriptors)?;
+        let socket = create_tcp_socket(family(address)).map_err(out_of_descriptors)?;
         let ready = socket.subscribe();
         socket
             .start_bind(&network, socket_address(address))
@@ -417,8 +513,8 @@ impl TcpListener {
             Err(ErrorCode::InvalidState) => return Err(gone()),
             Err(code) => return Err(out_of_descriptors(code)),
         };
-        let remote = match ipv4_of(socket.remote_address()) {
-            Ok((ip, port)) => SocketAddrV4::new(ip, port),
+        let remote = match address_of(socket.remote_address()) {
+            Ok((ip, port)) => SocketAddr::new(ip, port),
             Err(_) => {
                 // Children first: the streams go before their socket.
                 drop((input, output));
@@ -428,8 +524,8 @@ impl TcpListener {
         Ok(TcpConnection::from_parts(socket, input, output, remote))
     }
 
-    pub(crate) fn local_address(&self) -> Result<(Ipv4Addr, u16), Error> {
-        ipv4_of(self.socket.local_address())
+    pub(crate) fn local_address(&self) -> Result<(IpAddr, u16), Error> {
+        address_of(self.socket.local_address())
     }
 }
 
@@ -462,11 +558,11 @@ pub(crate) fn udp_exchange(
     let socket = create_udp_socket(IpAddressFamily::Ipv4).map_err(out_of_descriptors)?;
     let anywhere = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
     socket
-        .start_bind(&network, socket_address(anywhere))
+        .start_bind(&network, socket_address(anywhere.into()))
         .map_err(error::from_code)?;
     socket.finish_bind().map_err(error::from_code)?;
     let (incoming, outgoing) = socket
-        .stream(Some(socket_address(server)))
+        .stream(Some(socket_address(server.into())))
         .map_err(error::from_code)?;
     // Declared after the streams, so dropped before them: pollables are their children.
     let sendable = outgoing.subscribe();

@@ -11,7 +11,7 @@ mod turns;
 mod wasi_error;
 
 use std::cell::{Cell, RefCell};
-use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use alore_socket_rules::{ETC_DIR, TLS_DENIED, TLS_ENV};
@@ -216,9 +216,7 @@ impl api::GuestSocket for Socket {
     ) -> Result<api::Socket, api::Error> {
         let deadline = P3::within(millis(options.timeout_ms));
         let connection = settled(connect::connect::<P3>(&destination, port, deadline)).await?;
-        let name = alore_socket_rules::parse_ipv4(&destination)
-            .is_none()
-            .then_some(destination);
+        let name = names::name_of_destination(destination);
         Ok(api::Socket::new(Socket::new(
             connection,
             options.buffering,
@@ -413,15 +411,7 @@ impl ServerSocket {
 
 impl server_api::GuestServerSocket for ServerSocket {
     fn listen(port: u16, address: Option<String>) -> Result<server_api::ServerSocket, api::Error> {
-        let ip = match address {
-            None => Ipv4Addr::UNSPECIFIED,
-            Some(text) => alore_socket_rules::parse_ipv4(&text).ok_or_else(|| {
-                Error::Value(format!(
-                    "Invalid address: {text:?} is not dotted-decimal IPv4"
-                ))
-            })?,
-        };
-        let (listener, local) = TcpListener::bind(SocketAddrV4::new(ip, port))?;
+        let (listener, local) = TcpListener::bind(names::listen_address(address, port)?)?;
         Ok(server_api::ServerSocket::new(ServerSocket {
             listener: Turns::new(Some(listener)),
             local,
@@ -496,11 +486,20 @@ struct P3;
 
 impl Sys for P3 {
     type Connection = TcpConnection;
+    type Attempt = net::Attempt;
     type Deadline = Deadline;
     const NEVER: Deadline = Deadline::NEVER;
 
     fn after(wait: Duration) -> Deadline {
         Deadline::after(wait)
+    }
+
+    fn earlier(a: Deadline, b: Deadline) -> Deadline {
+        a.earlier(b)
+    }
+
+    fn passed(deadline: Deadline) -> bool {
+        deadline.passed()
     }
 
     async fn resolve(name: &str, deadline: Deadline) -> Result<Vec<IpAddr>, Error> {
@@ -515,8 +514,19 @@ impl Sys for P3 {
         }
     }
 
-    async fn connect(remote: SocketAddrV4, deadline: Deadline) -> Result<TcpConnection, Error> {
+    async fn connect(remote: SocketAddr, deadline: Deadline) -> Result<TcpConnection, Error> {
         TcpConnection::connect_by(remote, deadline).await
+    }
+
+    fn start(remote: SocketAddr) -> Result<net::Attempt, Error> {
+        Ok(net::start(remote))
+    }
+
+    async fn settle(
+        attempts: &mut Vec<net::Attempt>,
+        until: Deadline,
+    ) -> Option<Result<TcpConnection, Error>> {
+        net::settle(attempts, until).await
     }
 
     async fn udp_exchange(

@@ -9,7 +9,7 @@
 
 use std::cell::Cell;
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::task::Poll;
@@ -19,7 +19,8 @@ use wit_bindgen::rt::async_support::{FutureReader, StreamReader, StreamResult, S
 
 use super::wasi::clocks::monotonic_clock;
 use super::wasi::sockets::types::{
-    ErrorCode, IpAddress, IpAddressFamily, IpSocketAddress, Ipv4SocketAddress, TcpSocket, UdpSocket,
+    ErrorCode, IpAddress, IpAddressFamily, IpSocketAddress, Ipv4SocketAddress, Ipv6SocketAddress,
+    TcpSocket, UdpSocket,
 };
 use super::wasi_error::{from_code, timed_out};
 use super::wit_stream;
@@ -43,11 +44,16 @@ impl Deadline {
     }
 
     /// The earlier of two deadlines.
-    fn earlier(self, other: Deadline) -> Self {
+    pub(crate) fn earlier(self, other: Deadline) -> Self {
         match (self.0, other.0) {
             (Some(a), Some(b)) => Deadline(Some(a.min(b))),
             (a, b) => Deadline(a.or(b)),
         }
+    }
+
+    /// Whether the deadline has passed.
+    pub(crate) fn passed(self) -> bool {
+        self.0.is_some_and(|when| monotonic_clock::now() >= when)
     }
 
     /// Poll `work` until it is done (`Some`) or the deadline passes (`None`; `work` is left
@@ -77,12 +83,65 @@ impl Deadline {
 }
 
 /// `address` as WASI writes it.
-pub(crate) fn socket_address(address: SocketAddrV4) -> IpSocketAddress {
-    let [a, b, c, d] = address.ip().octets();
-    IpSocketAddress::Ipv4(Ipv4SocketAddress {
-        port: address.port(),
-        address: (a, b, c, d),
+pub(crate) fn socket_address(address: SocketAddr) -> IpSocketAddress {
+    match address {
+        SocketAddr::V4(v4) => {
+            let [a, b, c, d] = v4.ip().octets();
+            IpSocketAddress::Ipv4(Ipv4SocketAddress {
+                port: v4.port(),
+                address: (a, b, c, d),
+            })
+        }
+        SocketAddr::V6(v6) => {
+            let [a, b, c, d, e, f, g, h] = v6.ip().segments();
+            IpSocketAddress::Ipv6(Ipv6SocketAddress {
+                port: v6.port(),
+                flow_info: 0,
+                address: (a, b, c, d, e, f, g, h),
+                scope_id: 0,
+            })
+        }
+    }
+}
+
+/// The family of `address`, for a socket that will use it.
+fn family(address: SocketAddr) -> IpAddressFamily {
+    match address {
+        SocketAddr::V4(_) => IpAddressFamily::Ipv4,
+        SocketAddr::V6(_) => IpAddressFamily::Ipv6,
+    }
+}
+
+/// A connection attempt in flight: its connect, which dropping cancels.
+pub(crate) type Attempt = Pin<Box<dyn Future<Output = Result<TcpConnection, Error>>>>;
+
+/// Start connecting to `remote` (the attempt runs when [`settle`] polls it).
+pub(crate) fn start(remote: SocketAddr) -> Attempt {
+    Box::pin(TcpConnection::connect_by(remote, Deadline::NEVER))
+}
+
+/// Wait until one of `attempts` has connected or failed, or `until` passes (`None`). The
+/// settled attempt leaves the list.
+pub(crate) async fn settle(
+    attempts: &mut Vec<Attempt>,
+    until: Deadline,
+) -> Option<Result<TcpConnection, Error>> {
+    let mut timer = until
+        .0
+        .map(|when| Box::pin(monotonic_clock::wait_until(when)));
+    std::future::poll_fn(|cx| {
+        for index in 0..attempts.len() {
+            if let Poll::Ready(outcome) = attempts[index].as_mut().poll(cx) {
+                drop(attempts.remove(index));
+                return Poll::Ready(Some(outcome));
+            }
+        }
+        match timer.as_mut().map(|timer| timer.as_mut().poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(None),
+            _ => Poll::Pending,
+        }
     })
+    .await
 }
 
 /// An address WASI gave, as Rust writes it.
@@ -176,11 +235,8 @@ pub(crate) struct TcpOutput {
 
 impl TcpConnection {
     /// Connect, giving up with `timed-out` at `deadline`.
-    pub(crate) async fn connect_by(
-        remote: SocketAddrV4,
-        deadline: Deadline,
-    ) -> Result<Self, Error> {
-        let socket = TcpSocket::create(IpAddressFamily::Ipv4).map_err(from_code)?;
+    pub(crate) async fn connect_by(remote: SocketAddr, deadline: Deadline) -> Result<Self, Error> {
+        let socket = TcpSocket::create(family(remote)).map_err(from_code)?;
         match deadline
             .within_deadline(socket.connect(socket_address(remote)))
             .await
@@ -390,8 +446,8 @@ pub(crate) struct TcpListener {
 
 impl TcpListener {
     /// Bind `address` and listen; its local address.
-    pub(crate) fn bind(address: SocketAddrV4) -> Result<(Self, (IpAddr, u16)), Error> {
-        let socket = TcpSocket::create(IpAddressFamily::Ipv4).map_err(from_code)?;
+    pub(crate) fn bind(address: SocketAddr) -> Result<(Self, (IpAddr, u16)), Error> {
+        let socket = TcpSocket::create(family(address)).map_err(from_code)?;
         socket.bind(socket_address(address)).map_err(from_code)?;
         let incoming = socket.listen().map_err(from_code)?;
         let local = address_of(socket.get_local_address().map_err(from_code)?);
@@ -423,8 +479,10 @@ pub(crate) async fn udp_exchange(
 ) -> Result<Option<Vec<u8>>, Error> {
     let socket = UdpSocket::create(IpAddressFamily::Ipv4).map_err(from_code)?;
     let anywhere = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
-    socket.bind(socket_address(anywhere)).map_err(from_code)?;
-    let send = socket.send(query.to_vec(), Some(socket_address(server)));
+    socket
+        .bind(socket_address(anywhere.into()))
+        .map_err(from_code)?;
+    let send = socket.send(query.to_vec(), Some(socket_address(server.into())));
     match deadline.within_deadline(send).await {
         None => return Ok(None),
         Some(result) => result.map_err(from_code)?,

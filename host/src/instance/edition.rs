@@ -195,6 +195,18 @@ pub(crate) async fn get_host_by_name(inner: &mut Inner, name: &str) -> Result<St
     )
 }
 
+pub(crate) async fn get_host_addresses(
+    inner: &mut Inner,
+    name: &str,
+) -> Result<Vec<String>, Error> {
+    call!(
+        inner,
+        alore_socket_socket,
+        |api, store| api.call_get_host_addresses(store, name),
+        |api, accessor| api.call_get_host_addresses(accessor, name.owned())
+    )
+}
+
 pub(crate) async fn get_host_by_address(inner: &mut Inner, address: &str) -> Result<String, Error> {
     call!(
         inner,
