@@ -30,6 +30,8 @@ pub enum Behaviour {
     Truncated(&'static str),
     /// A PTR record with this name, owned by another name than the question's.
     OtherOwner(&'static str),
+    /// For the question `.0` a PTR record with the name `.1`; NXDOMAIN for any other.
+    AnswerFor(&'static str, &'static str),
 }
 
 /// How often the server's threads look at the stop flag.
@@ -200,6 +202,16 @@ fn udp_replies(query: &[u8], behaviour: Behaviour) -> Vec<Vec<u8>> {
         Behaviour::Truncated(_) => vec![reply(query, Err(RCODE::NoError), |p| {
             p.set_flags(PacketFlag::TRUNCATION)
         })],
+        Behaviour::AnswerFor(question, name) => {
+            let asked = Packet::parse(query)
+                .ok()
+                .and_then(|p| Some(p.questions.first()?.qname.to_string()));
+            if asked.as_deref() == Some(question) {
+                vec![reply(query, Ok(name), |_| {})]
+            } else {
+                vec![reply(query, Err(RCODE::NameError), |_| {})]
+            }
+        }
         Behaviour::OtherOwner(name) => vec![reply(query, Ok(name), |p| {
             p.answers[0].name = Name::new_unchecked("9.9.9.9.in-addr.arpa");
         })],

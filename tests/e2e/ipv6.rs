@@ -280,3 +280,89 @@ fn a_server_socket_on_ipv6_any_takes_no_ipv4_peers() {
     assert_eq!(error.kind(), std::io::ErrorKind::ConnectionRefused);
     server.close().unwrap();
 }
+
+#[test]
+fn eight_mebibytes_go_both_ways_over_ipv6_in_every_buffering_mode() {
+    use alore_socket_host::Buffering;
+    const SIZE: usize = 8 << 20;
+    let pattern = |seed: u32| -> Vec<u8> {
+        (0..SIZE as u32)
+            .map(|i| (i.wrapping_mul(seed) >> 3) as u8)
+            .collect()
+    };
+    let instance = both_loopbacks();
+    for mode in [
+        Buffering::Unbuffered,
+        Buffering::LineBuffered,
+        Buffering::Buffered,
+    ] {
+        let server = Server::start_on(V6, move |mut s| {
+            use std::io::Read;
+            let mut got = vec![0u8; SIZE];
+            s.read_exact(&mut got).unwrap();
+            s.write_all(&pattern(7)).unwrap();
+            got
+        });
+        let socket = instance.connect("::1", server.port, Some(mode)).unwrap();
+        for chunk in pattern(13).chunks(100_003) {
+            socket.write(chunk).unwrap();
+        }
+        socket.flush().unwrap();
+        let back = socket.read(Some(SIZE as u32)).unwrap();
+        assert!(back == pattern(7), "{mode:?}: the bytes back differ");
+        assert!(
+            server.join() == pattern(13),
+            "{mode:?}: the bytes sent differ"
+        );
+        // Lines over IPv6 too.
+        let server = Server::start_on(V6, |s| {
+            let mut writer = s.try_clone().unwrap();
+            for line in BufReader::new(s).lines() {
+                writer
+                    .write_all(format!("{}\n", line.unwrap()).as_bytes())
+                    .unwrap();
+            }
+        });
+        let socket = instance.connect("::1", server.port, Some(mode)).unwrap();
+        for i in 0..100 {
+            socket.write_ln(format!("line {i}").as_bytes()).unwrap();
+            socket.flush().unwrap();
+            assert_eq!(socket.read_ln().unwrap(), format!("line {i}").as_bytes());
+        }
+        socket.close().unwrap();
+        server.join();
+    }
+}
+
+#[test]
+fn the_policy_denies_ipv6_it_was_not_given_in_any_form() {
+    let server = greeter(V4);
+    // IPv6 granted, IPv4 not: the mapped form of 127.0.0.1 is 127.0.0.1, and is denied.
+    let six = instance(Policy::deny_all().allow(Allow::host(V6)));
+    for destination in ["127.0.0.1", "::ffff:127.0.0.1", "::ffff:7f00:1"] {
+        let error = six
+            .connect(destination, server.port, None)
+            .map(drop)
+            .unwrap_err();
+        assert_eq!(
+            error.io_kind(),
+            Some(alore_socket_host::IoErrorKind::AccessDenied),
+            "{destination}: {error}"
+        );
+    }
+    // IPv4 granted: ::1 is not 127.0.0.1.
+    let four = instance(Policy::deny_all().allow(Allow::host(V4)));
+    let error = four
+        .connect("::1", server.port, None)
+        .map(drop)
+        .unwrap_err();
+    assert_eq!(
+        error.io_kind(),
+        Some(alore_socket_host::IoErrorKind::AccessDenied),
+        "{error}"
+    );
+    let socket = four.connect("::ffff:127.0.0.1", server.port, None).unwrap();
+    assert_eq!(socket.read_ln().unwrap(), b"127.0.0.1");
+    drop(socket);
+    drop(server);
+}

@@ -307,3 +307,32 @@ fn without_etc_or_resolver_the_answers_are_name_errors_not_traps() {
     assert!(nothing.get_host_name().unwrap_err().is_name_error());
     assert_eq!(nothing.get_host_by_name("10.0.0.1").unwrap(), "10.0.0.1");
 }
+
+#[test]
+fn ipv6_addresses_are_looked_up_in_the_hosts_file_then_under_ip6_arpa() {
+    // RFC 3596 §2.5: the 32 nibbles of 2001:db8::5, last first, under ip6.arpa.
+    const QUESTION: &str =
+        "5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa";
+    let server = DnsServer::start(Behaviour::AnswerFor(QUESTION, "six.example"));
+    let dir = etc(&[
+        ("hosts", "::1 ip6-localhost ip6-loopback\n"),
+        ("resolv.conf", FAST),
+    ]);
+    let instance = resolving(dir.path(), &server);
+    assert_eq!(
+        instance.get_host_by_address("::1").unwrap(),
+        "ip6-localhost"
+    );
+    assert_eq!(
+        instance.get_host_by_address("0:0:0:0:0:0:0:1").unwrap(),
+        "ip6-localhost",
+        "any spelling of the address"
+    );
+    assert_eq!(server.udp_queries(), 0, "the hosts file answered");
+    // The server answers only QUESTION (NXDOMAIN for anything else).
+    assert_eq!(
+        instance.get_host_by_address("2001:db8::5").unwrap(),
+        "six.example"
+    );
+    assert_eq!(server.udp_queries(), 1);
+}
