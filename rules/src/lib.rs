@@ -288,7 +288,13 @@ mod tests {
         ] {
             assert_eq!(parse_ip(not), Err(AddressError::NotAnAddress), "{not:?}");
         }
-        assert!(!AddressError::Zone.to_string().contains('\n'));
+        for (e, says) in [
+            (AddressError::Zone, "zone"),
+            (AddressError::NotAnAddress, "IPv6"),
+        ] {
+            let text = e.to_string();
+            assert!(text.contains(says) && !text.contains('\n'), "{text}");
+        }
     }
 
     #[test]
