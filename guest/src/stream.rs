@@ -411,21 +411,6 @@ impl Output {
         t.flush().await
     }
 
-    /// Hand `data` to the transport after anything still queued, whatever the buffering
-    /// mode, and wait until it has gone: bulk data that has no business in a buffer.
-    #[cfg_attr(
-        not(feature = "p3"),
-        expect(dead_code, reason = "only WASI 0.3's send")
-    )]
-    pub(crate) async fn write_through(
-        &mut self,
-        t: &mut impl Writing,
-        data: &[u8],
-    ) -> Result<(), Error> {
-        self.writable()?;
-        self.send(t, data).await
-    }
-
     /// Hand `data` to the transport after anything still queued, and wait until it has gone.
     /// If that fails, what was not handed over stays queued ([`Output::keep`]).
     async fn send(&mut self, t: &mut impl Writing, data: &[u8]) -> Result<(), Error> {

@@ -321,18 +321,23 @@ impl api::GuestSocket for Socket {
 
     async fn send(&self, mut data: StreamReader<u8>) -> Result<(), api::Error> {
         let send = async |o: &mut Output, t: &mut TcpOutput| {
+            // Everything written before goes first; then the stream's bytes, straight from
+            // the buffer they were read into (one buffer, reused).
             o.flush(t).await?;
+            o.writable()?;
+            let mut chunk = Vec::new();
+            chunk
+                .try_reserve_exact(SEND_CHUNK)
+                .map_err(|_| Error::out_of_memory())?;
             loop {
-                let mut chunk = Vec::new();
-                chunk
-                    .try_reserve_exact(SEND_CHUNK)
-                    .map_err(|_| Error::out_of_memory())?;
-                let (_, chunk) = data.read(chunk).await;
-                if chunk.is_empty() {
+                let (_, read) = data.read(chunk).await;
+                if read.is_empty() {
                     // The writer ended the stream (or went away): all of it has been sent.
                     return Ok(());
                 }
-                o.write_through(t, &chunk).await?;
+                let (sent, emptied) = t.write_all_owned(read).await;
+                sent?;
+                chunk = emptied;
             }
         };
         Ok(settled(self.writing(send)).await?)

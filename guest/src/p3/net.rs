@@ -349,6 +349,54 @@ impl TcpOutput {
         }
     }
 
+    /// Hand all of `data` to the host without copying it, each wait bounded as `set-timeout`
+    /// and `set-deadline` say: `send`'s bulk path. Returns `data`'s storage, emptied, for the
+    /// next chunk; when it fails, what `data` still held was not sent and is dropped (as
+    /// `send`'s contract says).
+    pub(crate) async fn write_all_owned(&mut self, data: Vec<u8>) -> (Result<(), Error>, Vec<u8>) {
+        if let Some(failure) = &self.failure {
+            return (Err(failure.clone()), data);
+        }
+        let Some(writer) = self.stream.as_mut() else {
+            return (
+                Err(Error::io(IoKind::Closed, "Socket output is shut down")),
+                data,
+            );
+        };
+        let mut first = Some(data);
+        let mut pending = None;
+        let deadline = loop {
+            let deadline = self.clock.limit();
+            let write = match pending.take() {
+                Some(rest) => writer.write_buf(rest),
+                None => writer.write(first.take().unwrap_or_default()),
+            };
+            let (result, rest) = {
+                let mut write = pin!(write);
+                match deadline.race(write.as_mut()).await {
+                    Some(done) => done,
+                    None => write.cancel(),
+                }
+            };
+            match result {
+                StreamResult::Complete(_) if rest.remaining() == 0 => {
+                    let mut storage = rest.into_vec();
+                    storage.clear();
+                    return (Ok(()), storage);
+                }
+                StreamResult::Complete(n) if n > 0 => pending = Some(rest),
+                StreamResult::Complete(_) | StreamResult::Cancelled => {
+                    return (Err(timed_out()), Vec::new());
+                }
+                StreamResult::Dropped => break deadline,
+            }
+        };
+        self.stream = None;
+        let failure = self.failed(deadline).await;
+        self.failure = Some(failure.clone());
+        (Err(failure), Vec::new())
+    }
+
     /// Hand the first bytes of `data` to the host by `deadline`; how many it took.
     async fn write_by(&mut self, data: &[u8], deadline: Deadline) -> Result<usize, Error> {
         if let Some(failure) = &self.failure {
