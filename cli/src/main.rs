@@ -8,7 +8,7 @@ mod run;
 mod serve;
 
 use std::io::Write;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -103,11 +103,12 @@ enum Command {
         server_name: Option<String>,
     },
     /// An echo server inside the component: listen on ADDRESS:PORT (0: any free port) and
-    /// send every line back. Listening there, and peers on 127.0.0.0/8, are allowed.
+    /// send every line back. Listening there, and peers on 127.0.0.0/8 and ::1, are allowed.
     Serve {
         port: u16,
+        /// IPv4 or IPv6 (e.g. ::1).
         #[arg(long, default_value = "127.0.0.1")]
-        address: Ipv4Addr,
+        address: IpAddr,
         #[arg(long, value_enum, default_value_t = Mode::Unbuffered)]
         buffering: Mode,
         /// Drop a connection whose peer does not take our whole reply within this many
@@ -127,9 +128,10 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Print the IPv4 address of a host name (get-host-by-name).
+    /// Print the address of a host name: its first IPv4 one, else its first IPv6 one
+    /// (get-host-by-name).
     Lookup { name: String },
-    /// Print the name of a dotted-decimal IPv4 address (get-host-by-address).
+    /// Print the name of an IPv4 or IPv6 address (get-host-by-address).
     Reverse { address: String },
     /// Print this host's name, as the component learns it (get-host-name).
     Hostname,

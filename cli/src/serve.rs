@@ -1,6 +1,6 @@
 //! `serve`: an echo server inside the component.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::thread;
 use std::time::Duration;
 
@@ -34,7 +34,7 @@ pub(crate) struct ServeTimeouts {
 pub(crate) fn serve(
     runtime: &Runtime,
     policy: Policy,
-    address: Ipv4Addr,
+    address: IpAddr,
     port: u16,
     mode: Buffering,
     timeouts: ServeTimeouts,
@@ -45,15 +45,18 @@ pub(crate) fn serve(
         0 => Allow::host(address),
         port => Allow::host(address).port(port),
     };
-    let policy = policy.allow_listen(here).allow(loopback);
+    let policy = policy
+        .allow_listen(here)
+        .allow(loopback)
+        .allow(Allow::host(Ipv6Addr::LOCALHOST));
     let instance = blocking::Instance::new(runtime, &policy)?;
     let server = instance
         .listen(port, Some(&address.to_string()))
-        .with_context(|| format!("cannot listen on {address}:{port}"))?;
+        .with_context(|| format!("cannot listen on {}", SocketAddr::new(address, port)))?;
+    let local: IpAddr = server.local_address()?.parse()?;
     eprintln!(
-        "alore-socket: echoing lines on {}:{}",
-        server.local_address()?,
-        server.local_port()?
+        "alore-socket: echoing lines on {}",
+        SocketAddr::new(local, server.local_port()?)
     );
     loop {
         let socket = match server.accept(Some(mode)) {

@@ -146,6 +146,15 @@ fn serve_and_connect_talk_to_each_other() {
     }
 }
 
+#[test]
+fn serve_and_connect_talk_over_ipv6() {
+    let (_server, _log, port) = serve(&["--address", "::1"]);
+    let port = port.to_string();
+    let out = run_with_stdin(&["connect", "::1", &port], b"six\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "six\n");
+}
+
 /// `alore-socket serve 0 EXTRA…`, killed when the first value drops; its log (stderr) after
 /// the first line, and the port that line names ("echoing lines on 127.0.0.1:PORT").
 fn serve(extra: &[&str]) -> (Killed, BufReader<std::process::ChildStderr>, u16) {
