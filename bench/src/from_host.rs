@@ -1,5 +1,6 @@
 //! Contender 2: the alore-socket component, called from this host.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 
 use alore_socket_host::Buffering;
@@ -10,12 +11,24 @@ use crate::workload::{CHUNK, Sizes, Workload, in_chunks};
 
 /// Seconds for one run of a rate workload.
 pub(crate) fn seconds(instance: &Instance, workload: Workload, sizes: &Sizes) -> Result<f64> {
+    seconds_on(instance, Ipv4Addr::LOCALHOST.into(), workload, sizes)
+}
+
+/// [`seconds`] with a server on `ip`.
+pub(crate) fn seconds_on(
+    instance: &Instance,
+    ip: IpAddr,
+    workload: Workload,
+    sizes: &Sizes,
+) -> Result<f64> {
     let count = workload.count(sizes);
-    let server = workload.server(sizes)?;
+    let server = workload.server_on(ip, sizes)?;
     let port = server.port;
+    let address = ip.to_string();
+    let address = address.as_str();
     let elapsed = match workload {
         Workload::Receive => {
-            let socket = instance.connect("127.0.0.1", port, None)?;
+            let socket = instance.connect(address, port, None)?;
             let started = Instant::now();
             let mut got = 0;
             while got < count {
@@ -26,7 +39,7 @@ pub(crate) fn seconds(instance: &Instance, workload: Workload, sizes: &Sizes) ->
             elapsed
         }
         Workload::Send => {
-            let socket = instance.connect("127.0.0.1", port, None)?;
+            let socket = instance.connect(address, port, None)?;
             let started = Instant::now();
             in_chunks(count, |chunk| Ok(socket.write(chunk)?))?;
             socket.read(Some(1))?;
@@ -36,7 +49,7 @@ pub(crate) fn seconds(instance: &Instance, workload: Workload, sizes: &Sizes) ->
         }
         Workload::Lines => {
             // Buffered: 8 KiB refills, as BufReader's 8 KiB buffer.
-            let socket = instance.connect("127.0.0.1", port, Some(Buffering::Buffered))?;
+            let socket = instance.connect(address, port, Some(Buffering::Buffered))?;
             let started = Instant::now();
             for _ in 0..count {
                 socket.read_ln()?;
@@ -48,7 +61,7 @@ pub(crate) fn seconds(instance: &Instance, workload: Workload, sizes: &Sizes) ->
         Workload::Connects => {
             let started = Instant::now();
             for _ in 0..count {
-                instance.connect("127.0.0.1", port, None)?.close()?;
+                instance.connect(address, port, None)?.close()?;
             }
             started.elapsed()
         }
@@ -70,8 +83,13 @@ pub(crate) fn seconds(instance: &Instance, workload: Workload, sizes: &Sizes) ->
 
 /// Each round trip's time, in microseconds.
 pub(crate) fn round_trips(instance: &Instance, sizes: &Sizes) -> Result<Vec<f64>> {
-    let server = Workload::RoundTrips.server(sizes)?;
-    let socket = instance.connect("127.0.0.1", server.port, None)?;
+    round_trips_on(instance, Ipv4Addr::LOCALHOST.into(), sizes)
+}
+
+/// [`round_trips`] to a server on `ip`.
+pub(crate) fn round_trips_on(instance: &Instance, ip: IpAddr, sizes: &Sizes) -> Result<Vec<f64>> {
+    let server = Workload::RoundTrips.server_on(ip, sizes)?;
+    let socket = instance.connect(&ip.to_string(), server.port, None)?;
     let times = time_round_trips(&socket, sizes)?;
     socket.close()?;
     server.finish()?;

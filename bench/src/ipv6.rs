@@ -3,18 +3,16 @@
 //! edition; the WASI 0.3 edition's sockets are the same host calls). Each figure is the best
 //! of three runs, the two families taking turns, so a busy moment hurts both alike.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpStream};
-use std::time::Instant;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use alore_socket_host::blocking::Instance;
 use alore_socket_host::{Allow, Policy, Runtime};
 use anyhow::Result;
 
-use crate::from_host::time_round_trips;
 use crate::report::Row;
 use crate::stats::percentile;
-use crate::workload::{CHUNK, Sizes, Workload};
+use crate::workload::{Sizes, Workload};
+use crate::{from_host, native};
 
 /// The table's rows, in the order of [`crate::report::ipv6_table`]'s columns: native IPv4,
 /// native IPv6, component IPv4, component IPv6.
@@ -34,12 +32,13 @@ pub(crate) fn rows(runtime: &Runtime, sizes: &Sizes) -> Result<Vec<Row6>> {
         .allow(Allow::host(FAMILIES[0]))
         .allow(Allow::host(FAMILIES[1]));
     let instance = Instance::new(runtime, &policy)?;
-    let [n4, n6] = alternating(|ip| native_receive(ip, sizes))?;
-    let [c4, c6] = alternating(|ip| component_receive(&instance, ip, sizes))?;
+    let receive = Workload::Receive;
+    let [n4, n6] = alternating(|ip| native::seconds_on(ip, receive, sizes))?;
+    let [c4, c6] = alternating(|ip| from_host::seconds_on(&instance, ip, receive, sizes))?;
     let receive = [Some(n4), Some(n6), Some(c4), Some(c6)];
     let p50 = |times: Vec<f64>| percentile(&times, 0.5);
-    let [n4, n6] = alternating(|ip| native_round_trips(ip, sizes).map(p50))?;
-    let [c4, c6] = alternating(|ip| component_round_trips(&instance, ip, sizes).map(p50))?;
+    let [n4, n6] = alternating(|ip| native::round_trips_on(ip, sizes).map(p50))?;
+    let [c4, c6] = alternating(|ip| from_host::round_trips_on(&instance, ip, sizes).map(p50))?;
     let trips = [Some(n4), Some(n6), Some(c4), Some(c6)];
     let mib = Workload::Receive.count(sizes) as f64 / (1 << 20) as f64;
     Ok(vec![
@@ -65,63 +64,4 @@ fn alternating(mut run: impl FnMut(IpAddr) -> Result<f64>) -> Result<[f64; 2]> {
         }
     }
     Ok(least)
-}
-
-fn native_receive(ip: IpAddr, sizes: &Sizes) -> Result<f64> {
-    let count = Workload::Receive.count(sizes);
-    let server = Workload::Receive.server_on(ip, sizes)?;
-    let mut s = TcpStream::connect((ip, server.port))?;
-    let mut buf = vec![0u8; CHUNK];
-    let started = Instant::now();
-    let mut got = 0;
-    while got < count {
-        got += s.read(&mut buf)?;
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    server.finish()?;
-    Ok(seconds)
-}
-
-fn component_receive(instance: &Instance, ip: IpAddr, sizes: &Sizes) -> Result<f64> {
-    let count = Workload::Receive.count(sizes);
-    let server = Workload::Receive.server_on(ip, sizes)?;
-    let socket = instance.connect(&ip.to_string(), server.port, None)?;
-    let started = Instant::now();
-    let mut got = 0;
-    while got < count {
-        got += socket.read(Some(CHUNK as u32))?.len();
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    socket.close()?;
-    server.finish()?;
-    Ok(seconds)
-}
-
-fn native_round_trips(ip: IpAddr, sizes: &Sizes) -> Result<Vec<f64>> {
-    let server = Workload::RoundTrips.server_on(ip, sizes)?;
-    let s = TcpStream::connect((ip, server.port))?;
-    s.set_nodelay(true)?;
-    let mut writer = s.try_clone()?;
-    let mut reader = BufReader::new(s);
-    let mut line = String::new();
-    let mut times = Vec::with_capacity(sizes.round_trips);
-    for _ in 0..sizes.round_trips {
-        let started = Instant::now();
-        writer.write_all(b"ping\n")?;
-        line.clear();
-        reader.read_line(&mut line)?;
-        times.push(started.elapsed().as_secs_f64() * 1e6);
-    }
-    drop((writer, reader));
-    server.finish()?;
-    Ok(times)
-}
-
-fn component_round_trips(instance: &Instance, ip: IpAddr, sizes: &Sizes) -> Result<Vec<f64>> {
-    let server = Workload::RoundTrips.server_on(ip, sizes)?;
-    let socket = instance.connect(&ip.to_string(), server.port, None)?;
-    let times = time_round_trips(&socket, sizes)?;
-    socket.close()?;
-    server.finish()?;
-    Ok(times)
 }

@@ -1,7 +1,7 @@
 //! Contender 1: native `std::net` in this process, the limit.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, TcpStream, ToSocketAddrs};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -10,10 +10,15 @@ use crate::workload::{CHUNK, Sizes, Workload, in_chunks};
 
 /// Seconds for one run of a rate workload.
 pub(crate) fn seconds(workload: Workload, sizes: &Sizes) -> Result<f64> {
+    seconds_on(Ipv4Addr::LOCALHOST.into(), workload, sizes)
+}
+
+/// [`seconds`] with a server on `ip`.
+pub(crate) fn seconds_on(ip: IpAddr, workload: Workload, sizes: &Sizes) -> Result<f64> {
     let count = workload.count(sizes);
-    let server = workload.server(sizes)?;
+    let server = workload.server_on(ip, sizes)?;
     let port = server.port;
-    let connect = || TcpStream::connect((Ipv4Addr::LOCALHOST, port));
+    let connect = || TcpStream::connect((ip, port));
     let elapsed = match workload {
         Workload::Receive => {
             let mut s = connect()?;
@@ -68,8 +73,13 @@ pub(crate) fn seconds(workload: Workload, sizes: &Sizes) -> Result<f64> {
 
 /// Each round trip's time, in microseconds.
 pub(crate) fn round_trips(sizes: &Sizes) -> Result<Vec<f64>> {
-    let server = Workload::RoundTrips.server(sizes)?;
-    let s = TcpStream::connect((Ipv4Addr::LOCALHOST, server.port))?;
+    round_trips_on(Ipv4Addr::LOCALHOST.into(), sizes)
+}
+
+/// [`round_trips`] to a server on `ip`.
+pub(crate) fn round_trips_on(ip: IpAddr, sizes: &Sizes) -> Result<Vec<f64>> {
+    let server = Workload::RoundTrips.server_on(ip, sizes)?;
+    let s = TcpStream::connect((ip, server.port))?;
     s.set_nodelay(true)?;
     let mut writer = s.try_clone()?;
     let mut reader = BufReader::new(s);

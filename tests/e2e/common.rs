@@ -344,3 +344,11 @@ pub fn in_own_process(name: &str, env: &str) -> bool {
     assert!(text.contains("1 passed"), "the child ran the test: {text}");
     false
 }
+
+/// `size` bytes that differ with `seed` and along the way, so that a lost, doubled or
+/// reordered stretch shows.
+pub fn seeded_bytes(size: usize, seed: u32) -> Vec<u8> {
+    (0..size as u32)
+        .map(|i| (i.wrapping_mul(seed) >> 3) as u8)
+        .collect()
+}

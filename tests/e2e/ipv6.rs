@@ -213,27 +213,20 @@ fn happy_eyeballs_connects_past_a_dark_first_family_within_the_connect_timeout()
 
 #[test]
 fn when_both_families_fail_the_last_failure_is_reported() {
+    use alore_socket_host::IoErrorKind::{AccessDenied, ConnectionRefused};
     let port = closed_port();
-    let instance = both_loopbacks();
-    let error = instance
-        .connect("v4-first.test", port.port(), None)
-        .map(drop)
-        .unwrap_err();
-    assert_eq!(
-        error.io_kind(),
-        Some(alore_socket_host::IoErrorKind::ConnectionRefused)
-    );
-    // Denied for IPv6, refused for IPv4: the last one tried (the second family) says why.
-    let v4_only_policy = instance_v4_only();
-    let error = v4_only_policy
-        .connect("v4-first.test", port.port(), None)
-        .map(drop)
-        .unwrap_err();
-    assert_eq!(
-        error.io_kind(),
-        Some(alore_socket_host::IoErrorKind::AccessDenied),
-        "{error}"
-    );
+    // v4-first.test: 127.0.0.1 is tried first and refused, then ::1: refused too, or denied
+    // by a policy that allows only IPv4. The last failure is the one reported.
+    for (instance, last) in [
+        (both_loopbacks(), ConnectionRefused),
+        (instance_v4_only(), AccessDenied),
+    ] {
+        let error = instance
+            .connect("v4-first.test", port.port(), None)
+            .map(drop)
+            .unwrap_err();
+        assert_eq!(error.io_kind(), Some(last), "{error}");
+    }
 }
 
 fn instance_v4_only() -> alore_socket_host::blocking::Instance {
@@ -285,11 +278,7 @@ fn a_server_socket_on_ipv6_any_takes_no_ipv4_peers() {
 fn eight_mebibytes_go_both_ways_over_ipv6_in_every_buffering_mode() {
     use alore_socket_host::Buffering;
     const SIZE: usize = 8 << 20;
-    let pattern = |seed: u32| -> Vec<u8> {
-        (0..SIZE as u32)
-            .map(|i| (i.wrapping_mul(seed) >> 3) as u8)
-            .collect()
-    };
+    let pattern = |seed| seeded_bytes(SIZE, seed);
     let instance = both_loopbacks();
     for mode in [
         Buffering::Unbuffered,

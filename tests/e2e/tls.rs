@@ -175,11 +175,7 @@ fn lines_go_over_tls_in_every_buffering_mode() {
 #[test]
 fn eight_mebibytes_go_both_ways_over_tls_every_byte_once_in_order() {
     const SIZE: usize = 8 << 20;
-    let pattern = |seed: u32| -> Vec<u8> {
-        (0..SIZE as u32)
-            .map(|i| (i.wrapping_mul(seed) >> 3) as u8)
-            .collect()
-    };
+    let pattern = |seed| seeded_bytes(SIZE, seed);
     let server = tls_server(&pki().good, move |tls| {
         let mut got = vec![0u8; SIZE];
         tls.read_exact(&mut got).unwrap();
