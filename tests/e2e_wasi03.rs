@@ -23,6 +23,8 @@ mod connect;
 #[allow(dead_code)]
 #[path = "e2e/dns_server.rs"]
 mod dns_server;
+#[path = "e2e/egress.rs"]
+mod egress;
 #[path = "e2e/faults.rs"]
 mod faults;
 #[path = "e2e/ipv6.rs"]

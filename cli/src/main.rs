@@ -12,7 +12,10 @@ use std::net::{IpAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use alore_socket_host::{Allow, Buffering, Edition, Policy, Runtime, blocking};
+use alore_socket_host::{
+    Allow, AllowName, Buffering, Edition, ParseAllowError, ParseAllowNameError, Policy, Runtime,
+    blocking,
+};
 use alore_socket_rules::one_line;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -27,13 +30,16 @@ struct Cli {
     /// Allow TCP connections to these addresses and ports (repeatable), e.g. 127.0.0.1:8080,
     /// 10.0.0.0/8, 127.0.0.1:8000-8099, [::1]:8080, [2001:db8::]/32:443 (IPv6 in brackets
     /// when a port follows). An IPv4 rule also covers the IPv4-mapped IPv6 form of its
-    /// addresses, and nothing else of IPv6.
+    /// addresses, and nothing else of IPv6. Or to a service by name: redis.internal:6379,
+    /// *.svc.cluster.local:6379 (one label), .example.com:443 (any depth): the name may be
+    /// looked up, and the addresses that lookup answers may be connected to on those ports,
+    /// for five minutes.
     #[arg(
         long = "allow",
-        value_name = "ADDR[/BITS][:PORT[-PORT]]",
+        value_name = "ADDR[/BITS][:PORT[-PORT]]|NAME[:PORT[-PORT]]",
         global = true
     )]
-    allow: Vec<Allow>,
+    allow: Vec<Rule>,
     /// Allow server sockets on these addresses and ports (repeatable), e.g. 127.0.0.1:8000,
     /// [::1]:8000.
     /// Accepted peers must be allowed by --allow, as if the component had connected to them.
@@ -210,7 +216,10 @@ fn run(cli: Cli) -> Result<()> {
     let mut policy = cli
         .allow
         .iter()
-        .fold(Policy::deny_all(), |p, &rule| p.allow(rule));
+        .fold(Policy::deny_all(), |p, rule| match rule {
+            Rule::Address(rule) => p.allow(*rule),
+            Rule::Name(rule) => p.allow_name(rule.clone()),
+        });
     // Reverse lookups need grants (an /etc, UDP and TCP to the resolvers) that a composition
     // would share with the application: only the commands that are reverse lookups get them
     // unasked.
@@ -292,4 +301,34 @@ fn instance(runtime: &Runtime, policy: &Policy) -> Result<blocking::Instance> {
 fn print(line: String) -> Result<()> {
     writeln!(std::io::stdout(), "{line}")?;
     Ok(())
+}
+
+/// An `--allow` rule: by address, or by name.
+#[derive(Debug, Clone)]
+enum Rule {
+    Address(Allow),
+    Name(AllowName),
+}
+
+/// An address rule when the text starts with an address (or a bracket), else a name rule;
+/// each says what is wrong with it in its own terms.
+impl std::str::FromStr for Rule {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let head = text.split(['/', ':']).next().unwrap_or_default();
+        let address = text.starts_with('[')
+            || text.matches(':').count() > 1
+            || alore_socket_rules::parse_ip(head).is_ok()
+            || head.parse::<std::net::IpAddr>().is_ok();
+        if address {
+            text.parse()
+                .map(Rule::Address)
+                .map_err(|e: ParseAllowError| e.to_string())
+        } else {
+            text.parse()
+                .map(Rule::Name)
+                .map_err(|e: ParseAllowNameError| e.to_string())
+        }
+    }
 }

@@ -306,6 +306,33 @@ fn line_client() -> std::path::PathBuf {
 }
 
 #[test]
+fn run_allows_a_service_by_name_and_not_its_address() {
+    // "localhost" comes from the hosts file: no DNS query leaves the machine.
+    let port = line_echo_server().to_string();
+    let app = line_client();
+    let app = app.to_str().unwrap();
+    let rule = format!("localhost:{port}");
+    let by_name = run_with_stdin(&["--allow", &rule, "run", app, "localhost", &port], b"hi\n");
+    assert!(by_name.status.success(), "{}", text(&by_name.stderr));
+    assert_eq!(text(&by_name.stdout), "hi\n");
+    // The same service by its address: never looked up in that run, so denied, saying why.
+    let by_address = run_with_stdin(&["--allow", &rule, "run", app, "127.0.0.1", &port], b"hi\n");
+    assert_eq!(by_address.status.code(), Some(1));
+    let stderr = text(&by_address.stderr);
+    assert!(
+        stderr.contains("EACCES") && stderr.contains("no lookup of an allowed name"),
+        "{stderr}"
+    );
+    for (rule, why) in [
+        ("bücher.example:443", "xn--"),
+        ("a.*.example:443", "wildcard"),
+        ("redis.internal:0", "port"),
+    ] {
+        one_line_error(&["--allow", rule, "hostname"], 2, why);
+    }
+}
+
+#[test]
 fn run_grants_nothing_for_reverse_lookups_unless_asked() {
     // A "resolver" that is a TCP echo server: the reverse-lookup grant lets the whole
     // composition reach the resolver's address, so line-client can reach it only with that

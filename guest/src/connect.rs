@@ -28,12 +28,35 @@ pub(crate) async fn connect<S: Sys>(
             "Port 0 is not a port one can connect to".into(),
         ));
     }
+    let literal = names::address_literal(destination)?;
     let addresses = names::resolve::<S>(destination, deadline).await?;
     let remotes: Vec<SocketAddr> = interleave(addresses)
         .into_iter()
         .map(|ip| SocketAddr::new(ip, port))
         .collect();
-    race::<S>(&remotes, deadline).await
+    race::<S>(&remotes, deadline).await.map_err(|e| match e {
+        // Say which rule was missing: an address is reachable by an address rule, or as an
+        // answer to a name a name rule allows, looked up in this instance.
+        Error::Io {
+            kind: IoKind::AccessDenied,
+            ..
+        } => Error::io(
+            IoKind::AccessDenied,
+            match literal {
+                Some(ip) => format!(
+                    "{}: no address rule allows {}, and no lookup of an allowed name here \
+                     answered it",
+                    message_of(IoKind::AccessDenied),
+                    SocketAddr::new(ip, port)
+                ),
+                None => format!(
+                    "{}: no rule allows port {port} of {destination}",
+                    message_of(IoKind::AccessDenied)
+                ),
+            },
+        ),
+        e => e,
+    })
 }
 
 /// RFC 8305 §4: the resolver's order within each family, the families alternating, starting

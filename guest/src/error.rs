@@ -45,6 +45,13 @@ impl Error {
         Error::io(IoKind::Closed, "Socket is closed")
     }
 
+    /// A lookup of `name` the host's policy refused (`access-denied`): no rule allows the name.
+    pub(crate) fn lookup_denied(name: &str) -> Self {
+        Error::Name(format!(
+            "Name lookup not allowed by the host's policy: no rule allows {name}"
+        ))
+    }
+
     /// `read-ln` with nothing left: Alore's exact message.
     pub(crate) fn end_of_stream() -> Self {
         Error::io(IoKind::EndOfStream, "Read at end of file")

@@ -5,6 +5,7 @@
 //! itself is the resource table's ([`crate::Policy::max_handles`], set in `store`).
 
 use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -142,9 +143,31 @@ pub(crate) fn add_sockets_to_linker(linker: &mut Linker<State>) -> wasmtime::Res
         |mut store, (listener,): (Resource<TcpSocket>,)| -> Answer<Accepted> {
             // Past the limit the peer stays in the backlog, to be accepted once a socket is
             // closed.
-            counted(store.data_mut(), |sockets| {
+            let state = store.data_mut();
+            let accepted = counted(state, |sockets| {
                 tcp::HostTcpSocket::accept(sockets, listener)
-            })
+            })?;
+            if let (Ok((socket, input, _)),) = &accepted {
+                let socket = Resource::new_borrow(socket.rep());
+                remember_peer(state, socket, input);
+            }
+            Ok(accepted)
+        },
+    )?;
+    type Streams = (Resource<DynInputStream>, Resource<DynOutputStream>);
+    tcp.func_wrap(
+        "[method]tcp-socket.finish-connect",
+        |mut store, (socket,): (Resource<TcpSocket>,)| -> Answer<Streams> {
+            let state = store.data_mut();
+            let borrowed = Resource::new_borrow(socket.rep());
+            let made = tcp::HostTcpSocket::finish_connect(&mut state.sockets(), socket);
+            match made {
+                Ok(streams) => {
+                    remember_peer(state, borrowed, &streams.0);
+                    Ok((Ok(streams),))
+                }
+                Err(e) => Ok((Err(e.downcast()?),)),
+            }
         },
     )?;
     tcp.resource(
@@ -250,6 +273,25 @@ fn drop_p3_socket<T: Send + 'static>(
     Ok(())
 }
 
+/// Remember the peer of `socket` as the peer of its `input` stream (a TLS handshake over that
+/// stream is bound to it: [`add_tls_to_linker`]).
+fn remember_peer(state: &mut State, socket: Resource<TcpSocket>, input: &Resource<DynInputStream>) {
+    use wasmtime_wasi::p2::bindings::sockets::network::IpSocketAddress;
+    let peer = match tcp::HostTcpSocket::remote_address(&mut state.sockets(), socket) {
+        Ok(IpSocketAddress::Ipv4(v4)) => {
+            let (a, b, c, d) = v4.address;
+            SocketAddr::from(([a, b, c, d], v4.port))
+        }
+        Ok(IpSocketAddress::Ipv6(v6)) => {
+            let (a, b, c, d, e, f, g, h) = v6.address;
+            SocketAddr::from(([a, b, c, d, e, f, g, h], v6.port))
+        }
+        // A peer gone already: its handshake fails anyway.
+        Err(_) => return,
+    };
+    state.stream_peers.insert(input.rep(), peer);
+}
+
 /// Define the drop of an output stream over wasmtime-wasi's, which waits for the bytes in
 /// flight: here they go on in the background, for at most [`OUTPUT_LINGER`].
 pub(crate) fn add_streams_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> {
@@ -303,12 +345,22 @@ pub(crate) fn add_tls_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<
         |mut store,
          (name, input, output): (String, Resource<DynInputStream>, Resource<DynOutputStream>)|
          -> wasmtime::Result<(Resource<HostClientHandshake>,)> {
-            let name = if name.len() > alore_socket_rules::MAX_NAME_LENGTH {
+            let state = store.data_mut();
+            let name = if name.len() > alore_socket_rules::MAX_NAME_LENGTH
+                || name.starts_with(crate::tls::REFUSED_NAME)
+            {
                 String::new()
+            } else if let Some(&peer) = state.stream_peers.get(&input.rep())
+                && let Err(why) = state.lookups.tls_name_allowed(peer, &name)
+            {
+                // Reached through a name rule: TLS verifies that name and no other, so an
+                // allowed name's address cannot be used to reach another tenant of the same
+                // front end. The handshake fails with `why`.
+                format!("{}{why}", crate::tls::REFUSED_NAME)
             } else {
                 name
             };
-            let mut tls = store.data_mut().tls();
+            let mut tls = state.tls();
             Ok((Handshakes::new(&mut tls, name, input, output)?,))
         },
     )?;

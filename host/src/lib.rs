@@ -33,6 +33,7 @@ mod exec;
 mod guard;
 mod instance;
 mod lookup;
+mod pins;
 mod policy;
 mod runtime;
 mod store;
@@ -43,8 +44,10 @@ pub use error::Error;
 pub use guard::OUTPUT_LINGER;
 pub use instance::{Instance, ServerSocket, Socket};
 pub use lookup::LookupTable;
+pub use pins::{MAX_PINS, PIN_LIFETIME};
 pub use policy::{
-    Allow, DEFAULT_MAX_HANDLES, DEFAULT_MAX_SOCKETS, DEFAULT_MEMORY_LIMIT, ParseAllowError, Policy,
+    Allow, AllowName, DEFAULT_MAX_HANDLES, DEFAULT_MAX_SOCKETS, DEFAULT_MEMORY_LIMIT,
+    ParseAllowError, ParseAllowNameError, Policy,
 };
 pub use runtime::{
     COMPONENT_ENV, CommandOutput, Edition, MAX_CAPTURED_OUTPUT, P3_COMPONENT_ENV, PROFILE_ENV,

@@ -1,6 +1,8 @@
 //! The per-store state: the WASI context and resource table, the limits that keep a guest
 //! in bounds, and the epoch that lets a deadline stop running guest code.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use tempfile::TempDir;
@@ -25,11 +27,13 @@ pub struct State {
     limits: Limits,
     /// How long one call may run ([`crate::Policy::call_deadline`]).
     pub(crate) call_deadline: Option<Duration>,
-    /// The policy's own answers to name lookups, if it has any
-    /// ([`crate::Policy::lookup_table`]).
-    pub(crate) lookups: Option<Lookups>,
-    /// Whether name lookups are allowed at all.
-    pub(crate) lookups_allowed: bool,
+    /// What the store may look up, from where, and its pinned answers.
+    pub(crate) lookups: Lookups,
+    /// The peer of each TCP input stream (by its handle) a connect or an accept made, for
+    /// binding TLS to the name a connection was allowed for ([`crate::guard`]). A handle is
+    /// an index of the resource table, so the map is bounded by it; a new stream at a reused
+    /// handle replaces the entry.
+    pub(crate) stream_peers: HashMap<u32, SocketAddr>,
     /// `wasi:tls`: verifying as the policy says, or refusing when it denies TLS.
     tls: WasiTlsCtx,
 }
@@ -111,7 +115,7 @@ impl State {
             },
             call_deadline: plan.deadline,
             lookups: plan.lookups,
-            lookups_allowed: plan.lookups_allowed,
+            stream_peers: HashMap::new(),
             tls: WasiTlsCtxBuilder::new().provider(plan.tls).build(),
         };
         let mut store = Store::new(engine, state);

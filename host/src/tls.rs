@@ -60,10 +60,18 @@ impl Provider {
 type Connecting =
     std::pin::Pin<Box<dyn Future<Output = Result<Box<dyn TlsStream>, TlsError>> + Send>>;
 
+/// Marks a server name the host refused before the handshake (`crate::guard`): what follows
+/// is why, which the handshake then fails with. A NUL cannot start a DNS name, and a guest's
+/// own name that starts so is refused as invalid before it gets here.
+pub(crate) const REFUSED_NAME: &str = "\u{0}refused:";
+
 impl TlsProvider for Provider {
     fn connect(&self, server_name: String, transport: Box<dyn TlsTransport>) -> Connecting {
         let config = Arc::clone(&self.config);
         Box::pin(async move {
+            if let Some(why) = server_name.strip_prefix(REFUSED_NAME) {
+                return Err(TlsError::msg(why.to_owned()));
+            }
             let name = ServerName::try_from(server_name)
                 .map_err(|_| TlsError::msg("not a valid server name"))?;
             let failure = Failure::default();

@@ -352,3 +352,23 @@ pub fn seeded_bytes(size: usize, seed: u32) -> Vec<u8> {
         .map(|i| (i.wrapping_mul(seed) >> 3) as u8)
         .collect()
 }
+
+/// A TCP server on 127.0.0.1 that accepts every connection and keeps it open (the hostile
+/// application's handshakes need streams to hold; other tests, peers that stay).
+pub fn holding_server() -> u16 {
+    holding_server_on(Ipv4Addr::LOCALHOST.into())
+}
+
+/// [`holding_server`] on `ip` (a loopback address).
+pub fn holding_server_on(ip: std::net::IpAddr) -> u16 {
+    assert!(ip.is_loopback(), "tests connect only to loopback");
+    let listener = TcpListener::bind((ip, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    port
+}

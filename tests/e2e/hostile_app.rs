@@ -3,8 +3,7 @@
 //! loop, with raw WASI calls, as a hostile application plugged into the component could. The
 //! host's own peak memory stays within a stated bound, and the host serves a connection after.
 
-use std::net::{Ipv4Addr, TcpListener};
-use std::sync::{Arc, Mutex};
+use std::net::Ipv4Addr;
 
 use alore_socket_host::{Allow, Error, Policy, Stdio};
 use alore_socket_wasm_build::build_wasm;
@@ -38,20 +37,6 @@ fn status_bytes(field: &str) -> usize {
         .unwrap_or_else(|| panic!("no {field} in /proc/self/status"));
     let kib: usize = line.split_whitespace().nth(1).unwrap().parse().unwrap();
     kib << 10
-}
-
-/// A TCP server that accepts every connection and keeps it open, so that the hog's
-/// handshakes have streams to hold.
-pub fn holding_server() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let held = Arc::new(Mutex::new(Vec::new()));
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            held.lock().unwrap().push(stream);
-        }
-    });
-    port
 }
 
 fn run(hog: &[u8], policy: &Policy, words: &[&str]) -> Result<String, Error> {
@@ -148,19 +133,6 @@ fn an_application_cannot_grow_the_host_past_its_policy_and_the_host_serves_after
     let socket = loopback().connect("127.0.0.1", server.port, None).unwrap();
     socket.write_ln(b"still here").unwrap();
     assert_eq!(socket.read_ln().unwrap(), b"still here");
-}
-
-/// A TCP server on `address` that accepts every connection and keeps it open.
-fn holding_server_on(address: std::net::IpAddr) -> u16 {
-    let listener = TcpListener::bind((address, 0)).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in listener.incoming().flatten() {
-            held.push(stream);
-        }
-    });
-    port
 }
 
 #[test]

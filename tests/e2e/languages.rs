@@ -246,7 +246,8 @@ fn contract_errors_arrive_as_each_languages_exceptions() {
             failure(language, out),
             format!(
                 "{name}: IoError (access-denied): Permission denied by the host's network \
-                 policy [EACCES]"
+                 policy [EACCES]: no address rule allows 127.0.0.1:{port}, and no lookup of \
+                 an allowed name here answered it"
             )
         );
         drop(TcpStream::connect((Ipv4Addr::LOCALHOST, server.port)).unwrap());

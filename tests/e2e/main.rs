@@ -13,6 +13,7 @@ mod contract;
 mod detach;
 mod dns_server;
 mod docs;
+mod egress;
 mod faults;
 mod hostile_app;
 mod ipv6;

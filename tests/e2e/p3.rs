@@ -270,7 +270,7 @@ fn a_read_and_a_write_on_one_socket_are_in_flight_together() {
 #[test]
 fn the_policy_bounds_the_sockets_a_wasi_0_3_instance_holds_and_a_drop_gives_one_back() {
     const MAX: usize = 5;
-    let port = crate::hostile_app::holding_server();
+    let port = holding_server();
     let policy = Policy::deny_all()
         .allow(Allow::host(Ipv4Addr::LOCALHOST).port(port))
         .max_sockets(MAX);

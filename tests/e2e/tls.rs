@@ -578,3 +578,41 @@ fn shutdown_output_over_tls_ends_the_stream_and_reads_go_on() {
     assert_eq!(line, "last words\n");
     assert!(rest.is_empty());
 }
+
+#[test]
+fn tls_over_a_connection_allowed_by_name_verifies_that_name_and_no_other() {
+    // The certificate names "localhost" and "tls.test": without the binding, a handshake for
+    // either would pass, as a front end serving many tenants would let it.
+    let policy = Policy::deny_all()
+        .allow_name(alore_socket_host::AllowName::names("tls.test").unwrap())
+        .lookup_table(
+            [("tls.test", std::net::IpAddr::from(Ipv4Addr::LOCALHOST))]
+                .into_iter()
+                .collect(),
+        )
+        .allow_tls(true)
+        .tls_root_pem(pki().ca_pem.as_bytes(), "the test CA")
+        .unwrap();
+    let instance = instance(policy);
+    let server = tls_server(&pki().good, read_line);
+    let socket = instance.connect("tls.test", server.port, None).unwrap();
+    socket.start_tls(Some("tls.test")).unwrap();
+    socket.write_ln(b"bound").unwrap();
+    assert_eq!(server.join(), "bound\n");
+
+    let server = tls_server(&pki().good, |tls| {
+        let mut buf = [0u8; 1];
+        let _ = tls.read(&mut buf);
+    });
+    let socket = instance.connect("tls.test", server.port, None).unwrap();
+    let error = socket.start_tls(Some("localhost")).unwrap_err();
+    assert_eq!(error.io_kind(), Some(IoErrorKind::Other), "{error}");
+    assert!(
+        message(&error).contains("\"localhost\" is refused")
+            && message(&error).contains("allowed as tls.test only"),
+        "{error}"
+    );
+    assert!(!message(&error).contains('\n'), "{error}");
+    drop(socket);
+    drop(server);
+}

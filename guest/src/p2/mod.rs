@@ -373,6 +373,8 @@ impl Sys for P2 {
         use wasip2::sockets::network::{ErrorCode, IpAddress};
         let addresses = net::resolve(name, deadline).map_err(|code| match code {
             ErrorCode::InvalidArgument => Error::Value(format!("Invalid host name: {name:?}")),
+            // The host's policy refused this name.
+            ErrorCode::AccessDenied => Error::lookup_denied(name),
             code => wasi_error::from_code(code),
         })?;
         Ok(addresses

@@ -40,8 +40,10 @@ pub(crate) fn from_lookup(code: LookupCode, name: &str) -> Error {
         LookupCode::InvalidArgument => Error::Value(format!("Invalid host name: {name:?}")),
         LookupCode::NameUnresolvable => Error::Name("Unknown host".into()),
         LookupCode::TemporaryResolverFailure => Error::Name("Temporary name server error".into()),
-        // wasmtime answers this for every lookup when the host does not allow lookups.
-        LookupCode::PermanentResolverFailure | LookupCode::AccessDenied => Error::Name(
+        // The host's policy: this host says `access-denied`, wasmtime's own lookup
+        // `permanent-resolver-failure` when it allows no lookups.
+        LookupCode::AccessDenied => Error::lookup_denied(name),
+        LookupCode::PermanentResolverFailure => Error::Name(
             "Unrecoverable name server error (is name lookup allowed by the host?)".into(),
         ),
         LookupCode::Other(text) => Error::Name(format!(

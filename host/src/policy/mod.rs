@@ -5,7 +5,6 @@
 
 use std::net::{SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_rustls::rustls::pki_types::CertificateDer;
@@ -14,12 +13,15 @@ use crate::Error;
 use crate::lookup::LookupTable;
 
 mod allow;
+mod name;
 mod plan;
 mod wasi;
 
 pub(crate) use plan::{Build, Plan};
 
 pub use allow::{Allow, ParseAllowError};
+pub(crate) use name::key as name_key;
+pub use name::{AllowName, ParseAllowNameError};
 
 /// How much memory one instance of the component may use unless told otherwise: ample for
 /// thousands of sockets and for multi-megabyte reads, and small enough that a misbehaving
@@ -46,6 +48,7 @@ pub const DEFAULT_MAX_HANDLES: usize = 16_384;
 #[derive(Debug, Clone)]
 pub struct Policy {
     allowed: Vec<Allow>,
+    names: Vec<AllowName>,
     listen: Vec<Allow>,
     lookups: bool,
     reverse: bool,
@@ -54,7 +57,7 @@ pub struct Policy {
     host_name: HostName,
     memory_limit: usize,
     call_deadline: Option<Duration>,
-    lookup_table: Option<Arc<LookupTable>>,
+    lookup_table: Option<LookupTable>,
     tls: bool,
     tls_roots: Vec<CertificateDer<'static>>,
     max_sockets: usize,
@@ -73,6 +76,7 @@ impl Default for Policy {
     fn default() -> Self {
         Policy {
             allowed: Vec::new(),
+            names: Vec::new(),
             listen: Vec::new(),
             lookups: false,
             reverse: false,
@@ -109,6 +113,23 @@ impl Policy {
     pub fn allow(mut self, rule: Allow) -> Self {
         self.allowed.push(rule);
         self
+    }
+
+    /// Also allow the services `rule` names (egress by name): looking a covered name up, and
+    /// connecting, on the rule's ports, to the addresses that lookup answered in the same
+    /// store ([`crate::PIN_LIFETIME`]). An address no lookup answered stays denied, whatever
+    /// an allowed name would resolve to; a TLS connection reached this way must verify the
+    /// name it was allowed for. In a composition the application's lookups and connects go
+    /// by the same rules.
+    pub fn allow_name(mut self, rule: AllowName) -> Self {
+        self.names.push(rule);
+        self
+    }
+
+    /// Whether looking `name` up is allowed: every lookup is ([`Policy::allow_lookup`]), or a
+    /// name rule covers it.
+    pub fn allows_lookup_of(&self, name: &str) -> bool {
+        self.lookups || self.names.iter().any(|rule| rule.covers(name))
     }
 
     /// Also allow listening on the addresses and ports of `rule` (a server socket on port 0
@@ -153,7 +174,7 @@ impl Policy {
     /// (`name-error`). For sandboxes that must send no DNS query, and for tests that must
     /// control every answer. In a composition the application's lookups get the same table.
     pub fn lookup_table(mut self, table: LookupTable) -> Self {
-        self.lookup_table = Some(Arc::new(table));
+        self.lookup_table = Some(table);
         self
     }
 
@@ -333,7 +354,8 @@ mod tests {
             .max_handles(9)
             .call_deadline(Some(Duration::from_millis(11)));
         assert!(policy.allows_lookup() && policy.allows_tls() && policy.allows_reverse_lookup());
-        assert_eq!(policy.lookup_table.as_deref(), Some(&table));
+        let kept = policy.lookup_table.as_ref().expect("the table is kept");
+        assert_eq!(kept.get("a.test"), table.get("a.test"));
         assert_eq!(policy.tls_roots.len(), 2, "roots add up");
         assert_eq!(policy.resolver_override(), Some(resolver));
         assert_eq!(policy.etc_source(), Path::new("/somewhere"));

@@ -11,6 +11,7 @@ use wasmtime_wasi_tls::TlsProvider;
 use super::{Policy, wasi};
 use crate::Error;
 use crate::lookup::Lookups;
+use crate::pins::SharedPins;
 
 /// Which build of the component a policy runs, and so which linker its stores get: `wasi:tls`
 /// only where the policy allows TLS, so that nothing in a store it denies (the application
@@ -55,11 +56,9 @@ pub(crate) struct Plan {
     pub(crate) build: Build,
     /// `wasi:tls`: verifying as the policy says, or refusing when it denies TLS.
     pub(crate) tls: Box<dyn TlsProvider>,
-    /// Lookups answered from the policy's table; `None`: by this machine's resolver, if
-    /// the WASI context allows them.
-    pub(crate) lookups: Option<Lookups>,
-    /// Whether name lookups are allowed at all (through the table or the machine's resolver).
-    pub(crate) lookups_allowed: bool,
+    /// What may be looked up, from where, and the pinned answers (shared with the WASI
+    /// context's address check).
+    pub(crate) lookups: Lookups,
     pub(crate) limits: Limits,
     /// How long one call may run.
     pub(crate) deadline: Option<Duration>,
@@ -68,7 +67,8 @@ pub(crate) struct Plan {
 impl Plan {
     /// The plan for a store under `policy`.
     pub(crate) fn of(policy: &Policy) -> Result<Plan, Error> {
-        let (wasi, etc) = wasi::context(policy)?;
+        let pins = SharedPins::default();
+        let (wasi, etc) = wasi::context(policy, &pins)?;
         let build = Build::of(policy);
         let tls: Box<dyn TlsProvider> = match build {
             Build::Tls => Box::new(
@@ -82,11 +82,13 @@ impl Plan {
             etc,
             build,
             tls,
-            lookups: policy.lookup_table.as_ref().map(|table| Lookups {
-                allowed: policy.lookups,
-                table: table.clone(),
-            }),
-            lookups_allowed: policy.lookups,
+            lookups: Lookups {
+                all: policy.lookups,
+                names: policy.names.clone().into(),
+                table: policy.lookup_table.clone(),
+                pins,
+                addresses: policy.allowed.clone().into(),
+            },
             limits: Limits {
                 memory: policy.memory_limit,
                 sockets: policy.max_sockets,

@@ -16,10 +16,14 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use super::Policy;
 use crate::Error;
+use crate::pins::SharedPins;
 
 /// The WASI context `policy` asks for, and the private `/etc` it may need kept alive (part
 /// of the store's [`super::Plan`]).
-pub(crate) fn context(policy: &Policy) -> Result<(WasiCtxBuilder, Option<TempDir>), Error> {
+pub(crate) fn context(
+    policy: &Policy,
+    pins: &SharedPins,
+) -> Result<(WasiCtxBuilder, Option<TempDir>), Error> {
     let mut builder = WasiCtxBuilder::new();
     let mut resolvers = Vec::new();
     let etc = if policy.allows_reverse_lookup() {
@@ -45,21 +49,31 @@ pub(crate) fn context(policy: &Policy) -> Result<(WasiCtxBuilder, Option<TempDir
         // The standard build runs: its start-tls then says why there is no TLS.
         builder.env(TLS_ENV, TLS_DENIED);
     }
-    apply(policy, &mut builder, resolvers);
+    apply(policy, &mut builder, resolvers, pins.clone());
     Ok((builder, etc))
 }
 
 /// Apply the policy to a WASI context; `resolvers` are the DNS servers reverse lookups
 /// may use (none when they are off). wasmtime 48 denies TCP and UDP unless switched on,
 /// and then asks the address check ([`allows`]) for every bind, connect, send and receive.
-fn apply(policy: &Policy, builder: &mut WasiCtxBuilder, resolvers: Vec<SocketAddrV4>) {
+fn apply(
+    policy: &Policy,
+    builder: &mut WasiCtxBuilder,
+    resolvers: Vec<SocketAddrV4>,
+    pins: SharedPins,
+) {
     let checked = policy.clone();
     builder
         .allow_tcp(uses_tcp(policy))
         .allow_udp(policy.reverse)
-        .allow_ip_name_lookup(policy.lookups)
+        // Which names may be looked up is decided before wasmtime's lookup (`lookup`).
+        .allow_ip_name_lookup(policy.lookups || !policy.names.is_empty())
         .socket_addr_check(move |address, use_| {
-            let allowed = allows(&checked, &resolvers, address, use_);
+            let pinned = || {
+                let pins = pins.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                pins.allows(address)
+            };
+            let allowed = allows(&checked, &resolvers, address, use_, pinned);
             Box::pin(async move { allowed })
         });
 }
@@ -67,16 +81,21 @@ fn apply(policy: &Policy, builder: &mut WasiCtxBuilder, resolvers: Vec<SocketAdd
 /// Whether a store under `policy` may use TCP at all: to connect, to listen, or to ask a
 /// resolver again over TCP.
 fn uses_tcp(policy: &Policy) -> bool {
-    !policy.allowed.is_empty() || !policy.listen.is_empty() || policy.reverse
+    !policy.allowed.is_empty()
+        || !policy.names.is_empty()
+        || !policy.listen.is_empty()
+        || policy.reverse
 }
 
 /// The address check: whether `policy` lets a store use `address` for `use_`, with
-/// `resolvers` the only DNS servers it may reach.
+/// `resolvers` the only DNS servers it may reach, and `pinned` saying whether `address` is a
+/// live answer to a name a name rule allows, on its port ([`crate::pins`]).
 fn allows(
     policy: &Policy,
     resolvers: &[SocketAddrV4],
     address: SocketAddr,
     use_: SocketAddrUse,
+    pinned: impl FnOnce() -> bool,
 ) -> bool {
     // The resolvers the component reads are IPv4 (`ResolvConf`); a mapped address reaches
     // the same server.
@@ -93,7 +112,7 @@ fn allows(
         SocketAddrUse::TcpListen => policy.allows_listen(address),
         // An accepted peer is checked as if we had connected to it.
         SocketAddrUse::TcpConnect | SocketAddrUse::TcpAccept => {
-            policy.allows_connect(address) || resolver
+            policy.allows_connect(address) || resolver || pinned()
         }
         SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => resolver,
     }
@@ -138,7 +157,8 @@ mod tests {
         let policy = Policy::deny_all()
             .allow("127.0.0.1:7000".parse().unwrap())
             .allow_listen("127.0.0.1:8000".parse().unwrap());
-        let check = |address: &str, use_| allows(&policy, &[resolver], addr(address), use_);
+        let check =
+            |address: &str, use_| allows(&policy, &[resolver], addr(address), use_, || false);
         // The implicit bind of a client: the wildcard address and port 0, and nothing else.
         assert!(check("0.0.0.0:0", TcpBind) && check("0.0.0.0:0", UdpBind));
         assert!(!check("0.0.0.0:1", TcpBind) && !check("0.0.0.0:1", UdpBind));

@@ -7,6 +7,8 @@
 //! - `pollables COUNT`: pollables on a clock (past the handle limit: a trap).
 //! - `connect ADDRESS PORT`: one TCP connection through Rust's `std::net` (raw `wasi:sockets`),
 //!   to any address of either family: `connected`, or the error's kind.
+//! - `lookup-connect NAME PORT`: look NAME up and connect to its first answer, through Rust's
+//!   `std::net` (raw `wasi:sockets`): `connected to ADDRESS`, or where and how it failed.
 //! - `tls-names COUNT PORT SIZE`: TLS handshakes over connections to `127.0.0.1:PORT`, each
 //!   with a server name of SIZE bytes, never finished.
 
@@ -97,13 +99,34 @@ fn main() -> ExitCode {
             }
             return ExitCode::SUCCESS;
         }
+        [_, what, name, port] if what == "lookup-connect" => {
+            use std::net::ToSocketAddrs;
+            let port = u16::try_from(number(port)).unwrap_or(0);
+            let first = match (name.as_str(), port).to_socket_addrs() {
+                Ok(mut answers) => answers.next(),
+                Err(e) => {
+                    println!("lookup: {:?}", e.kind());
+                    return ExitCode::SUCCESS;
+                }
+            };
+            let Some(first) = first else {
+                println!("lookup: no answer");
+                return ExitCode::SUCCESS;
+            };
+            match std::net::TcpStream::connect(first) {
+                Ok(_) => println!("connected to {}", first.ip()),
+                Err(e) => println!("connect: {:?}", e.kind()),
+            }
+            return ExitCode::SUCCESS;
+        }
         [_, what, count, port, size] if what == "tls-names" => {
             let port = u16::try_from(number(port)).unwrap_or(0);
             tls_names(number(count), port, number(size))
         }
         _ => {
             eprintln!(
-                "usage: test-hog tcp|udp|pollables COUNT | connect ADDRESS PORT | tls-names COUNT PORT SIZE"
+                "usage: test-hog tcp|udp|pollables COUNT | connect ADDRESS PORT \
+                 | lookup-connect NAME PORT | tls-names COUNT PORT SIZE"
             );
             return ExitCode::from(2);
         }
