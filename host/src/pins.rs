@@ -124,6 +124,23 @@ mod tests {
     }
 
     #[test]
+    fn the_same_answer_again_is_one_pin_and_other_names_or_ports_are_their_own() {
+        let mut pins = Pins::default();
+        let ip: IpAddr = "10.0.0.7".parse().unwrap();
+        pins.pin("a.example", &[ip], &[(80, 80)]);
+        pins.pin("a.example", &[ip], &[(80, 80)]);
+        assert_eq!(pins.0.len(), 1, "renewed, not doubled");
+        pins.pin("b.example", &[ip], &[(80, 80)]);
+        pins.pin("a.example", &[ip], &[(443, 443)]);
+        assert_eq!(pins.0.len(), 3);
+        assert_eq!(
+            pins.names_for(at("10.0.0.7:80")),
+            ["a.example", "b.example"]
+        );
+        assert_eq!(pins.names_for(at("10.0.0.7:443")), ["a.example"]);
+    }
+
+    #[test]
     fn an_answer_expires() {
         let mut pins = Pins::default();
         pins.pin("old.example", &["10.0.0.9".parse().unwrap()], &[(80, 80)]);
