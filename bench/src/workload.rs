@@ -183,6 +183,23 @@ fn mib(sizes: &Sizes) -> f64 {
     sizes.bulk as f64 / (1 << 20) as f64
 }
 
+/// The workload servers' listen backlog. std's 128 let a fast client (native code) fill the
+/// accept queue faster than the server thread, sharing two cores with it, empties it: Linux
+/// then drops the next SYN, and that connect waits a whole second for its retry. That, not
+/// the client, made native `connect + close` the slowest contender (279/s). Linux caps it at
+/// `net.core.somaxconn` (4096 on this project's machines).
+const BACKLOG: i32 = 4096;
+
+/// A listener on a free port of `ip`, with [`BACKLOG`].
+fn listen_on(ip: IpAddr) -> Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address((ip, 0).into()), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&std::net::SocketAddr::new(ip, 0).into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
 /// What a server does with its listener.
 type Serve = Box<dyn FnOnce(TcpListener) -> Result<()> + Send + 'static>;
 
@@ -195,7 +212,7 @@ pub(crate) struct Server {
 impl Server {
     fn start(ip: IpAddr, serve: Serve) -> Result<Self> {
         assert!(ip.is_loopback(), "the benchmark connects only to loopback");
-        let listener = TcpListener::bind((ip, 0))?;
+        let listener = listen_on(ip)?;
         let port = listener.local_addr()?.port();
         let thread = Some(thread::spawn(move || serve(listener)));
         Ok(Server { port, thread })
