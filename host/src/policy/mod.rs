@@ -21,6 +21,16 @@ pub(crate) use plan::{Build, Plan};
 
 pub use allow::{Allow, ParseAllowError};
 pub(crate) use name::key as name_key;
+
+/// A rule's `PORT[-PORT]`, as address and name rules both write it: ports of 1 to 65535, a
+/// range in either order (`None` for anything else).
+fn parse_ports(text: &str) -> Option<(u16, u16)> {
+    let port = |p: &str| p.parse::<u16>().ok().filter(|&p| p != 0);
+    match text.split_once('-') {
+        Some((first, last)) => Some((port(first)?, port(last)?)),
+        None => port(text).map(|p| (p, p)),
+    }
+}
 pub use name::{AllowName, ParseAllowNameError};
 
 /// How much memory one instance of the component may use unless told otherwise: ample for

@@ -130,16 +130,9 @@ impl FromStr for AllowName {
         let Some(ports) = ports else {
             return Ok(rule);
         };
-        let port = |p: &str| {
-            p.parse::<u16>()
-                .ok()
-                .filter(|&p| p != 0)
-                .ok_or_else(|| bad("a port is a number of 1 to 65535".into()))
-        };
-        Ok(match ports.split_once('-') {
-            Some((first, last)) => rule.ports(port(first)?, port(last)?),
-            None => rule.port(port(ports)?),
-        })
+        let (first, last) = super::parse_ports(ports)
+            .ok_or_else(|| bad("a port is a number of 1 to 65535".into()))?;
+        Ok(rule.ports(first, last))
     }
 }
 
