@@ -8,8 +8,9 @@
 //!    (`bench/std-peer`), run by the same engine (`in_wasm.rs`);
 //! 5. Python's `socket` module (`bench/peer.py`), when `python3` exists (`python.rs`).
 //!
-//! Then the TLS rows, the WASI 0.3 edition's table, IPv6 beside IPv4 (`ipv6.rs`) and the Node
-//! table.
+//! Then the TLS rows; the round-trip and bulk rows again, plain and TLS, under a background
+//! load that keeps every core busy (`load.rs`); the WASI 0.3 edition's table; IPv6 beside
+//! IPv4 (`ipv6.rs`); and the Node table.
 //!
 //! A full run writes `bench/results.md`; `--quick` (for CI) and `--only WORKLOAD` only print.
 //! Progress goes to stderr.
@@ -18,6 +19,7 @@ mod contenders;
 mod from_host;
 mod in_wasm;
 mod ipv6;
+mod load;
 mod native;
 mod node;
 mod p3;
@@ -65,6 +67,9 @@ struct Args {
     /// With --only: also run the IPv6 table (all of it).
     #[arg(long)]
     ipv6: bool,
+    /// With --only: also run the loaded table (all of it).
+    #[arg(long)]
+    loaded: bool,
 }
 
 fn wasm_artifact(package: &str, artifact: &str) -> Result<Vec<u8>> {
@@ -122,6 +127,23 @@ fn main() -> Result<()> {
     if args.only.is_none() || args.tls {
         tls::rows(&runtime, &policy, &client, &sizes, &mut rows)?;
     }
+    // The round-trip and bulk rows again, plain and TLS, with every core kept busy.
+    let mut loaded = Vec::new();
+    if args.only.is_none() || args.loaded {
+        progress("loaded: one spinning thread per core at nice 19");
+        let _load = load::Load::start();
+        contenders::round_trip_rows(&mut contenders, &sizes, &mut loaded)?;
+        let receive = Workload::Receive;
+        let seconds = contenders.seconds(receive, &sizes)?;
+        let amount = receive.amount(&sizes);
+        loaded.push(Row::rate(
+            receive.title(&sizes),
+            receive.unit(),
+            amount,
+            seconds,
+        ));
+        tls::rows(&runtime, &policy, &client, &sizes, &mut loaded)?;
+    }
     if wanted(Workload::Instantiation) {
         progress("instantiation");
         let started = Instant::now();
@@ -161,7 +183,16 @@ fn main() -> Result<()> {
         Vec::new()
     };
 
-    let report = report::report(&rows, &p3_rows, &ipv6_rows, node.as_ref(), args.quick)?;
+    let report = report::report(
+        &report::Tables {
+            rows: &rows,
+            loaded: &loaded,
+            p3: &p3_rows,
+            ipv6: &ipv6_rows,
+            node: node.as_ref(),
+        },
+        args.quick,
+    )?;
     print!("{report}");
     if !args.quick && args.only.is_none() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("results.md");
