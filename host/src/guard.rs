@@ -1,8 +1,8 @@
 //! The per-store bounds on what a guest can make the host hold, where wasmtime-wasi has none
-//! of its own: the WASI calls that create sockets, the drop of an output stream, and the TLS
-//! handshake's server name, defined again over the standard ones (as `lookup` does for name
-//! lookups). The handle limit
-//! itself is the resource table's ([`crate::Policy::max_handles`], set in `store`).
+//! of its own: the WASI calls that create sockets and the drop of an output stream, defined
+//! again over the standard ones (as `lookup` does for name lookups). The handle limit itself
+//! is the resource table's ([`crate::Policy::max_handles`], set in `store`). The TLS
+//! handshake's server name is bounded where the handshake is made (`tls::p2`).
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -17,7 +17,6 @@ use wasmtime_wasi::p2::bindings::sockets::{tcp, tcp_create_socket, udp_create_so
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, TcpSocket, UdpSocket};
 use wasmtime_wasi::p3::bindings::sockets::types::ErrorCode as P3Code;
 use wasmtime_wasi::sockets::{WasiSocketsCtxView, WasiSocketsView};
-use wasmtime_wasi_tls::WasiTlsView;
 
 use crate::store::State;
 
@@ -27,7 +26,6 @@ const TCP: &str = "wasi:sockets/tcp@0.2.12";
 const UDP: &str = "wasi:sockets/udp@0.2.12";
 const TCP_CREATE: &str = "wasi:sockets/tcp-create-socket@0.2.12";
 const UDP_CREATE: &str = "wasi:sockets/udp-create-socket@0.2.12";
-const TLS_TYPES: &str = "wasi:tls/types@0.2.0-draft";
 const STREAMS: &str = "wasi:io/streams@0.2.12";
 /// WASI 0.3's sockets, which wasmtime-wasi 48 links at this version.
 const TYPES_P3: &str = "wasi:sockets/types@0.3.0";
@@ -274,7 +272,7 @@ fn drop_p3_socket<T: Send + 'static>(
 }
 
 /// Remember the peer of `socket` as the peer of its `input` stream (a TLS handshake over that
-/// stream is bound to it: [`add_tls_to_linker`]).
+/// stream is bound to it: `tls::p2`).
 fn remember_peer(state: &mut State, socket: Resource<TcpSocket>, input: &Resource<DynInputStream>) {
     use wasmtime_wasi::p2::bindings::sockets::network::IpSocketAddress;
     let peer = match tcp::HostTcpSocket::remote_address(&mut state.sockets(), socket) {
@@ -329,41 +327,6 @@ fn drop_socket<T: Send + 'static>(
     let state = store.data_mut();
     state.table.delete(Resource::<T>::new_own(rep))?;
     state.sockets.give_back();
-    Ok(())
-}
-
-/// Define `wasi:tls`'s handshake constructor over the standard one, so that the host keeps no
-/// server name longer than a DNS name can be: a longer one is kept as the empty name, which
-/// no certificate matches, and the handshake fails at `finish` with "not a valid server name".
-/// (The constructor has no way to fail; a trap would be no clearer.)
-pub(crate) fn add_tls_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> {
-    use wasmtime_wasi_tls::p2::HostClientHandshake;
-    use wasmtime_wasi_tls::p2::bindings::types::HostClientHandshake as Handshakes;
-    linker.allow_shadowing(true);
-    linker.instance(TLS_TYPES)?.func_wrap(
-        "[constructor]client-handshake",
-        |mut store,
-         (name, input, output): (String, Resource<DynInputStream>, Resource<DynOutputStream>)|
-         -> wasmtime::Result<(Resource<HostClientHandshake>,)> {
-            let state = store.data_mut();
-            let name = if name.len() > alore_socket_rules::MAX_NAME_LENGTH
-                || name.starts_with(crate::tls::REFUSED_NAME)
-            {
-                String::new()
-            } else if let Some(&peer) = state.stream_peers.get(&input.rep())
-                && let Err(why) = state.lookups.tls_name_allowed(peer, &name)
-            {
-                // Reached through a name rule: TLS verifies that name and no other, so an
-                // allowed name's address cannot be used to reach another tenant of the same
-                // front end. The handshake fails with `why`.
-                format!("{}{why}", crate::tls::REFUSED_NAME)
-            } else {
-                name
-            };
-            let mut tls = state.tls();
-            Ok((Handshakes::new(&mut tls, name, input, output)?,))
-        },
-    )?;
     Ok(())
 }
 

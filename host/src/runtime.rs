@@ -159,10 +159,7 @@ fn linkers(engine: &Engine) -> wasmtime::Result<(Linker<State>, Linker<State>)> 
     lookup::add_p3_to_linker(&mut standard)?;
     crate::guard::add_p3_sockets_to_linker(&mut standard)?;
     let mut tls = standard.clone();
-    let mut tls_options = wasmtime_wasi_tls::p2::LinkOptions::default();
-    tls_options.tls(true);
-    wasmtime_wasi_tls::p2::add_to_linker(&mut tls, &tls_options)?;
-    crate::guard::add_tls_to_linker(&mut tls)?;
+    crate::tls::p2::add_to_linker(&mut tls)?;
     Ok((standard, tls))
 }
 

@@ -3,13 +3,14 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::ClientConfig;
 use tempfile::TempDir;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, ResourceLimiter, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_tls::{WasiTlsCtx, WasiTlsCtxBuilder, WasiTlsCtxView, WasiTlsView};
 
 use crate::guard::Sockets;
 use crate::lookup::Lookups;
@@ -34,8 +35,9 @@ pub struct State {
     /// an index of the resource table, so the map is bounded by it; a new stream at a reused
     /// handle replaces the entry.
     pub(crate) stream_peers: HashMap<u32, SocketAddr>,
-    /// `wasi:tls`: verifying as the policy says, or refusing when it denies TLS.
-    tls: WasiTlsCtx,
+    /// `wasi:tls`'s configuration: verifying as the policy says; none when it denies TLS
+    /// (and every handshake is refused).
+    pub(crate) tls: Option<Arc<ClientConfig>>,
 }
 
 /// How often the engine's epoch advances, and so how often running guest code yields to the
@@ -116,7 +118,7 @@ impl State {
             call_deadline: plan.deadline,
             lookups: plan.lookups,
             stream_peers: HashMap::new(),
-            tls: WasiTlsCtxBuilder::new().provider(plan.tls).build(),
+            tls: plan.tls,
         };
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limits);
@@ -138,15 +140,6 @@ impl WasiView for State {
         WasiCtxView {
             ctx: &mut self.ctx,
             table: &mut self.table,
-        }
-    }
-}
-
-impl WasiTlsView for State {
-    fn tls(&mut self) -> WasiTlsCtxView<'_> {
-        WasiTlsCtxView {
-            table: &mut self.table,
-            ctx: &mut self.tls,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::net::{SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tokio_rustls::rustls::pki_types::CertificateDer;
+use rustls::pki_types::CertificateDer;
 
 use crate::Error;
 use crate::lookup::LookupTable;

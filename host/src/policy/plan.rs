@@ -4,9 +4,11 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
 use tempfile::TempDir;
 use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi_tls::TlsProvider;
+
+use rustls::ClientConfig;
 
 use super::{Policy, wasi};
 use crate::Error;
@@ -54,8 +56,8 @@ pub(crate) struct Plan {
     pub(crate) etc: Option<TempDir>,
     /// Which build runs, and which linker links it.
     pub(crate) build: Build,
-    /// `wasi:tls`: verifying as the policy says, or refusing when it denies TLS.
-    pub(crate) tls: Box<dyn TlsProvider>,
+    /// `wasi:tls`: verifying as the policy says; none when it denies TLS.
+    pub(crate) tls: Option<Arc<ClientConfig>>,
     /// What may be looked up, from where, and the pinned answers (shared with the WASI
     /// context's address check).
     pub(crate) lookups: Lookups,
@@ -70,12 +72,12 @@ impl Plan {
         let pins = SharedPins::default();
         let (wasi, etc) = wasi::context(policy, &pins)?;
         let build = Build::of(policy);
-        let tls: Box<dyn TlsProvider> = match build {
-            Build::Tls => Box::new(
-                crate::tls::Provider::new(&policy.tls_roots)
+        let tls = match build {
+            Build::Tls => Some(
+                crate::tls::client_config(&policy.tls_roots)
                     .map_err(|e| Error::InvalidPolicy(format!("its TLS roots: {e}")))?,
             ),
-            Build::Standard => Box::new(crate::tls::Refused),
+            Build::Standard => None,
         };
         Ok(Plan {
             wasi,
