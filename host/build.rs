@@ -26,17 +26,22 @@ fn main() {
     // Directories of their own inside the outer build's target directory: a nested cargo in
     // the outer target directory would wait forever for the lock the outer build holds on its
     // profile's directory (a release build's proc-macros are built in `target/release`), and
-    // the three builds differ by a feature, so each keeps its own to stay incremental.
+    // the builds differ by their features, so each keeps its own to stay incremental.
     let target = shared_target_dir(&out).join("embed");
     let builds = [
-        ("alore_socket.wasm", None, target.join("standard")),
-        ("alore_socket_tls.wasm", Some("tls"), target.join("tls")),
-        ("alore_socket_p3.wasm", Some("p3"), target.join("p3")),
+        ("alore_socket.wasm", &[][..], target.join("standard")),
+        ("alore_socket_tls.wasm", &["tls"][..], target.join("tls")),
+        ("alore_socket_p3.wasm", &["p3"][..], target.join("p3")),
+        (
+            "alore_socket_p3_tls.wasm",
+            &["p3", "tls"][..],
+            target.join("p3-tls"),
+        ),
     ];
-    for (file, feature, target_dir) in builds {
+    for (file, features, target_dir) in builds {
         let mut build =
             Build::new(workspace, "alore-socket", "alore_socket").target_dir(&target_dir);
-        if let Some(feature) = feature {
+        for feature in features {
             build = build.feature(feature);
         }
         let built = build.run().unwrap_or_else(|e| panic!("{e}"));

@@ -1,7 +1,7 @@
 //! The behaviour suite against the WASI 0.3 edition (`alore:socket@0.2.0`): the same test
 //! files as the `e2e` target, compiled again with this target's name, which makes
 //! `common::EDITION` the WASI 0.3 edition. Only the files that test behaviour both editions
-//! share are listed; what only one edition has (`detach`, TLS, the 0.1.x contract, its
+//! share are listed; what only one edition has (`detach`, the 0.1.x contract, its
 //! composed consumers) is tested by `e2e` alone.
 
 #[path = "e2e/alore_suite.rs"]
@@ -39,3 +39,5 @@ mod reading;
 mod reverse;
 #[path = "e2e/server.rs"]
 mod server;
+#[path = "e2e/tls.rs"]
+mod tls;

@@ -50,8 +50,8 @@ pub use policy::{
     ParseAllowError, ParseAllowNameError, Policy,
 };
 pub use runtime::{
-    COMPONENT_ENV, CommandOutput, Edition, MAX_CAPTURED_OUTPUT, P3_COMPONENT_ENV, PROFILE_ENV,
-    Runtime, Stdio, TLS_COMPONENT_ENV, TLS_FILE,
+    COMPONENT_ENV, CommandOutput, Edition, MAX_CAPTURED_OUTPUT, P3_COMPONENT_ENV,
+    P3_TLS_COMPONENT_ENV, PROFILE_ENV, Runtime, Stdio, TLS_COMPONENT_ENV, TLS_FILE,
 };
 pub use store::State;
 pub use types::{Buffering, ConnectOptions, IoError, IoErrorKind, SocketError};

@@ -151,6 +151,26 @@ impl Lookups {
         })
     }
 
+    /// Whether a TLS handshake on a connection the host cannot name may verify
+    /// `server_name` (WASI 0.3's `wasi:tls` is given streams, not a socket): any name while the
+    /// store holds no live answer of a name rule; once it does, only a name it looked up under
+    /// one, since the handshake may ride on a connection reached by name (`Err`: why not).
+    pub(crate) fn tls_name_allowed_on_any_peer(&self, server_name: &str) -> Result<(), String> {
+        let names = self
+            .pins
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .live_names();
+        if names.is_empty() || names.iter().any(|name| key(name) == key(server_name)) {
+            return Ok(());
+        }
+        Err(format!(
+            "the server name {server_name:?} is refused: this store's connections by name \
+             were allowed as {} only (a WASI 0.3 handshake is not told which it rides on)",
+            names.join(", ")
+        ))
+    }
+
     /// Pin `addresses`, the answer for `name`, on `ports` (nothing when no name rule allowed
     /// the lookup).
     fn pin(&self, name: &str, addresses: &[IpAddr], ports: &[(u16, u16)]) {

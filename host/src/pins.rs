@@ -63,6 +63,18 @@ impl Pins {
         }
     }
 
+    /// The names of every live answer, each once.
+    pub(crate) fn live_names(&self) -> Vec<String> {
+        let now = Instant::now();
+        let mut names: Vec<String> = Vec::new();
+        for pin in self.0.iter().filter(|pin| pin.until > now) {
+            if !names.contains(&pin.name) {
+                names.push(pin.name.clone());
+            }
+        }
+        names
+    }
+
     /// Whether `remote` is a live answer to an allowed name, on that name's ports.
     pub(crate) fn allows(&self, remote: SocketAddr) -> bool {
         !self.names_for(remote).is_empty()

@@ -21,6 +21,8 @@ pub const COMPONENT_ENV: &str = "ALORE_SOCKET_COMPONENT";
 pub const TLS_COMPONENT_ENV: &str = "ALORE_SOCKET_TLS_COMPONENT";
 /// Names a component file to run instead of the embedded WASI 0.3 edition.
 pub const P3_COMPONENT_ENV: &str = "ALORE_SOCKET_P3_COMPONENT";
+/// Names a component file to run instead of the embedded WASI 0.3 edition's TLS build.
+pub const P3_TLS_COMPONENT_ENV: &str = "ALORE_SOCKET_P3_TLS_COMPONENT";
 /// The TLS build's file name, looked for beside a standard build given as a file.
 pub const TLS_FILE: &str = "alore_socket_tls.wasm";
 /// Set to `perfmap` to have wasmtime write `/tmp/perf-PID.map`, which names the compiled
@@ -33,6 +35,9 @@ static EMBEDDED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/alore_socket.
 static EMBEDDED_TLS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/alore_socket_tls.wasm"));
 /// The WASI 0.3 edition.
 static EMBEDDED_P3: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/alore_socket_p3.wasm"));
+/// The WASI 0.3 edition's TLS build.
+static EMBEDDED_P3_TLS: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/alore_socket_p3_tls.wasm"));
 
 /// The two editions of the component, each with its contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +86,9 @@ pub struct Runtime {
     /// The WASI 0.3 edition, compiled the first time an application needs it.
     p3: Mutex<Option<Arc<Compiled>>>,
     p3_source: Source,
+    /// Its TLS build, compiled the first time a policy that allows TLS needs it.
+    p3_tls: Mutex<Option<Arc<Compiled>>>,
+    p3_tls_source: Source,
     /// Where compiled forms are cached, if anywhere.
     cache_dir: Option<PathBuf>,
 }
@@ -130,6 +138,23 @@ impl Source {
     }
 }
 
+/// Where the WASI 0.3 edition (its TLS build if `tls`) comes from: the file its variable
+/// names, else the build this host carries.
+fn p3_source(tls: bool) -> Source {
+    let (env, name, wasm) = if tls {
+        (
+            P3_TLS_COMPONENT_ENV,
+            "WASI 0.3 TLS component",
+            EMBEDDED_P3_TLS,
+        )
+    } else {
+        (P3_COMPONENT_ENV, "WASI 0.3 component", EMBEDDED_P3)
+    };
+    std::env::var_os(env).map_or(Source::Embedded { name, wasm }, |path| {
+        Source::File(PathBuf::from(path))
+    })
+}
+
 /// The WASI 0.3 edition, compiled and linked.
 struct Compiled {
     pre: crate::bindings::p3::ProviderPre<State>,
@@ -160,6 +185,7 @@ fn linkers(engine: &Engine) -> wasmtime::Result<(Linker<State>, Linker<State>)> 
     crate::guard::add_p3_sockets_to_linker(&mut standard)?;
     let mut tls = standard.clone();
     crate::tls::p2::add_to_linker(&mut tls)?;
+    crate::tls::p3::add_to_linker(&mut tls)?;
     Ok((standard, tls))
 }
 
@@ -223,11 +249,7 @@ impl Runtime {
             name: "TLS component",
             wasm: EMBEDDED_TLS,
         });
-        let p3 = file(P3_COMPONENT_ENV).unwrap_or(Source::Embedded {
-            name: "WASI 0.3 component",
-            wasm: EMBEDDED_P3,
-        });
-        Self::with(standard, tls, p3)
+        Self::with(standard, tls, p3_source(false), p3_source(true))
     }
 
     /// The component at `path`; its TLS build, when a policy allows TLS, is
@@ -235,17 +257,20 @@ impl Runtime {
     pub fn from_file(path: &Path) -> Result<Self, Error> {
         let tls = std::env::var_os(TLS_COMPONENT_ENV)
             .map_or_else(|| path.with_file_name(TLS_FILE), PathBuf::from);
-        let p3 = std::env::var_os(P3_COMPONENT_ENV).map_or(
-            Source::Embedded {
-                name: "WASI 0.3 component",
-                wasm: EMBEDDED_P3,
-            },
-            |path| Source::File(PathBuf::from(path)),
-        );
-        Self::with(Source::File(path.to_owned()), Source::File(tls), p3)
+        Self::with(
+            Source::File(path.to_owned()),
+            Source::File(tls),
+            p3_source(false),
+            p3_source(true),
+        )
     }
 
-    fn with(standard: Source, tls_source: Source, p3_source: Source) -> Result<Self, Error> {
+    fn with(
+        standard: Source,
+        tls_source: Source,
+        p3_source: Source,
+        p3_tls_source: Source,
+    ) -> Result<Self, Error> {
         let mut config = Config::new();
         config.epoch_interruption(true);
         if std::env::var_os(PROFILE_ENV).is_some_and(|v| v == "perfmap") {
@@ -265,6 +290,8 @@ impl Runtime {
             tls_source,
             p3: Mutex::new(None),
             p3_source,
+            p3_tls: Mutex::new(None),
+            p3_tls_source,
             cache_dir,
         })
     }
@@ -291,22 +318,23 @@ impl Runtime {
         Ok(prepared)
     }
 
-    /// The WASI 0.3 edition, compiled the first time it is asked for.
-    fn p3(&self) -> Result<Arc<Compiled>, Error> {
-        let mut p3 = self
-            .p3
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+    /// The WASI 0.3 edition in `build`, compiled the first time it is asked for.
+    fn p3(&self, build: Build) -> Result<Arc<Compiled>, Error> {
+        let (slot, source) = match build {
+            Build::Standard => (&self.p3, &self.p3_source),
+            Build::Tls => (&self.p3_tls, &self.p3_tls_source),
+        };
+        let mut p3 = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(built) = &*p3 {
             return Ok(Arc::clone(built));
         }
-        let wasm = self.p3_source.read()?;
-        let what = self.p3_source.describe();
+        let wasm = source.read()?;
+        let what = source.describe();
         let dir = self.cache_dir.as_deref();
-        let name = self.p3_source.cache_name();
+        let name = source.cache_name();
         let component = cache::load_cached(&self.engine, dir, &name, &what, &wasm)?;
         let pre = self
-            .standard_linker
+            .linker(build)
             .instantiate_pre(&component)
             .map_err(Error::wasm)?;
         let pre = crate::bindings::p3::ProviderPre::new(pre).map_err(Error::wasm)?;
@@ -323,15 +351,16 @@ impl Runtime {
         }
     }
 
-    /// The bytes of `edition`'s component, in the build `policy` runs (the WASI 0.2
-    /// edition's TLS build if it allows TLS): the file to give `wac plug --plug`, or another
+    /// The bytes of `edition`'s component, in the build `policy` runs (the edition's TLS
+    /// build if it allows TLS): the file to give `wac plug --plug`, or another
     /// host.
     pub fn component(&self, edition: Edition, policy: &Policy) -> Result<Vec<u8>, Error> {
         // The bytes as they are: nothing needs compiling to hand them out.
         let source = match (edition, Build::of(policy)) {
             (Edition::Wasi02, Build::Standard) => return Ok(self.standard.wasm.to_vec()),
             (Edition::Wasi02, Build::Tls) => &self.tls_source,
-            (Edition::Wasi03, _) => &self.p3_source,
+            (Edition::Wasi03, Build::Standard) => &self.p3_source,
+            (Edition::Wasi03, Build::Tls) => &self.p3_tls_source,
         };
         Ok(source.read()?.into_owned())
     }
@@ -339,8 +368,8 @@ impl Runtime {
     /// Plug the component into `app`, a component that imports `alore:socket/socket` (or
     /// `server-socket`): the same composition as `wac plug APP --plug alore_socket.wasm`.
     /// The edition is the one whose contract `app` imports (`@0.1.x`: WASI 0.2, `@0.2.x`:
-    /// WASI 0.3), in the build `policy` runs (the WASI 0.2 edition's TLS build, which makes
-    /// the result import `wasi:tls` too, if it allows TLS). The result imports only what the
+    /// WASI 0.3), in the build `policy` runs (the edition's TLS build, which makes the result
+    /// import `wasi:tls` too, if it allows TLS). The result imports only what the
     /// two import from WASI.
     #[cfg(feature = "compose")]
     pub fn compose(&self, app: &[u8], policy: &Policy) -> Result<Vec<u8>, Error> {
@@ -348,7 +377,7 @@ impl Runtime {
         let imports = app_type.imports(&self.engine);
         match Edition::of_imports(imports.map(|(name, _)| name)) {
             Edition::Wasi02 => compose(&self.prepared(Build::of(policy))?.wasm, app),
-            Edition::Wasi03 => compose(&self.p3()?.wasm, app),
+            Edition::Wasi03 => compose(&self.p3(Build::of(policy))?.wasm, app),
         }
     }
 
@@ -441,7 +470,7 @@ impl Runtime {
     }
 
     /// A fresh instance of `edition` under `policy`. The two editions' instances answer the
-    /// same calls alike (the WASI 0.3 edition has no constructors and no TLS yet).
+    /// same calls alike (the WASI 0.3 edition has no constructors).
     pub async fn instantiate_edition(
         &self,
         edition: Edition,
@@ -460,7 +489,7 @@ impl Runtime {
                 Ok(Instance::new(store, Bindings::Wasi02(bindings)))
             }
             Edition::Wasi03 => {
-                let compiled = self.p3()?;
+                let compiled = self.p3(plan.build)?;
                 let mut store = State::store(&self.engine, plan);
                 let bindings = within(deadline, compiled.pre.instantiate_async(&mut store))
                     .await?

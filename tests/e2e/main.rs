@@ -27,4 +27,5 @@ mod reading;
 mod reverse;
 mod server;
 mod tls;
+mod tls_composed;
 mod wit_package;

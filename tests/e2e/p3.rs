@@ -25,15 +25,38 @@ fn echo_server_p3() -> Vec<u8> {
 
 #[test]
 fn the_wasi_0_3_edition_exports_the_0_2_0_contract_and_imports_wasi_0_3() {
-    let wasm = runtime()
-        .component(Edition::Wasi03, &Policy::deny_all())
+    // Both builds: the standard one, and the TLS build a policy that allows TLS runs, which
+    // adds `wasi:tls` 0.3's draft and nothing else.
+    for (policy, tls) in [
+        (Policy::deny_all(), false),
+        (crate::tls::tls_policy(), true),
+    ] {
+        let wasm = runtime().component(Edition::Wasi03, &policy).unwrap();
+        let imports = runtime().imports(Some(&wasm)).unwrap();
+        assert!(
+            imports.iter().any(|i| i == "wasi:sockets/types@0.3.0"),
+            "{imports:?}"
+        );
+        assert_eq!(
+            imports.iter().any(|i| i == "wasi:tls/client@0.3.0-draft"),
+            tls,
+            "{imports:?}"
+        );
+        check_imports(&imports);
+    }
+    let composed = runtime()
+        .compose(&echo_server_p3(), &Policy::deny_all())
         .unwrap();
-    let imports = runtime().imports(Some(&wasm)).unwrap();
+    let composed_imports = runtime().imports(Some(&composed)).unwrap();
     assert!(
-        imports.iter().any(|i| i == "wasi:sockets/types@0.3.0"),
-        "{imports:?}"
+        !composed_imports.iter().any(|i| i.starts_with("alore:")),
+        "the app's contract imports are satisfied by the WASI 0.3 edition: {composed_imports:?}"
     );
-    for import in &imports {
+}
+
+/// Every import is WASI 0.3, or WASI 0.2 cli/io from Rust's standard library.
+fn check_imports(imports: &[String]) {
+    for import in imports {
         let (interface, version) = import.split_once('@').unwrap_or((import, ""));
         assert!(
             interface.starts_with("wasi:"),
@@ -48,14 +71,6 @@ fn the_wasi_0_3_edition_exports_the_0_2_0_contract_and_imports_wasi_0_3() {
             "{import}"
         );
     }
-    let composed = runtime()
-        .compose(&echo_server_p3(), &Policy::deny_all())
-        .unwrap();
-    let composed_imports = runtime().imports(Some(&composed)).unwrap();
-    assert!(
-        !composed_imports.iter().any(|i| i.starts_with("alore:")),
-        "the app's contract imports are satisfied by the WASI 0.3 edition: {composed_imports:?}"
-    );
 }
 
 /// Connect, retrying while the server is not listening yet.

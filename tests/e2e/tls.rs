@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, TcpStream};
 use std::sync::{Arc, OnceLock};
 
 use alore_socket_host::blocking::Instance;
-use alore_socket_host::{Allow, Buffering, IoErrorKind, Policy};
+use alore_socket_host::{Allow, Buffering, Edition, IoErrorKind, Policy};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
@@ -121,7 +121,7 @@ fn starttls_server<T: Send + 'static>(
     })
 }
 
-fn read_line(tls: &mut Tls) -> String {
+pub fn read_line(tls: &mut Tls) -> String {
     let mut line = Vec::new();
     let mut byte = [0u8];
     while tls.read(&mut byte).unwrap() == 1 {
@@ -345,12 +345,22 @@ fn a_reset_over_tls_is_connection_reset_for_reads_and_writes_as_over_tcp() {
     assert_eq!(socket.read_ln().unwrap(), b"hello");
     socket.write_ln(b"go").unwrap();
     // The reset reaches the next read; had tls_server's close_notify (sent after the script,
-    // before the reset) been read first, the read is the end, and a write finds the reset.
+    // before the reset) been read first, the read is the end, and a write finds the reset:
+    // the first write in the WASI 0.2 edition, whose TLS writes go to TCP within the call; in
+    // the WASI 0.3 edition the host's TLS layer takes the first (its records then fail to go),
+    // and the next reports it (docs/contract-0.2.md, "TLS").
+    let attempts = if EDITION == Edition::Wasi03 { 2 } else { 1 };
     let error = match socket.read_ln() {
         Ok(line) => panic!("a line after the reset: {line:?}"),
         Err(e) if e.io_kind() == Some(IoErrorKind::EndOfStream) => {
             std::thread::sleep(std::time::Duration::from_millis(20));
-            socket.write_ln(b"after the reset").unwrap_err()
+            (0..attempts)
+                .find_map(|_| {
+                    let failed = socket.write_ln(b"after the reset").err();
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    failed
+                })
+                .expect("a write after the reset fails")
         }
         Err(e) => e,
     };
@@ -479,82 +489,6 @@ fn tls_does_not_start_twice_on_one_connection() {
     assert!(socket.start_tls(None).unwrap_err().is_value_error());
     socket.write_ln(b"done").unwrap();
     assert_eq!(server.join(), "done\n");
-}
-
-/// An HTTPS server for `http-get`: the head, then `body`, over TLS.
-fn https_server(body: Vec<u8>) -> Server<String> {
-    tls_server(&pki().good, move |tls| {
-        let request = read_line(tls);
-        while read_line(tls) != "\r\n" {}
-        tls.write_all(b"HTTP/1.0 200 OK\r\nServer: test\r\n\r\n")
-            .unwrap();
-        tls.write_all(&body).unwrap();
-        request
-    })
-}
-
-#[test]
-fn http_get_fetches_https_composed_with_the_tls_build() {
-    let body = binary_body(300_001, 11);
-    let server = https_server(body.clone());
-    let policy = tls_policy();
-    let app = crate::compose::example_bytes("http-get");
-    let composed = runtime().compose(app, &policy).unwrap();
-    let imports = runtime().imports(Some(&composed)).unwrap();
-    assert!(
-        imports.iter().any(|i| i == "wasi:tls/types@0.2.0-draft"),
-        "{imports:?}"
-    );
-    let url = format!("https://localhost:{}/secret", server.port);
-    let out = http_get(&composed, &policy, &url);
-    assert_fetched(&out.stdout, &out.stderr, out.code == 0, &body);
-    assert_eq!(server.join(), "GET /secret HTTP/1.0\r\n");
-}
-
-#[test]
-fn the_standard_build_asked_to_start_tls_says_it_has_no_tls() {
-    // The standard build under a policy that allows TLS: no host hint, so it blames itself.
-    let server = Server::start(|mut s| {
-        let mut buf = [0u8; 1];
-        let _ = s.read(&mut buf);
-    });
-    let policy = tls_policy();
-    let composed = runtime()
-        .compose(
-            crate::compose::example_bytes("http-get"),
-            &Policy::deny_all(),
-        )
-        .unwrap();
-    let url = format!("https://localhost:{}/", server.port);
-    let out = http_get(&composed, &policy, &url);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.code, 1, "{stderr}");
-    assert!(
-        stderr.contains("TLS: not available in this build"),
-        "{stderr}"
-    );
-    drop(std::net::TcpStream::connect((
-        Ipv4Addr::LOCALHOST,
-        server.port,
-    )));
-    server.join();
-}
-
-#[test]
-fn the_tls_build_imports_standard_wasi_and_wasi_tls_alone() {
-    let policy = tls_policy();
-    let composed = runtime()
-        .compose(crate::compose::example_bytes("line-client"), &policy)
-        .unwrap();
-    for import in runtime().imports(Some(&composed)).unwrap() {
-        assert!(
-            (import.starts_with("wasi:")
-                && import.contains("@0.2.")
-                && !import.starts_with("wasi:tls"))
-                || import == "wasi:tls/types@0.2.0-draft",
-            "{import}"
-        );
-    }
 }
 
 #[test]

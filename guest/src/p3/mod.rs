@@ -7,6 +7,8 @@
 //! and two reads (or two writes) take turns (`turns`).
 
 mod net;
+#[cfg(feature = "tls")]
+mod tls;
 mod turns;
 mod wasi_error;
 
@@ -14,7 +16,9 @@ use std::cell::{Cell, RefCell};
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
-use alore_socket_rules::{ETC_DIR, TLS_DENIED, TLS_ENV};
+use alore_socket_rules::ETC_DIR;
+#[cfg(not(feature = "tls"))]
+use alore_socket_rules::{TLS_DENIED, TLS_ENV};
 use wit_bindgen::rt::async_support::StreamReader;
 
 use crate::error::{Error, IoKind};
@@ -25,9 +29,17 @@ use net::{Clock, Deadline, TcpConnection, TcpInput, TcpListener, TcpOutput};
 use turns::Turns;
 use wasi::sockets::types::TcpSocket;
 
+#[cfg(not(feature = "tls"))]
 wit_bindgen::generate!({
     path: "wit-p3",
     world: "provider-p3",
+    generate_all,
+});
+
+#[cfg(feature = "tls")]
+wit_bindgen::generate!({
+    path: "wit-p3",
+    world: "provider-p3-tls",
     generate_all,
 });
 
@@ -161,6 +173,48 @@ impl Socket {
             *input = None;
         }
         flushed
+    }
+
+    /// `start-tls`: with both halves, once a read and a write in flight have ended. Refused,
+    /// changing nothing, when TLS is on already, the name is not one, or received bytes are
+    /// unread; a handshake that fails closes the socket.
+    async fn upgrade(&self, server_name: Option<String>) -> Result<(), Error> {
+        let mut input = self.input.turn().await;
+        let mut output = self.output.turn().await;
+        if self.closed.get() {
+            return Err(Error::closed());
+        }
+        let (Some((i, ti)), Some((o, to))) = (input.as_mut(), output.as_mut()) else {
+            return Err(Error::closed());
+        };
+        #[cfg(feature = "tls")]
+        if let Err(e @ Error::Value(_)) = ti.can_start_tls().and(to.can_start_tls()) {
+            return Err(e);
+        }
+        let name = names::server_name(server_name, self.name.as_deref())?;
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = (i, ti, o, to, name);
+            let message = if P3::env(TLS_ENV).is_some_and(|v| v == TLS_DENIED) {
+                "TLS: not allowed by the host's policy"
+            } else {
+                "TLS: not available in this build (the TLS build is alore_socket_p3_tls.wasm)"
+            };
+            Err(Error::io(IoKind::Other, message))
+        }
+        #[cfg(feature = "tls")]
+        {
+            o.writable()?;
+            i.before_upgrade()?;
+            o.flush(to).await?;
+            let started = tls::start(ti, to, &name, self.clock.limit()).await;
+            if started.is_err() {
+                self.closed.set(true);
+                *input = None;
+                *output = None;
+            }
+            started
+        }
     }
 
     /// A call that needs neither half: `closed` once the socket is.
@@ -344,15 +398,7 @@ impl api::GuestSocket for Socket {
     }
 
     async fn start_tls(&self, server_name: Option<String>) -> Result<(), api::Error> {
-        self.known(())?;
-        // The name is checked as the WASI 0.2 edition checks it, before anything else.
-        names::server_name(server_name, self.name.as_deref())?;
-        let message = if P3::env(TLS_ENV).is_some_and(|v| v == TLS_DENIED) {
-            "TLS: not allowed by the host's policy"
-        } else {
-            "TLS: not available in the WASI 0.3 edition yet (the WASI 0.2 edition's TLS build has it)"
-        };
-        Err(Error::io(IoKind::Other, message).into())
+        Ok(settled(self.upgrade(server_name)).await?)
     }
 
     fn local_address(&self) -> Result<String, api::Error> {

@@ -160,13 +160,25 @@ pub(crate) fn address_of(address: IpSocketAddress) -> (IpAddr, u16) {
     }
 }
 
-/// How one direction of a connection ended, once known: `ok` after FIN, or why not.
-pub(crate) struct End(FutureReader<Result<(), ErrorCode>>);
+/// How a TCP stream ended: `ok` after FIN, or why not.
+pub(crate) type TcpEnd = FutureReader<Result<(), ErrorCode>>;
+
+/// How one direction of a connection ended, once known: TCP's answer, or (after
+/// `start-tls`) TLS's over TCP's.
+pub(crate) enum End {
+    Tcp(TcpEnd),
+    #[cfg(feature = "tls")]
+    Tls(super::tls::TlsEnd),
+}
 
 impl End {
     /// The answer, in the component's terms.
     pub(crate) async fn outcome(self) -> Result<(), Error> {
-        self.0.await.map_err(from_code)
+        match self {
+            End::Tcp(end) => end.await.map_err(from_code),
+            #[cfg(feature = "tls")]
+            End::Tls(end) => end.outcome().await,
+        }
     }
 }
 
@@ -194,7 +206,7 @@ impl Clock {
 
     /// When the wait about to start must end: `set-timeout` from now, or `set-deadline`'s
     /// instant, whichever comes first.
-    fn limit(&self) -> Deadline {
+    pub(crate) fn limit(&self) -> Deadline {
         let (timeout, until) = self.0.get();
         Deadline::within(timeout).earlier(until)
     }
@@ -265,13 +277,13 @@ impl TcpConnection {
         let clock = Clock::default();
         Ok(TcpConnection {
             input: TcpInput {
-                stream: Some((input.0, End(input.1))),
+                stream: Some((input.0, End::Tcp(input.1))),
                 ended: None,
                 clock: clock.clone(),
             },
             output: TcpOutput {
                 stream: Some(output),
-                end: Some(End(output_end)),
+                end: Some(End::Tcp(output_end)),
                 failure: None,
                 clock: clock.clone(),
             },
@@ -287,6 +299,35 @@ impl TcpInput {
     /// The input stream and its end, for `receive`; `None` once handed out.
     pub(crate) fn take(&mut self) -> Option<(StreamReader<u8>, End)> {
         self.stream.take()
+    }
+
+    /// Whether TLS may start over this input: TCP's stream, not handed out, not ended.
+    #[cfg(feature = "tls")]
+    pub(crate) fn can_start_tls(&self) -> Result<(), Error> {
+        match &self.stream {
+            Some((_, End::Tls(_))) => Err(Error::Value("TLS is already on".into())),
+            Some((_, End::Tcp(_))) if self.ended.is_none() => Ok(()),
+            _ => Err(Error::io(
+                IoKind::Closed,
+                "TLS: the connection's input has ended or was handed out",
+            )),
+        }
+    }
+
+    /// TCP's stream and its end, for the TLS handshake.
+    #[cfg(feature = "tls")]
+    pub(crate) fn take_tcp(&mut self) -> Result<(StreamReader<u8>, TcpEnd), Error> {
+        self.can_start_tls()?;
+        match self.stream.take() {
+            Some((stream, End::Tcp(end))) => Ok((stream, end)),
+            _ => Err(Error::closed()),
+        }
+    }
+
+    /// Go on over `stream` (TLS's cleartext), which ends as `end` says.
+    #[cfg(feature = "tls")]
+    pub(crate) fn over(&mut self, stream: StreamReader<u8>, end: End) {
+        self.stream = Some((stream, end));
     }
 
     /// How the input ended: the end future's answer (once), within `deadline`.
@@ -337,6 +378,38 @@ impl TcpInput {
 }
 
 impl TcpOutput {
+    /// Whether TLS may start over this output: TCP's stream, not shut down, not failed.
+    #[cfg(feature = "tls")]
+    pub(crate) fn can_start_tls(&self) -> Result<(), Error> {
+        if let Some(failure) = &self.failure {
+            return Err(failure.clone());
+        }
+        match (&self.stream, &self.end) {
+            (_, Some(End::Tls(_))) => Err(Error::Value("TLS is already on".into())),
+            (Some(_), _) => Ok(()),
+            (None, _) => Err(Error::io(IoKind::Closed, "Socket output is shut down")),
+        }
+    }
+
+    /// TCP's stream and its end, for the TLS handshake.
+    #[cfg(feature = "tls")]
+    pub(crate) fn take_tcp(&mut self) -> Result<(StreamWriter<u8>, Option<TcpEnd>), Error> {
+        self.can_start_tls()?;
+        let stream = self.stream.take().ok_or_else(Error::closed)?;
+        let end = match self.end.take() {
+            Some(End::Tcp(end)) => Some(end),
+            _ => None,
+        };
+        Ok((stream, end))
+    }
+
+    /// Go on over `stream` (TLS's cleartext), which ends as `end` says.
+    #[cfg(feature = "tls")]
+    pub(crate) fn over(&mut self, stream: StreamWriter<u8>, end: End) {
+        self.stream = Some(stream);
+        self.end = Some(end);
+    }
+
     /// Why sending stopped: the send future's answer, within `deadline`.
     async fn failed(&mut self, deadline: Deadline) -> Error {
         let Some(end) = self.end.take() else {

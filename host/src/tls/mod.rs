@@ -12,6 +12,7 @@
 //! cost #25 measured: 12-19x native TLS on a round trip under load).
 
 pub(crate) mod p2;
+pub(crate) mod p3;
 
 use std::io::{Read, Write};
 use std::sync::Arc;
