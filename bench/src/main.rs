@@ -172,7 +172,7 @@ fn main() -> Result<()> {
     };
 
     let p3_rows = if args.only.is_none() || args.p3 {
-        p3::table(&runtime, &policy, &mut contenders.composed, &sizes)?
+        p3::table(&runtime, &policy, &mut contenders.composed, &client, &sizes)?
     } else {
         Vec::new()
     };

@@ -13,7 +13,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::in_wasm::{InWasm, block_on};
 use crate::report::Row3;
-use crate::stats::percentile;
+use crate::stats::{best, percentile};
 use crate::workload::{Sizes, Workload};
 use crate::{native, progress};
 
@@ -90,6 +90,24 @@ impl InWasm3 {
         Ok(nanos.into_iter().map(|n| n as f64 / 1e3).collect())
     }
 
+    /// Seconds for a bulk receive over TLS (through `receive`'s stream).
+    fn tls_receive(&mut self, pki: &crate::tls::Pki, sizes: &Sizes) -> Result<f64> {
+        let server = crate::tls::TlsServer::bytes(pki, sizes.bulk)?;
+        let (port, bytes) = (server.port, sizes.bulk as u64);
+        let nanos = self.call(async |w, a| w.call_tls_receive(a, port, bytes).await)?;
+        server.finish()?;
+        Ok(nanos as f64 / 1e9)
+    }
+
+    /// Each TLS round trip's time, in microseconds.
+    fn tls_round_trips(&mut self, pki: &crate::tls::Pki, sizes: &Sizes) -> Result<Vec<f64>> {
+        let server = crate::tls::TlsServer::echo(pki)?;
+        let (port, count) = (server.port, sizes.round_trips as u32);
+        let nanos = self.call(async |w, a| w.call_tls_round_trips(a, port, count).await)?;
+        server.finish()?;
+        Ok(nanos.into_iter().map(|n| n as f64 / 1e3).collect())
+    }
+
     /// Seconds for `connections` connections at once making `trips` round trips each.
     fn concurrent(&mut self, port: u16, connections: u32, trips: u32) -> Result<f64> {
         let nanos = self.call(async |w, a| {
@@ -100,12 +118,13 @@ impl InWasm3 {
     }
 }
 
-/// The whole table: composes the WASI 0.3 consumer, then runs its rows and the concurrency
-/// rows.
+/// The whole table: composes the WASI 0.3 consumer, then runs its rows, the TLS rows (with
+/// `client_p2`, the WASI 0.2 consumer, beside it) and the concurrency rows.
 pub(crate) fn table(
     runtime: &Runtime,
     policy: &Policy,
     composed: &mut InWasm,
+    client_p2: &[u8],
     sizes: &Sizes,
 ) -> Result<Vec<Row3>> {
     progress("composing the WASI 0.3 consumer");
@@ -113,10 +132,58 @@ pub(crate) fn table(
         "alore-socket-bench-alore-client-p3",
         "alore_socket_bench_alore_client_p3",
     )?;
-    let client = runtime.compose(&client, policy)?;
-    let mut p3 = InWasm3::new(runtime, policy, &client)?;
+    let mut p3 = InWasm3::new(runtime, policy, &runtime.compose(&client, policy)?)?;
     let mut rows = self::rows(composed, &mut p3, sizes)?;
+    rows.extend(tls_rows(runtime, policy, client_p2, &client, sizes)?);
     rows.extend(concurrency_rows(&mut p3, sizes)?);
+    Ok(rows)
+}
+
+/// The TLS rows: bulk receive (best of three) and round trips over TLS, native rustls, the
+/// composed WASI 0.2 edition's TLS build and the composed WASI 0.3 edition's, each composed
+/// under a policy that allows TLS and trusts the bench's CA.
+fn tls_rows(
+    runtime: &Runtime,
+    policy: &Policy,
+    client_p2: &[u8],
+    client: &[u8],
+    sizes: &Sizes,
+) -> Result<Vec<Row3>> {
+    progress("WASI 0.3 edition: TLS");
+    let pki = crate::tls::Pki::new()?;
+    let policy = policy
+        .clone()
+        .allow_tls(true)
+        .tls_root_pem(pki.ca_pem.as_bytes(), "the bench's CA")?;
+    let mut p2 = InWasm::new(runtime, &policy, &runtime.compose(client_p2, &policy)?)?;
+    let mut p3 = InWasm3::new(runtime, &policy, &runtime.compose(client, &policy)?)?;
+    let (_, suite) = crate::tls::native_receive(&pki, sizes)?;
+    progress("WASI 0.3 edition: TLS bulk receive, best of three each");
+    let seconds = [
+        Some(best(|| Ok(crate::tls::native_receive(&pki, sizes)?.0))?),
+        Some(best(|| p2.tls_receive(&pki, sizes))?),
+        Some(best(|| p3.tls_receive(&pki, sizes))?),
+    ];
+    let mib = Workload::Receive.amount(sizes);
+    let mut rows = vec![Row3::rate(
+        format!(
+            "bulk receive over TLS ({suite}), {mib:.0} MiB in 64 KiB reads (0.3: through a stream<u8>)"
+        ),
+        "MiB/s",
+        mib,
+        seconds,
+    )];
+    progress("WASI 0.3 edition: TLS round trips");
+    let times = [
+        crate::tls::native_round_trips(&pki, sizes)?,
+        p2.tls_round_trips(&pki, sizes)?,
+        p3.tls_round_trips(&pki, sizes)?,
+    ];
+    for (name, quantile) in [("p50", 0.50), ("p99", 0.99)] {
+        let title = format!("round trip over TLS ({suite}), {name}");
+        let figures = times.each_ref().map(|t| Some(percentile(t, quantile)));
+        rows.push(Row3::less_is_better(title, "µs", figures));
+    }
     Ok(rows)
 }
 

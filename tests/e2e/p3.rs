@@ -138,13 +138,18 @@ fn one_instance_of_the_wasi_0_3_edition_serves_a_thousand_clients_at_once() {
 
 /// The WASI 0.3 test consumer (`tests/consumer-p3`), composed with the edition.
 pub fn consumer_p3() -> Vec<u8> {
+    consumer_p3_for(&Policy::deny_all())
+}
+
+/// The consumer, plugged into the build of the WASI 0.3 edition `policy` runs.
+fn consumer_p3_for(policy: &Policy) -> Vec<u8> {
     let path = alore_socket_wasm_build::build_wasm(
         "alore-socket-test-consumer-p3",
         "alore_socket_test_consumer_p3",
     )
     .unwrap();
     let app = std::fs::read(path).unwrap();
-    runtime().compose(&app, &Policy::deny_all()).unwrap()
+    runtime().compose(&app, policy).unwrap()
 }
 
 /// Run the consumer's `command` against a server on `port`; its one line of output.
@@ -162,7 +167,8 @@ fn consume_under(policy: &Policy, command: &[&str], port: u16) -> String {
     ];
     args.extend(command[1..].iter().map(|a| a.to_string()));
     let stdio = Stdio::Capture { stdin: Vec::new() };
-    let out = blocking::run_command(runtime(), &consumer_p3(), policy, &args, stdio).unwrap();
+    let out =
+        blocking::run_command(runtime(), &consumer_p3_for(policy), policy, &args, stdio).unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(
         out.code,
@@ -215,6 +221,47 @@ fn receive_hands_out_every_byte_once_and_in_order_and_the_end() {
         ),
         "{line}"
     );
+}
+
+#[test]
+fn receive_over_tls_hands_out_every_cleartext_byte_once_and_in_order_and_the_end() {
+    let body = pattern(BULK);
+    let expected = fnv(&body);
+    let server = crate::tls::tls_server(&crate::tls::pki().good, move |tls| {
+        tls.write_all(b"first line\n").unwrap();
+        tls.write_all(&body[..1000]).unwrap();
+        tls.flush().unwrap();
+        std::thread::sleep(QUIET);
+        tls.write_all(&body[1000..]).unwrap();
+        // tls_server then sends close_notify: the clean end.
+    });
+    let policy = crate::tls::tls_policy().allow(Allow::host(Ipv4Addr::LOCALHOST).port(server.port));
+    let line = consume_under(&policy, &["tls-receive"], server.port);
+    server.join();
+    assert!(
+        line.contains(&format!("bytes {BULK} fnv {expected:016x} end ok;")),
+        "{line}"
+    );
+}
+
+#[test]
+fn ten_thousand_round_trips_over_tls_each_get_their_echo() {
+    let server = crate::tls::tls_server(&crate::tls::pki().good, |tls| {
+        use std::io::BufRead;
+        let mut reader = std::io::BufReader::new(tls);
+        let (mut lines, mut line) = (0, String::new());
+        while matches!(reader.read_line(&mut line), Ok(n) if n > 0) && line == "ping\n" {
+            reader.get_mut().write_all(b"ping\n").unwrap();
+            reader.get_mut().flush().unwrap();
+            lines += 1;
+            line.clear();
+        }
+        lines
+    });
+    let policy = crate::tls::tls_policy().allow(Allow::host(Ipv4Addr::LOCALHOST).port(server.port));
+    let line = consume_under(&policy, &["tls-pings", "10000"], server.port);
+    assert_eq!(line, "10000 round trips");
+    assert_eq!(server.join(), 10_000);
 }
 
 #[test]

@@ -85,24 +85,55 @@ struct Running {
     waiting: Cell<Option<Waker>>,
 }
 
+/// Read `bytes` bytes from the stream `socket.receive` hands out; the time it took.
+async fn receive_from(socket: &Socket, bytes: u64) -> Result<u64, String> {
+    let started = Instant::now();
+    let received = socket.receive().await.map_err(text)?;
+    let mut got = received.buffered.len() as u64;
+    let mut rest = received.rest;
+    let mut buffer = Vec::with_capacity(CHUNK);
+    while got < bytes {
+        buffer.clear();
+        let (_, back) = rest.read(buffer).await;
+        if back.is_empty() {
+            return Err(format!("the stream ended after {got} bytes"));
+        }
+        got += back.len() as u64;
+        buffer = back;
+    }
+    Ok(nanos(started))
+}
+
+/// A connection to 127.0.0.1:`port` with TLS started, verifying "localhost".
+async fn connect_tls(port: u16) -> Result<Socket, String> {
+    let socket = connect(port).await?;
+    socket
+        .start_tls(Some("localhost".into()))
+        .await
+        .map_err(text)?;
+    Ok(socket)
+}
+
 impl Guest for Workloads {
     async fn receive(port: u16, bytes: u64) -> Result<u64, String> {
-        let socket = connect(port).await?;
-        let started = Instant::now();
-        let received = socket.receive().await.map_err(text)?;
-        let mut got = received.buffered.len() as u64;
-        let mut rest = received.rest;
-        let mut buffer = Vec::with_capacity(CHUNK);
-        while got < bytes {
-            buffer.clear();
-            let (_, back) = rest.read(buffer).await;
-            if back.is_empty() {
-                return Err(format!("the stream ended after {got} bytes"));
-            }
-            got += back.len() as u64;
-            buffer = back;
-        }
-        Ok(nanos(started))
+        receive_from(&connect(port).await?, bytes).await
+    }
+
+    // Over TLS the socket is closed, not dropped: `close` waits for close_notify to go, which
+    // the component's records pump sends only while the instance runs (and the bench's call
+    // ends with the workload).
+    async fn tls_receive(port: u16, bytes: u64) -> Result<u64, String> {
+        let socket = connect_tls(port).await?;
+        let received = receive_from(&socket, bytes).await;
+        socket.close().await.map_err(text)?;
+        received
+    }
+
+    async fn tls_round_trips(port: u16, count: u32) -> Result<Vec<u64>, String> {
+        let socket = connect_tls(port).await?;
+        let times = time_round_trips(&socket, count).await;
+        socket.close().await.map_err(text)?;
+        times
     }
 
     async fn send(port: u16, bytes: u64) -> Result<u64, String> {

@@ -96,17 +96,24 @@ impl Session {
     /// to hand out (it then holds one record, no more), processing each record. What it
     /// does not take stays in `pending`.
     pub(crate) fn feed(&mut self, pending: &mut Bytes) -> Result<(), rustls::Error> {
-        while !pending.is_empty() && self.conn.wants_read() {
-            let mut source = &pending[..];
+        let taken = self.feed_from(pending);
+        pending.advance(taken.as_ref().map_or(0, |n| *n));
+        taken.map(drop)
+    }
+
+    /// [`Session::feed`] from a slice: how much of `pending` rustls took (what it took is
+    /// processed even when a record fails).
+    pub(crate) fn feed_from(&mut self, pending: &[u8]) -> Result<usize, rustls::Error> {
+        let mut source = pending;
+        while !source.is_empty() && self.conn.wants_read() {
             // An error: rustls's buffer is full; it takes more once its plaintext is read.
             let taken = self.conn.read_tls(&mut source).unwrap_or_default();
-            pending.advance(taken);
             self.conn.process_new_packets()?;
             if taken == 0 {
                 break;
             }
         }
-        Ok(())
+        Ok(pending.len() - source.len())
     }
 
     /// Tell rustls the TCP stream ended.

@@ -73,8 +73,13 @@ struct Shared {
     session: Option<Session>,
     /// Why the connection failed, once it has.
     failure: Option<String>,
+    /// Ciphertext taken from the peer's stream that rustls has not taken yet: at most
+    /// [`CHUNK`], so that one read of the cleartext can decrypt several records.
+    pending: Vec<u8>,
     /// The ciphertext from the peer ended.
     cipher_in_ended: bool,
+    /// rustls was told so (once it had taken every byte before the end).
+    end_told: bool,
     /// The guest's cleartext ended: `close_notify` follows once connected.
     clear_out_ended: bool,
     /// Nobody reads the records any more: cleartext can no longer go.
@@ -159,17 +164,28 @@ impl StreamConsumer<State> for CipherIn {
         if source.remaining().is_empty() {
             return Poll::Ready(Ok(StreamResult::Completed));
         }
-        let Some(session) = shared.session.as_mut().filter(|s| s.conn.wants_read()) else {
-            // Before `connect`, or with plaintext unread: nothing more is taken until then.
+        let room = CHUNK.saturating_sub(shared.pending.len());
+        if shared.session.is_none() || room == 0 {
+            // Before `connect`, or with a chunk unread: nothing more is taken until then.
             if finish {
                 return Poll::Ready(Ok(StreamResult::Cancelled));
             }
             shared.wakers.cipher_in = Some(cx.waker().clone());
             return Poll::Pending;
-        };
-        // rustls takes what makes its next record, from the writer's memory.
-        let _ = session.conn.read_tls(&mut source);
-        let outcome = session.conn.process_new_packets();
+        }
+        let data = source.remaining();
+        let n = data.len().min(room);
+        if shared.pending.try_reserve(n).is_err() {
+            shared.fail("out of memory for received ciphertext".into());
+            return Poll::Ready(Ok(StreamResult::Dropped));
+        }
+        shared.pending.extend_from_slice(&data[..n]);
+        source.mark_read(n);
+        let Shared {
+            session, pending, ..
+        } = &mut *shared;
+        let outcome = session.as_mut().map_or(Ok(0), |s| s.feed_from(pending));
+        shared.pending.drain(..outcome.as_ref().map_or(0, |n| *n));
         wake(&mut shared.wakers.clear_in);
         wake(&mut shared.wakers.cipher_out);
         wake(&mut shared.wakers.connect);
@@ -184,16 +200,30 @@ impl StreamConsumer<State> for CipherIn {
 
 impl Drop for CipherIn {
     fn drop(&mut self) {
-        // The peer's ciphertext ended (or the guest dropped the stream): rustls hears of it.
+        // The peer's ciphertext ended (or the guest dropped the stream): rustls hears of it
+        // once it has taken what came before (here, or when the cleartext is next read).
         let mut shared = lock(&self.0);
+        let shared = &mut *shared;
         shared.cipher_in_ended = true;
-        if let Some(session) = shared.session.as_mut()
-            && let Err(e) = session.end()
+        if shared.pending.is_empty()
+            && let Some(session) = shared.session.as_mut()
         {
-            shared.fail(e.to_string());
+            shared.end_told = true;
+            if let Err(e) = session.end() {
+                shared.fail(e.to_string());
+            }
         }
         shared.wakers.all();
     }
+}
+
+/// The cleartext's end for a TLS failure `e`: the connection fails, and `receive`'s future
+/// says why.
+fn failed(shared: &mut Shared, e: rustls::Error) -> Poll<wasmtime::Result<StreamResult>> {
+    let why = e.to_string();
+    shared.received.get_or_insert(Err(why.clone()));
+    shared.fail(why);
+    Poll::Ready(Ok(StreamResult::Dropped))
 }
 
 /// The end that hands the guest its cleartext (`receive`'s stream).
@@ -220,21 +250,59 @@ impl StreamProducer<State> for ClearIn {
         }
         let mut destination = destination.as_direct(store, CHUNK);
         if let Some(session) = shared.session.as_mut() {
+            // Ciphertext rustls could not take while it held plaintext: its turn now.
+            if !shared.pending.is_empty() {
+                match session.feed_from(&shared.pending) {
+                    Ok(taken) => {
+                        shared.pending.drain(..taken);
+                        wake(&mut shared.wakers.cipher_in);
+                    }
+                    Err(e) => return failed(shared, e),
+                }
+            }
+            if shared.cipher_in_ended && shared.pending.is_empty() && !shared.end_told {
+                shared.end_told = true;
+                if let Err(e) = session.end() {
+                    return failed(shared, e);
+                }
+            }
             let readable = match session.readable() {
                 Ok(n) => n,
-                Err(e) => {
-                    shared.fail(e.to_string());
-                    return Poll::Ready(Ok(StreamResult::Dropped));
-                }
+                Err(e) => return failed(shared, e),
             };
             if readable > 0 {
-                let room = destination.remaining();
-                if room.is_empty() {
-                    return Poll::Ready(Ok(StreamResult::Completed));
+                // As many records as fill the reader's buffer: plaintext, then the next
+                // record from what the peer's stream gave, until either runs out.
+                let mut written = 0;
+                loop {
+                    let room = &mut destination.remaining()[written..];
+                    if room.is_empty() {
+                        break;
+                    }
+                    let n = std::io::Read::read(&mut session.conn.reader(), room).unwrap_or(0);
+                    written += n;
+                    if n > 0 || shared.pending.is_empty() {
+                        if n == 0 {
+                            break;
+                        }
+                        continue;
+                    }
+                    match session.feed_from(&shared.pending) {
+                        Ok(0) => break,
+                        Ok(taken) => {
+                            shared.pending.drain(..taken);
+                        }
+                        Err(e) => {
+                            shared.failure.get_or_insert(e.to_string());
+                            break;
+                        }
+                    }
                 }
-                let n = std::io::Read::read(&mut session.conn.reader(), room).unwrap_or(0);
-                destination.mark_written(n);
+                destination.mark_written(written);
                 wake(&mut shared.wakers.cipher_in);
+                if shared.failure.is_some() {
+                    shared.wakers.all();
+                }
                 return Poll::Ready(Ok(StreamResult::Completed));
             }
             if let Some(end) = session.ended() {
@@ -608,10 +676,11 @@ fn start(
     if shared.clear_out_ended {
         session.close();
     }
-    if shared.cipher_in_ended
-        && let Err(e) = session.end()
-    {
-        shared.failure.get_or_insert(e.to_string());
+    if shared.cipher_in_ended {
+        shared.end_told = true;
+        if let Err(e) = session.end() {
+            shared.failure.get_or_insert(e.to_string());
+        }
     }
     shared.wakers.all();
     drop(guard);

@@ -183,7 +183,19 @@ impl exports::wasi::cli::run::Guest for App {
         let socket = Socket::connect("127.0.0.1".into(), port, options())
             .await
             .map_err(|e| eprintln!("connect: {}", describe(&e)))?;
-        let outcome = match arg(1).as_str() {
+        // `tls-COMMAND`: COMMAND over TLS, verifying "localhost".
+        let command = arg(1);
+        let command = match command.strip_prefix("tls-") {
+            Some(command) => {
+                socket
+                    .start_tls(Some("localhost".into()))
+                    .await
+                    .map_err(|e| println!("failed: {}", describe(&e)))?;
+                command
+            }
+            None => &command,
+        };
+        let outcome = match command {
             "receive" => receive(socket).await,
             "send" => send(socket, arg(3).parse().unwrap_or(0)).await,
             "two-reads" => two_reads(socket).await,
