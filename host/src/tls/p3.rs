@@ -548,53 +548,58 @@ fn refused(store: &mut Access<'_, State, HasSelf<State>>, why: &str) -> wasmtime
     Ok((stream, future))
 }
 
+/// Set up one direction of connector `this` (once): `given` is piped into the consumer `ends`
+/// makes, and the guest gets the stream of its producer and the future of `direction`.
+fn set_up<C, P>(
+    mut store: Access<'_, State, HasSelf<State>>,
+    this: Resource<Connector>,
+    mut given: StreamReader<u8>,
+    direction: Direction,
+    ends: impl FnOnce(Arc<Mutex<Shared>>) -> (C, P),
+) -> wasmtime::Result<Ends>
+where
+    C: StreamConsumer<State, Item = u8>,
+    P: StreamProducer<State, Item = u8, Buffer = Option<u8>>,
+{
+    let connector = store.get().table.get_mut(&this)?;
+    let (taken, name) = match direction {
+        Direction::Sent => (&mut connector.send, "send"),
+        Direction::Received => (&mut connector.receive, "receive"),
+    };
+    if std::mem::replace(taken, true) {
+        given.close(&mut store)?;
+        return refused(
+            &mut store,
+            &format!("{name} is already set up on this connector"),
+        );
+    }
+    let shared = Arc::clone(&connector.shared);
+    let (consumer, producer) = ends(Arc::clone(&shared));
+    given.pipe(&mut store, consumer)?;
+    let stream = StreamReader::new(&mut store, producer)?;
+    let outcome = FutureReader::new(&mut store, Outcome { shared, direction })?;
+    Ok((stream, outcome))
+}
+
 impl client::HostConnectorWithStore<State> for HasSelf<State> {
     fn send(
-        mut store: Access<'_, State, Self>,
+        store: Access<'_, State, Self>,
         this: Resource<Connector>,
-        mut cleartext: StreamReader<u8>,
+        cleartext: StreamReader<u8>,
     ) -> wasmtime::Result<Ends> {
-        let connector = store.get().table.get_mut(&this)?;
-        if connector.send {
-            cleartext.close(&mut store)?;
-            return refused(&mut store, "send is already set up on this connector");
-        }
-        connector.send = true;
-        let shared = Arc::clone(&connector.shared);
-        cleartext.pipe(&mut store, ClearOut(Arc::clone(&shared)))?;
-        let records = StreamReader::new(&mut store, CipherOut(Arc::clone(&shared)))?;
-        let outcome = FutureReader::new(
-            &mut store,
-            Outcome {
-                shared,
-                direction: Direction::Sent,
-            },
-        )?;
-        Ok((records, outcome))
+        set_up(store, this, cleartext, Direction::Sent, |shared| {
+            (ClearOut(Arc::clone(&shared)), CipherOut(shared))
+        })
     }
 
     fn receive(
-        mut store: Access<'_, State, Self>,
+        store: Access<'_, State, Self>,
         this: Resource<Connector>,
-        mut ciphertext: StreamReader<u8>,
+        ciphertext: StreamReader<u8>,
     ) -> wasmtime::Result<Ends> {
-        let connector = store.get().table.get_mut(&this)?;
-        if connector.receive {
-            ciphertext.close(&mut store)?;
-            return refused(&mut store, "receive is already set up on this connector");
-        }
-        connector.receive = true;
-        let shared = Arc::clone(&connector.shared);
-        ciphertext.pipe(&mut store, CipherIn(Arc::clone(&shared)))?;
-        let cleartext = StreamReader::new(&mut store, ClearIn(Arc::clone(&shared)))?;
-        let outcome = FutureReader::new(
-            &mut store,
-            Outcome {
-                shared,
-                direction: Direction::Received,
-            },
-        )?;
-        Ok((cleartext, outcome))
+        set_up(store, this, ciphertext, Direction::Received, |shared| {
+            (CipherIn(Arc::clone(&shared)), ClearIn(shared))
+        })
     }
 
     async fn connect(
