@@ -129,6 +129,16 @@ fn wake(slot: &mut Option<Waker>) {
 }
 
 impl Shared {
+    /// End the cleartext stream: `receive`'s future says `outcome` (the first outcome stands).
+    fn end_received(
+        &mut self,
+        outcome: Result<(), String>,
+    ) -> Poll<wasmtime::Result<StreamResult>> {
+        self.received.get_or_insert(outcome);
+        wake(&mut self.wakers.received);
+        Poll::Ready(Ok(StreamResult::Dropped))
+    }
+
     /// Fail the connection for `why` (the first failure stands), waking every end.
     fn fail(&mut self, why: String) {
         self.failure.get_or_insert(why);
@@ -221,9 +231,8 @@ impl Drop for CipherIn {
 /// says why.
 fn failed(shared: &mut Shared, e: rustls::Error) -> Poll<wasmtime::Result<StreamResult>> {
     let why = e.to_string();
-    shared.received.get_or_insert(Err(why.clone()));
-    shared.fail(why);
-    Poll::Ready(Ok(StreamResult::Dropped))
+    shared.fail(why.clone());
+    shared.end_received(Err(why))
 }
 
 /// The end that hands the guest its cleartext (`receive`'s stream).
@@ -242,11 +251,8 @@ impl StreamProducer<State> for ClearIn {
     ) -> Poll<wasmtime::Result<StreamResult>> {
         let mut shared = lock(&self.0);
         let shared = &mut *shared;
-        if let Some(why) = &shared.failure {
-            let why = why.clone();
-            shared.received.get_or_insert(Err(why));
-            wake(&mut shared.wakers.received);
-            return Poll::Ready(Ok(StreamResult::Dropped));
+        if let Some(why) = shared.failure.clone() {
+            return shared.end_received(Err(why));
         }
         let mut destination = destination.as_direct(store, CHUNK);
         if let Some(session) = shared.session.as_mut() {
@@ -306,19 +312,11 @@ impl StreamProducer<State> for ClearIn {
                 return Poll::Ready(Ok(StreamResult::Completed));
             }
             if let Some(end) = session.ended() {
-                shared
-                    .received
-                    .get_or_insert(end.map_err(|e| e.to_string()));
-                wake(&mut shared.wakers.received);
-                return Poll::Ready(Ok(StreamResult::Dropped));
+                return shared.end_received(end.map_err(|e| e.to_string()));
             }
         }
         if shared.cipher_in_ended && shared.session.is_none() {
-            shared
-                .received
-                .get_or_insert(Err("the ciphertext ended before the handshake".into()));
-            wake(&mut shared.wakers.received);
-            return Poll::Ready(Ok(StreamResult::Dropped));
+            return shared.end_received(Err("the ciphertext ended before the handshake".into()));
         }
         if finish {
             return Poll::Ready(Ok(StreamResult::Cancelled));
