@@ -4,18 +4,18 @@
 
 mod connect;
 mod demo;
+mod kube;
+mod oci;
 mod run;
 mod serve;
 
 use std::io::Write;
-use std::net::{IpAddr, SocketAddrV4};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use alore_socket_host::{
-    Allow, AllowName, Buffering, Edition, ParseAllowError, ParseAllowNameError, Policy, Runtime,
-    blocking,
-};
+use alore_socket_host::flags::{Implied, PolicyDocument, PolicyFlags};
+use alore_socket_host::{Buffering, Edition, Policy, Runtime, blocking};
 use alore_socket_rules::one_line;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -27,54 +27,8 @@ use clap::{Parser, Subcommand, ValueEnum};
     about = "Alore's socket module as a WebAssembly component, run by wasmtime under a network policy"
 )]
 struct Cli {
-    /// Allow TCP connections to these addresses and ports (repeatable), e.g. 127.0.0.1:8080,
-    /// 10.0.0.0/8, 127.0.0.1:8000-8099, [::1]:8080, [2001:db8::]/32:443 (IPv6 in brackets
-    /// when a port follows). An IPv4 rule also covers the IPv4-mapped IPv6 form of its
-    /// addresses, and nothing else of IPv6. Or to a service by name: redis.internal:6379,
-    /// *.svc.cluster.local:6379 (one label), .example.com:443 (any depth): the name may be
-    /// looked up, and the addresses that lookup answers may be connected to on those ports,
-    /// for five minutes.
-    #[arg(
-        long = "allow",
-        value_name = "ADDR[/BITS][:PORT[-PORT]]|NAME[:PORT[-PORT]]",
-        global = true
-    )]
-    allow: Vec<Rule>,
-    /// Allow server sockets on these addresses and ports (repeatable), e.g. 127.0.0.1:8000,
-    /// [::1]:8000.
-    /// Accepted peers must be allowed by --allow, as if the component had connected to them.
-    #[arg(
-        long = "allow-listen",
-        value_name = "ADDR[/BITS][:PORT[-PORT]]",
-        global = true
-    )]
-    allow_listen: Vec<Allow>,
-    /// Allow host name lookups through this machine's resolver.
-    #[arg(long, global = true)]
-    allow_lookup: bool,
-    /// Give the component what reverse lookups and host-name need, for commands that do not
-    /// get it by default (run, connect, serve, lookup): a private read-only /etc with copies
-    /// of hosts, resolv.conf and hostname; $HOSTNAME; UDP and TCP to the resolvers on their
-    /// port. In `run` the whole composition shares these grants: the application can then
-    /// send its own packets to those resolvers.
-    #[arg(long, global = true, conflicts_with = "no_reverse_lookup")]
-    allow_reverse_lookup: bool,
-    /// Withhold what reverse lookups need from `reverse` and `hostname`, which get it by
-    /// default.
-    #[arg(long, global = true)]
-    no_reverse_lookup: bool,
-    /// Allow TLS (start-tls): the component's TLS build runs, and the store gets wasi:tls,
-    /// trusting Mozilla's roots and --tls-ca. In `run` the application can then make TLS
-    /// connections of its own too, over the connections --allow grants.
-    #[arg(long, global = true)]
-    allow_tls: bool,
-    /// Also trust the CA certificates in this PEM file (repeatable), e.g. a private CA's.
-    /// Needs --allow-tls (or connect --tls).
-    #[arg(long, value_name = "FILE", global = true)]
-    tls_ca: Vec<PathBuf>,
-    /// Send reverse lookups to this DNS server instead of resolv.conf's nameservers.
-    #[arg(long, value_name = "IP[:PORT]", global = true, value_parser = alore_socket_rules::parse_resolver)]
-    resolver: Option<SocketAddrV4>,
+    #[command(flatten)]
+    policy: PolicyFlags,
     /// The component to run [default: $ALORE_SOCKET_COMPONENT, or the one this binary
     /// carries].
     #[arg(long, value_name = "FILE", global = true)]
@@ -141,6 +95,32 @@ enum Command {
     Reverse { address: String },
     /// Print this host's name, as the component learns it (get-host-name).
     Hostname,
+    /// Plug the component into APP and write the composed app as an OCI image layout
+    /// tarball (for `ctr image import`, registries), carrying the policy flags given, which
+    /// containerd-shim-alore-v1 enforces (docs/cluster.md). As in `run`, the grants are the
+    /// whole composition's.
+    Image {
+        app: PathBuf,
+        /// Where to write the tarball.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// The image's name [default: localhost/APP:latest].
+        #[arg(long, value_name = "REF")]
+        name: Option<String>,
+        /// plain: one tar layer (containerd 1.6 on); wasm: the Wasm OCI artifact
+        /// (application/wasm; containerd 1.6.25 / 1.7.7 on).
+        #[arg(long, value_enum, default_value_t = oci::Form::Plain)]
+        form: oci::Form,
+    },
+    /// Print a Kubernetes NetworkPolicy for the pods labelled app=APP: what the cluster can
+    /// enforce of IMAGE's policy (or of the policy flags given) outside the sandbox.
+    NetworkPolicy {
+        /// An image `image` wrote.
+        image: Option<PathBuf>,
+        /// The pods' `app` label.
+        #[arg(long)]
+        app: String,
+    },
     /// Write the component this binary carries (its TLS build with --allow-tls) to FILE,
     /// to plug into applications with `wac plug` or run on another host.
     Component {
@@ -213,39 +193,11 @@ fn run(cli: Cli) -> Result<()> {
         Some(path) => Runtime::from_file(path)?,
         None => Runtime::new()?,
     };
-    let mut policy = cli
-        .allow
-        .iter()
-        .fold(Policy::deny_all(), |p, rule| match rule {
-            Rule::Address(rule) => p.allow(*rule),
-            Rule::Name(rule) => p.allow_name(rule.clone()),
-        });
-    // Reverse lookups need grants (an /etc, UDP and TCP to the resolvers) that a composition
-    // would share with the application: only the commands that are reverse lookups get them
-    // unasked.
-    let reverse = match cli.command {
-        Command::Reverse { .. } | Command::Hostname => !cli.no_reverse_lookup,
-        _ => cli.allow_reverse_lookup,
+    let implied = Implied {
+        reverse_lookup: matches!(cli.command, Command::Reverse { .. } | Command::Hostname),
+        tls: matches!(cli.command, Command::Connect { tls: true, .. }),
     };
-    policy = cli
-        .allow_listen
-        .iter()
-        .fold(policy, |p, &rule| p.allow_listen(rule))
-        .allow_lookup(cli.allow_lookup)
-        .allow_reverse_lookup(reverse);
-    if let Some(resolver) = cli.resolver {
-        policy = policy.resolver(resolver);
-    }
-    let tls_asked = matches!(cli.command, Command::Connect { tls: true, .. });
-    let tls_allowed = cli.allow_tls || tls_asked;
-    if !cli.tls_ca.is_empty() && !tls_allowed {
-        anyhow::bail!("--tls-ca needs --allow-tls (or connect --tls)");
-    }
-    policy = policy.allow_tls(tls_allowed);
-    for file in &cli.tls_ca {
-        let pem = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-        policy = policy.tls_root_pem(&pem, &file.display().to_string())?;
-    }
+    let policy = cli.policy.policy(implied)?;
     match cli.command {
         Command::Demo => demo::demo(&runtime, &mut std::io::stdout().lock()),
         Command::Connect {
@@ -282,6 +234,39 @@ fn run(cli: Cli) -> Result<()> {
             print(instance(&runtime, &policy)?.get_host_by_address(&address)?)
         }
         Command::Hostname => print(instance(&runtime, &policy)?.get_host_name()?),
+        Command::Image {
+            app,
+            output,
+            name,
+            form,
+        } => {
+            let bytes =
+                std::fs::read(&app).with_context(|| format!("cannot read {}", app.display()))?;
+            let composed = runtime.compose(&bytes, &policy)?;
+            let document = PolicyDocument::new(&cli.policy)?;
+            let stem = app.file_stem().unwrap_or_default().to_string_lossy();
+            let name = name.unwrap_or_else(|| format!("localhost/{}:latest", stem.to_lowercase()));
+            let tarball = oci::image(&composed, &document, &name, form)?;
+            std::fs::write(&output, tarball)
+                .with_context(|| format!("cannot write {}", output.display()))
+        }
+        Command::NetworkPolicy { image, app } => {
+            let yaml = match image {
+                Some(path) => {
+                    let tarball = std::fs::read(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?;
+                    let document =
+                        oci::policy_of(&tarball).with_context(|| format!("{}", path.display()))?;
+                    kube::network_policy(
+                        document.flags(),
+                        &app,
+                        &format!("the policy of {}", path.display()),
+                    )
+                }
+                None => kube::network_policy(&cli.policy, &app, "the policy flags given"),
+            };
+            print(yaml.trim_end().to_owned())
+        }
         Command::Component { output, wasi } => {
             let edition = match wasi {
                 Wasi::P2 => Edition::Wasi02,
@@ -301,34 +286,4 @@ fn instance(runtime: &Runtime, policy: &Policy) -> Result<blocking::Instance> {
 fn print(line: String) -> Result<()> {
     writeln!(std::io::stdout(), "{line}")?;
     Ok(())
-}
-
-/// An `--allow` rule: by address, or by name.
-#[derive(Debug, Clone)]
-enum Rule {
-    Address(Allow),
-    Name(AllowName),
-}
-
-/// An address rule when the text starts with an address (or a bracket), else a name rule;
-/// each says what is wrong with it in its own terms.
-impl std::str::FromStr for Rule {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, String> {
-        let head = text.split(['/', ':']).next().unwrap_or_default();
-        let address = text.starts_with('[')
-            || text.matches(':').count() > 1
-            || alore_socket_rules::parse_ip(head).is_ok()
-            || head.parse::<std::net::IpAddr>().is_ok();
-        if address {
-            text.parse()
-                .map(Rule::Address)
-                .map_err(|e: ParseAllowError| e.to_string())
-        } else {
-            text.parse()
-                .map(Rule::Name)
-                .map_err(|e: ParseAllowNameError| e.to_string())
-        }
-    }
 }

@@ -30,6 +30,8 @@ pub mod blocking;
 mod cache;
 mod error;
 mod exec;
+#[cfg(feature = "flags")]
+pub mod flags;
 mod guard;
 mod instance;
 mod lookup;

@@ -392,6 +392,20 @@ impl Runtime {
         args: &[String],
         stdio: Stdio,
     ) -> Result<CommandOutput, Error> {
+        self.run_command_with_env(command, policy, args, &[], stdio)
+            .await
+    }
+
+    /// [`Runtime::run_command`] with these environment variables too (a container's, say),
+    /// after any the policy gives (`$HOSTNAME` for reverse lookups).
+    pub async fn run_command_with_env(
+        &self,
+        command: &[u8],
+        policy: &Policy,
+        args: &[String],
+        env: &[(String, String)],
+        stdio: Stdio,
+    ) -> Result<CommandOutput, Error> {
         use wasmtime_wasi::p2::bindings::Command;
         use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
         let component = self.compile(command)?;
@@ -410,7 +424,7 @@ impl Runtime {
                 "the application imports {tls}, and the policy does not allow TLS"
             )));
         }
-        plan.wasi.args(args);
+        plan.wasi.args(args).envs(env);
         let captured = match stdio {
             Stdio::Inherit => {
                 plan.wasi.inherit_stdio();

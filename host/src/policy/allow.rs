@@ -61,6 +61,17 @@ impl Allow {
         self.contains(address) && (self.first_port..=self.last_port).contains(&port)
     }
 
+    /// The rule's network as CIDR text, `ADDR/BITS` (IPv6 unbracketed), e.g. `10.0.0.0/8`,
+    /// `::1/128`: what a firewall or a Kubernetes `ipBlock` takes.
+    pub fn cidr(&self) -> String {
+        format!("{}/{}", self.network, self.prefix)
+    }
+
+    /// The rule's ports, `(first, last)`.
+    pub fn port_range(&self) -> (u16, u16) {
+        (self.first_port, self.last_port)
+    }
+
     /// Whether `address` is in the rule's network, whatever the port. Never across
     /// families.
     pub fn contains(&self, address: impl Into<IpAddr>) -> bool {

@@ -74,8 +74,8 @@ impl AllowName {
         }
     }
 
-    /// The rule's ports.
-    pub(crate) fn port_range(&self) -> (u16, u16) {
+    /// The rule's ports, `(first, last)`.
+    pub fn port_range(&self) -> (u16, u16) {
         (self.first_port, self.last_port)
     }
 }
