@@ -46,6 +46,18 @@ impl Contenders {
         ])
     }
 
+    /// Seconds of [`Sizes::repetitions`] runs of a rate workload by each contender, the
+    /// contenders taking turns (so that they share the machine's moods alike).
+    pub(crate) fn runs(&mut self, workload: Workload, sizes: &Sizes) -> Result<[Vec<f64>; 5]> {
+        let mut runs: [Vec<f64>; 5] = Default::default();
+        for _ in 0..sizes.repetitions {
+            for (c, seconds) in self.seconds(workload, sizes)?.into_iter().enumerate() {
+                runs[c].extend(seconds);
+            }
+        }
+        Ok(runs)
+    }
+
     /// Each round trip's time, in microseconds, by each contender.
     fn round_trips(&mut self, sizes: &Sizes) -> Result<[Option<Vec<f64>>; 5]> {
         Ok([
@@ -60,20 +72,27 @@ impl Contenders {
     }
 }
 
-/// The round-trip rows: the median and the 99th percentile of each contender's trips.
+/// The round-trip rows: the 50th and the 99th percentile of each contender's trips, as the
+/// median over [`Sizes::repetitions`] runs, with their spread.
 pub(crate) fn round_trip_rows(
     contenders: &mut Contenders,
     sizes: &Sizes,
     rows: &mut Vec<Row>,
 ) -> Result<()> {
     progress("round trips");
-    let times = contenders.round_trips(sizes)?;
-    for (name, quantile) in [("p50", 0.50), ("p99", 0.99)] {
+    let quantiles = [("p50", 0.50), ("p99", 0.99)];
+    let mut runs: [[Vec<f64>; 5]; 2] = Default::default();
+    for _ in 0..sizes.repetitions {
+        let times = contenders.round_trips(sizes)?;
+        for (q, (_, quantile)) in quantiles.iter().enumerate() {
+            for (c, times) in times.iter().enumerate() {
+                runs[q][c].extend(times.as_ref().map(|t| percentile(t, *quantile)));
+            }
+        }
+    }
+    for ((name, _), runs) in quantiles.iter().zip(&runs) {
         let title = format!("{}, {name}", Workload::RoundTrips.title(sizes));
-        let figures = times
-            .each_ref()
-            .map(|t| t.as_ref().map(|t| percentile(t, quantile)));
-        rows.push(Row::less_is_better(title, "µs", figures));
+        rows.push(Row::of_runs(title, "µs", false, runs));
     }
     Ok(())
 }

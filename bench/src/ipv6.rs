@@ -18,9 +18,6 @@ use crate::{from_host, native};
 /// native IPv6, component IPv4, component IPv6.
 pub(crate) type Row6 = Row<4>;
 
-/// Runs of each workload per family: as `stats::best`, three.
-const RUNS: usize = 3;
-
 const FAMILIES: [IpAddr; 2] = [
     IpAddr::V4(Ipv4Addr::LOCALHOST),
     IpAddr::V6(Ipv6Addr::LOCALHOST),
@@ -33,35 +30,36 @@ pub(crate) fn rows(runtime: &Runtime, sizes: &Sizes) -> Result<Vec<Row6>> {
         .allow(Allow::host(FAMILIES[1]));
     let instance = Instance::new(runtime, &policy)?;
     let receive = Workload::Receive;
-    let [n4, n6] = alternating(|ip| native::seconds_on(ip, receive, sizes))?;
-    let [c4, c6] = alternating(|ip| from_host::seconds_on(&instance, ip, receive, sizes))?;
-    let receive = [Some(n4), Some(n6), Some(c4), Some(c6)];
+    let [n4, n6] = alternating(sizes, |ip| native::seconds_on(ip, receive, sizes))?;
+    let [c4, c6] = alternating(sizes, |ip| {
+        from_host::seconds_on(&instance, ip, receive, sizes)
+    })?;
+    let receive = [n4, n6, c4, c6];
     let p50 = |times: Vec<f64>| percentile(&times, 0.5);
-    let [n4, n6] = alternating(|ip| native::round_trips_on(ip, sizes).map(p50))?;
-    let [c4, c6] = alternating(|ip| from_host::round_trips_on(&instance, ip, sizes).map(p50))?;
-    let trips = [Some(n4), Some(n6), Some(c4), Some(c6)];
+    let [n4, n6] = alternating(sizes, |ip| native::round_trips_on(ip, sizes).map(p50))?;
+    let [c4, c6] = alternating(sizes, |ip| {
+        from_host::round_trips_on(&instance, ip, sizes).map(p50)
+    })?;
+    let trips = [n4, n6, c4, c6];
     let mib = Workload::Receive.count(sizes) as f64 / (1 << 20) as f64;
     Ok(vec![
-        Row::more_is_better(
-            Workload::Receive.title(sizes),
-            "MiB/s",
-            receive.map(|s| s.map(|s| mib / s)),
-        ),
-        Row::less_is_better(
+        Row::rate_runs(Workload::Receive.title(sizes), "MiB/s", mib, &receive),
+        Row::of_runs(
             format!("{}, p50", Workload::RoundTrips.title(sizes)),
             "µs",
-            trips,
+            false,
+            &trips,
         ),
     ])
 }
 
-/// The least of three runs of `run` for each family, the families taking turns.
-fn alternating(mut run: impl FnMut(IpAddr) -> Result<f64>) -> Result<[f64; 2]> {
-    let mut least = [f64::INFINITY; 2];
-    for _ in 0..RUNS {
+/// [`Sizes::repetitions`] runs of `run` for each family, the families taking turns.
+fn alternating(sizes: &Sizes, mut run: impl FnMut(IpAddr) -> Result<f64>) -> Result<[Vec<f64>; 2]> {
+    let mut runs: [Vec<f64>; 2] = Default::default();
+    for _ in 0..sizes.repetitions {
         for (i, ip) in FAMILIES.into_iter().enumerate() {
-            least[i] = least[i].min(run(ip)?);
+            runs[i].push(run(ip)?);
         }
     }
-    Ok(least)
+    Ok(runs)
 }

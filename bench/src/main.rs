@@ -114,13 +114,13 @@ fn main() -> Result<()> {
         }
         if wanted(workload) {
             progress(&workload.title(&sizes));
-            let seconds = contenders.seconds(workload, &sizes)?;
+            let runs = contenders.runs(workload, &sizes)?;
             let amount = workload.amount(&sizes);
-            rows.push(Row::rate(
+            rows.push(Row::rate_runs(
                 workload.title(&sizes),
                 workload.unit(),
                 amount,
-                seconds,
+                &runs,
             ));
         }
     }
@@ -134,13 +134,13 @@ fn main() -> Result<()> {
         let _load = load::Load::start();
         contenders::round_trip_rows(&mut contenders, &sizes, &mut loaded)?;
         let receive = Workload::Receive;
-        let seconds = contenders.seconds(receive, &sizes)?;
+        let runs = contenders.runs(receive, &sizes)?;
         let amount = receive.amount(&sizes);
-        loaded.push(Row::rate(
+        loaded.push(Row::rate_runs(
             receive.title(&sizes),
             receive.unit(),
             amount,
-            seconds,
+            &runs,
         ));
         tls::rows(&runtime, &policy, &client, &sizes, &mut loaded)?;
     }

@@ -13,7 +13,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::in_wasm::{InWasm, block_on};
 use crate::report::Row3;
-use crate::stats::{best, percentile};
+use crate::stats::percentile;
 use crate::workload::{Sizes, Workload};
 use crate::{native, progress};
 
@@ -139,7 +139,7 @@ pub(crate) fn table(
     Ok(rows)
 }
 
-/// The TLS rows: bulk receive (best of three) and round trips over TLS, native rustls, the
+/// The TLS rows: bulk receive and round trips over TLS, native rustls, the
 /// composed WASI 0.2 edition's TLS build and the composed WASI 0.3 edition's, each composed
 /// under a policy that allows TLS and trusts the bench's CA.
 fn tls_rows(
@@ -158,31 +158,37 @@ fn tls_rows(
     let mut p2 = InWasm::new(runtime, &policy, &runtime.compose(client_p2, &policy)?)?;
     let mut p3 = InWasm3::new(runtime, &policy, &runtime.compose(client, &policy)?)?;
     let (_, suite) = crate::tls::native_receive(&pki, sizes)?;
-    progress("WASI 0.3 edition: TLS bulk receive, best of three each");
-    let seconds = [
-        Some(best(|| Ok(crate::tls::native_receive(&pki, sizes)?.0))?),
-        Some(best(|| p2.tls_receive(&pki, sizes))?),
-        Some(best(|| p3.tls_receive(&pki, sizes))?),
-    ];
+    progress("WASI 0.3 edition: TLS bulk receive and round trips");
+    let mut seconds: [Vec<f64>; 3] = Default::default();
+    let quantiles = [("p50", 0.50), ("p99", 0.99)];
+    let mut trips: [[Vec<f64>; 3]; 2] = Default::default();
+    for _ in 0..sizes.repetitions {
+        seconds[0].push(crate::tls::native_receive(&pki, sizes)?.0);
+        seconds[1].push(p2.tls_receive(&pki, sizes)?);
+        seconds[2].push(p3.tls_receive(&pki, sizes)?);
+        let times = [
+            crate::tls::native_round_trips(&pki, sizes)?,
+            p2.tls_round_trips(&pki, sizes)?,
+            p3.tls_round_trips(&pki, sizes)?,
+        ];
+        for (q, (_, quantile)) in quantiles.iter().enumerate() {
+            for (c, times) in times.iter().enumerate() {
+                trips[q][c].push(percentile(times, *quantile));
+            }
+        }
+    }
     let mib = Workload::Receive.amount(sizes);
-    let mut rows = vec![Row3::rate(
+    let mut rows = vec![Row3::rate_runs(
         format!(
             "bulk receive over TLS ({suite}), {mib:.0} MiB in 64 KiB reads (0.3: through a stream<u8>)"
         ),
         "MiB/s",
         mib,
-        seconds,
+        &seconds,
     )];
-    progress("WASI 0.3 edition: TLS round trips");
-    let times = [
-        crate::tls::native_round_trips(&pki, sizes)?,
-        p2.tls_round_trips(&pki, sizes)?,
-        p3.tls_round_trips(&pki, sizes)?,
-    ];
-    for (name, quantile) in [("p50", 0.50), ("p99", 0.99)] {
+    for ((name, _), runs) in quantiles.iter().zip(&trips) {
         let title = format!("round trip over TLS ({suite}), {name}");
-        let figures = times.each_ref().map(|t| Some(percentile(t, quantile)));
-        rows.push(Row3::less_is_better(title, "µs", figures));
+        rows.push(Row3::of_runs(title, "µs", false, runs));
     }
     Ok(rows)
 }
@@ -205,34 +211,43 @@ pub(crate) fn rows(composed: &mut InWasm, p3: &mut InWasm3, sizes: &Sizes) -> Re
     let mut rows = Vec::new();
     for workload in RATES {
         progress(&format!("WASI 0.3 edition: {}", workload.title(sizes)));
-        let figures = [
-            Some(native::seconds(workload, sizes)?),
-            Some(composed.seconds(workload, sizes)?),
-            Some(p3.seconds(workload, sizes)?),
-        ];
+        let mut seconds: [Vec<f64>; 3] = Default::default();
+        for _ in 0..sizes.repetitions {
+            seconds[0].push(native::seconds(workload, sizes)?);
+            seconds[1].push(composed.seconds(workload, sizes)?);
+            seconds[2].push(p3.seconds(workload, sizes)?);
+        }
         let title = match workload {
             Workload::Receive | Workload::Send => {
                 format!("{} (0.3: through a stream<u8>)", workload.title(sizes))
             }
             _ => workload.title(sizes),
         };
-        rows.push(Row3::rate(
+        rows.push(Row3::rate_runs(
             title,
             workload.unit(),
             workload.amount(sizes),
-            figures,
+            &seconds,
         ));
     }
     progress("WASI 0.3 edition: round trips");
-    let times = [
-        native::round_trips(sizes)?,
-        composed.round_trips(sizes)?,
-        p3.round_trips(sizes)?,
-    ];
-    for (name, quantile) in [("p50", 0.50), ("p99", 0.99)] {
+    let quantiles = [("p50", 0.50), ("p99", 0.99)];
+    let mut trips: [[Vec<f64>; 3]; 2] = Default::default();
+    for _ in 0..sizes.repetitions {
+        let times = [
+            native::round_trips(sizes)?,
+            composed.round_trips(sizes)?,
+            p3.round_trips(sizes)?,
+        ];
+        for (q, (_, quantile)) in quantiles.iter().enumerate() {
+            for (c, times) in times.iter().enumerate() {
+                trips[q][c].push(percentile(times, *quantile));
+            }
+        }
+    }
+    for ((name, _), runs) in quantiles.iter().zip(&trips) {
         let title = format!("{}, {name}", Workload::RoundTrips.title(sizes));
-        let figures = times.each_ref().map(|t| Some(percentile(t, quantile)));
-        rows.push(Row3::less_is_better(title, "µs", figures));
+        rows.push(Row3::of_runs(title, "µs", false, runs));
     }
     Ok(rows)
 }

@@ -45,6 +45,8 @@ pub(crate) struct Row<const N: usize = 5> {
     unit: &'static str,
     higher_is_better: bool,
     figures: [Option<f64>; N],
+    /// Each figure's min–max over the runs it is the median of, where it ran more than once.
+    spread: [Option<(f64, f64)>; N],
 }
 
 /// A row of the Node table, in [`node::Contender::ALL`]'s order.
@@ -75,6 +77,7 @@ impl<const N: usize> Row<N> {
             unit,
             higher_is_better: true,
             figures,
+            spread: [None; N],
         }
     }
 
@@ -89,7 +92,43 @@ impl<const N: usize> Row<N> {
             unit,
             higher_is_better: false,
             figures,
+            spread: [None; N],
         }
+    }
+
+    /// A row of the medians of repeated runs (`runs[c]`: contender `c`'s figures, one per
+    /// run; empty when not measured), each with its min–max.
+    pub(crate) fn of_runs(
+        workload: String,
+        unit: &'static str,
+        higher_is_better: bool,
+        runs: &[Vec<f64>; N],
+    ) -> Self {
+        let each = runs.each_ref().map(|r| crate::stats::median_and_spread(r));
+        Row {
+            workload,
+            unit,
+            higher_is_better,
+            figures: each.map(|e| e.map(|(median, _)| median)),
+            spread: std::array::from_fn(|c| {
+                each[c]
+                    .filter(|_| runs[c].len() > 1)
+                    .map(|(_, spread)| spread)
+            }),
+        }
+    }
+
+    /// A rate row of repeated runs: `amount` of work in each run's seconds.
+    pub(crate) fn rate_runs(
+        workload: String,
+        unit: &'static str,
+        amount: f64,
+        seconds: &[Vec<f64>; N],
+    ) -> Self {
+        let rates = seconds
+            .each_ref()
+            .map(|s| s.iter().map(|s| amount / s).collect());
+        Row::of_runs(workload, unit, true, &rates)
     }
 }
 
@@ -122,8 +161,17 @@ fn table<const N: usize>(
     writeln!(out, "\n|---|---|{}", "---:|".repeat(N + ratios.len()))?;
     for row in rows {
         write!(out, "| {} | {} |", row.workload, row.unit)?;
-        for value in row.figures {
-            write!(out, " {} |", figure(value))?;
+        for (value, spread) in row.figures.into_iter().zip(row.spread) {
+            match spread {
+                Some((min, max)) => write!(
+                    out,
+                    " {} ({}–{}) |",
+                    figure(value),
+                    figure(Some(min)),
+                    figure(Some(max))
+                )?,
+                None => write!(out, " {} |", figure(value))?,
+            }
         }
         for (_, of, base) in ratios {
             let compared = ratio(row.figures[of], row.figures[base], row.higher_is_better);
@@ -226,8 +274,7 @@ fn ipv6_table(out: &mut String, rows: &[crate::ipv6::Row6]) -> Result<()> {
     writeln!(
         out,
         "\nIPv6 beside IPv4, same run: the same workloads over `::1` and over 127.0.0.1, native \
-         `std::net` and the component called from the host (best of three runs each, the \
-         families taking turns).\n"
+         `std::net` and the component called from the host (the families taking turns).\n"
     )?;
     table(
         out,
@@ -304,7 +351,8 @@ pub(crate) fn report(tables: &Tables<'_>, quick: bool) -> Result<String> {
         out,
         "{} UTC, commit {}, {cores} cores, {cpu}, loopback. Host built in {} (wasmtime 48), \
          components in release. A ratio is the share of the other figure reached: 1.00× \
-         matches it, above is better (for times too).\n",
+         matches it, above is better (for times too). A figure with a range is the median of {} \
+         runs, the contenders taking turns, with their min–max; ratios are of medians.\n",
         command_output("date", &["-u", "+%Y-%m-%d %H:%M"]),
         command_output("git", &["rev-parse", "--short", "HEAD"]),
         if cfg!(debug_assertions) {
@@ -312,6 +360,7 @@ pub(crate) fn report(tables: &Tables<'_>, quick: bool) -> Result<String> {
         } else {
             "release"
         },
+        crate::stats::REPETITIONS,
     )?;
     table(
         &mut out,

@@ -1,20 +1,22 @@
 //! The few statistics the tables need.
 
-use anyhow::Result;
-
-/// The shortest of three runs: loopback on a shared machine moves ±20% from run to run, and a
-/// share of two figures doubles that.
-pub(crate) fn best(mut run: impl FnMut() -> Result<f64>) -> Result<f64> {
-    let mut shortest = f64::INFINITY;
-    for _ in 0..3 {
-        shortest = shortest.min(run()?);
-    }
-    Ok(shortest)
-}
-
 /// The `quantile` (0 to 1) of `times`, the nearest rank.
 pub(crate) fn percentile(times: &[f64], quantile: f64) -> f64 {
     let mut sorted = times.to_vec();
     sorted.sort_by(f64::total_cmp);
     sorted[((sorted.len() - 1) as f64 * quantile).round() as usize]
+}
+
+/// How many times the main and loaded tables run each row per contender (the contenders
+/// taking turns), so that every figure comes with its spread: loopback on a shared machine
+/// moves a figure by a fifth from run to run, and a loaded one by 4×.
+pub(crate) const REPETITIONS: usize = 3;
+
+/// The median of `figures` (the middle one; the lower middle of an even count) and their
+/// min–max; `None` when there are none.
+pub(crate) fn median_and_spread(figures: &[f64]) -> Option<(f64, (f64, f64))> {
+    let mut sorted = figures.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let median = *sorted.get((sorted.len().checked_sub(1)?) / 2)?;
+    Some((median, (sorted[0], sorted[sorted.len() - 1])))
 }

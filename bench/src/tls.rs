@@ -19,7 +19,7 @@ use rustls::{StreamOwned, crypto::ring::default_provider};
 
 use crate::in_wasm::InWasm;
 use crate::report::Row;
-use crate::stats::{best, percentile};
+use crate::stats::percentile;
 use crate::workload::Workload;
 use crate::{from_host, native, progress};
 
@@ -228,31 +228,27 @@ pub(crate) fn rows(
         .tls_root_pem(pki.ca_pem.as_bytes(), "the bench's CA")?;
     let instance = Instance::new(runtime, &policy)?;
     let mut composed = InWasm::new(runtime, &policy, &runtime.compose(client, &policy)?)?;
-    progress("TLS: bulk receive, and plain beside it, best of three each");
+    progress("TLS: bulk receive, and plain beside it");
     let (_, suite) = native_receive(&pki, sizes)?;
     let plain = Workload::Receive;
-    let tls_seconds = [
-        Some(best(|| Ok(native_receive(&pki, sizes)?.0))?),
-        Some(best(|| host_receive(&instance, &pki, sizes))?),
-        Some(best(|| composed.tls_receive(&pki, sizes))?),
-        None,
-        None,
-    ];
-    let plain_seconds = [
-        Some(best(|| native::seconds(plain, sizes))?),
-        Some(best(|| from_host::seconds(&instance, plain, sizes))?),
-        Some(best(|| composed.seconds(plain, sizes))?),
-        None,
-        None,
-    ];
+    let mut tls_runs: [Vec<f64>; 5] = Default::default();
+    let mut plain_runs: [Vec<f64>; 5] = Default::default();
+    for _ in 0..sizes.repetitions {
+        tls_runs[C::Native as usize].push(native_receive(&pki, sizes)?.0);
+        tls_runs[C::FromHost as usize].push(host_receive(&instance, &pki, sizes)?);
+        tls_runs[C::Composed as usize].push(composed.tls_receive(&pki, sizes)?);
+        plain_runs[C::Native as usize].push(native::seconds(plain, sizes)?);
+        plain_runs[C::FromHost as usize].push(from_host::seconds(&instance, plain, sizes)?);
+        plain_runs[C::Composed as usize].push(composed.seconds(plain, sizes)?);
+    }
     let mib = plain.amount(sizes);
-    let receive = Row::rate(
+    let receive = Row::rate_runs(
         format!("bulk receive over TLS ({suite}), {mib:.0} MiB in 64 KiB reads"),
         "MiB/s",
         mib,
-        tls_seconds,
+        &tls_runs,
     );
-    let plain_row = Row::rate(String::new(), "MiB/s", mib, plain_seconds);
+    let plain_row = Row::rate_runs(String::new(), "MiB/s", mib, &plain_runs);
     let share = |c: C| Some(receive.of(c)? / plain_row.of(c)?);
     let shares = [
         share(C::Native),
@@ -263,24 +259,28 @@ pub(crate) fn rows(
     ];
     rows.push(receive);
     rows.push(Row::more_is_better(
-        "bulk receive: TLS speed / plain speed, same run".into(),
+        "bulk receive: TLS speed / plain speed (medians), same run".into(),
         "share",
         shares,
     ));
     progress("TLS: round trips");
-    let times = [
-        Some(native_round_trips(&pki, sizes)?),
-        Some(host_round_trips(&instance, &pki, sizes)?),
-        Some(composed.tls_round_trips(&pki, sizes)?),
-        None,
-        None,
-    ];
-    for (name, quantile) in [("p50", 0.50), ("p99", 0.99)] {
+    let quantiles = [("p50", 0.50), ("p99", 0.99)];
+    let mut runs: [[Vec<f64>; 5]; 2] = Default::default();
+    for _ in 0..sizes.repetitions {
+        let times = [
+            (C::Native, native_round_trips(&pki, sizes)?),
+            (C::FromHost, host_round_trips(&instance, &pki, sizes)?),
+            (C::Composed, composed.tls_round_trips(&pki, sizes)?),
+        ];
+        for (q, (_, quantile)) in quantiles.iter().enumerate() {
+            for (c, times) in &times {
+                runs[q][*c as usize].push(percentile(times, *quantile));
+            }
+        }
+    }
+    for ((name, _), runs) in quantiles.iter().zip(&runs) {
         let title = format!("round trip over TLS ({suite}), {name}");
-        let figures = times
-            .each_ref()
-            .map(|t| t.as_ref().map(|t| percentile(t, quantile)));
-        rows.push(Row::less_is_better(title, "µs", figures));
+        rows.push(Row::of_runs(title, "µs", false, runs));
     }
     Ok(())
 }

@@ -25,6 +25,8 @@ pub(crate) struct Sizes {
     pub(crate) concurrent_max: usize,
     /// Round trips in each concurrency row, shared among its connections.
     pub(crate) concurrent_trips: usize,
+    /// Runs of each main, TLS and loaded row per contender ([`crate::stats::REPETITIONS`]).
+    pub(crate) repetitions: usize,
 }
 
 /// Sized so the full run ends in a few minutes on 2 cores.
@@ -37,6 +39,7 @@ pub(crate) const FULL: Sizes = Sizes {
     instantiations: 200,
     concurrent_max: 1_000,
     concurrent_trips: 100_000,
+    repetitions: crate::stats::REPETITIONS,
 };
 
 /// A smoke check that the benchmark still runs: well under a minute.
@@ -49,6 +52,7 @@ pub(crate) const QUICK: Sizes = Sizes {
     instantiations: 20,
     concurrent_max: 100,
     concurrent_trips: 2_000,
+    repetitions: 1,
 };
 
 /// One workload, run through every contender.
