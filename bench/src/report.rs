@@ -391,5 +391,10 @@ pub(crate) fn report(tables: &Tables<'_>, quick: bool) -> Result<String> {
     if let Some(node) = node {
         node_table(&mut out, node)?;
     }
+    if !quick {
+        // The profiles behind the figures: measured by hand (perf), kept beside the bench.
+        out.push('\n');
+        out.push_str(include_str!("../profile.md"));
+    }
     Ok(out)
 }

@@ -38,7 +38,9 @@ pub const MAX_POLICY_DOCUMENT: usize = 1 << 20;
 /// refused rather than half-understood.
 const DOCUMENT_VERSION: u64 = 1;
 
-/// The policy's flags, as `alore-socket` takes them.
+/// The policy's flags, as `alore-socket` takes them. (The fields' docs are the flags' help
+/// text, written for a terminal: `[::1]` there is an address, not a link.)
+#[allow(rustdoc::broken_intra_doc_links)]
 #[derive(Parser, Debug, Clone, Default)]
 pub struct PolicyFlags {
     /// Allow TCP connections to these addresses and ports (repeatable), e.g. 127.0.0.1:8080,

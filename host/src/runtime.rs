@@ -78,8 +78,10 @@ pub struct Runtime {
     /// policy's table ([`crate::lookup`]); the second also with `wasi:tls`.
     standard_linker: Linker<State>,
     tls_linker: Linker<State>,
-    /// The standard build: what every policy that does not allow TLS runs.
-    standard: Arc<Prepared>,
+    /// The standard build: what every policy that does not allow TLS runs. Compiled by
+    /// [`Runtime::new`], or the first time it is asked for after [`Runtime::lazy`].
+    standard: Mutex<Option<Arc<Prepared>>>,
+    standard_source: Source,
     /// The TLS build, compiled the first time a policy allows TLS.
     tls: Mutex<Option<Arc<Prepared>>>,
     tls_source: Source,
@@ -240,6 +242,16 @@ impl Runtime {
     /// else `$XDG_CACHE_HOME/alore-socket` or `~/.cache/alore-socket`): seconds the first
     /// time, milliseconds after. It blocks; from async code, call it in `spawn_blocking`.
     pub fn new() -> Result<Self, Error> {
+        let runtime = Self::lazy()?;
+        runtime.prepared(Build::Standard)?;
+        Ok(runtime)
+    }
+
+    /// [`Runtime::new`], compiling nothing yet: each build of the component is compiled (or
+    /// loaded from the cache) the first time something needs it. For hosts that run only
+    /// applications already composed with it ([`Runtime::run_command`]), such as the
+    /// containerd shim, whose containers start without a compiled component to load.
+    pub fn lazy() -> Result<Self, Error> {
         let file = |name| std::env::var_os(name).map(|path| Source::File(PathBuf::from(path)));
         let standard = file(COMPONENT_ENV).unwrap_or(Source::Embedded {
             name: "component",
@@ -257,12 +269,14 @@ impl Runtime {
     pub fn from_file(path: &Path) -> Result<Self, Error> {
         let tls = std::env::var_os(TLS_COMPONENT_ENV)
             .map_or_else(|| path.with_file_name(TLS_FILE), PathBuf::from);
-        Self::with(
+        let runtime = Self::with(
             Source::File(path.to_owned()),
             Source::File(tls),
             p3_source(false),
             p3_source(true),
-        )
+        )?;
+        runtime.prepared(Build::Standard)?;
+        Ok(runtime)
     }
 
     fn with(
@@ -280,12 +294,12 @@ impl Runtime {
         store::tick(&engine);
         let (standard_linker, tls_linker) = linkers(&engine).map_err(Error::wasm)?;
         let cache_dir = cache::user_cache_dir();
-        let standard = Prepared::new(&engine, &standard_linker, &standard, cache_dir.as_deref())?;
         Ok(Runtime {
             engine,
             standard_linker,
             tls_linker,
-            standard: Arc::new(standard),
+            standard: Mutex::new(None),
+            standard_source: standard,
             tls: Mutex::new(None),
             tls_source,
             p3: Mutex::new(None),
@@ -296,25 +310,23 @@ impl Runtime {
         })
     }
 
-    /// A build, prepared: the TLS build is compiled the first time it is asked for.
+    /// A build, prepared: compiled (or loaded from the cache) the first time it is asked for.
     fn prepared(&self, build: Build) -> Result<Arc<Prepared>, Error> {
-        if build == Build::Standard {
-            return Ok(Arc::clone(&self.standard));
-        }
-        let mut tls = self
-            .tls
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(prepared) = &*tls {
+        let (slot, source) = match build {
+            Build::Standard => (&self.standard, &self.standard_source),
+            Build::Tls => (&self.tls, &self.tls_source),
+        };
+        let mut slot = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(prepared) = &*slot {
             return Ok(Arc::clone(prepared));
         }
         let prepared = Arc::new(Prepared::new(
             &self.engine,
-            &self.tls_linker,
-            &self.tls_source,
+            self.linker(build),
+            source,
             self.cache_dir.as_deref(),
         )?);
-        *tls = Some(Arc::clone(&prepared));
+        *slot = Some(Arc::clone(&prepared));
         Ok(prepared)
     }
 
@@ -357,7 +369,7 @@ impl Runtime {
     pub fn component(&self, edition: Edition, policy: &Policy) -> Result<Vec<u8>, Error> {
         // The bytes as they are: nothing needs compiling to hand them out.
         let source = match (edition, Build::of(policy)) {
-            (Edition::Wasi02, Build::Standard) => return Ok(self.standard.wasm.to_vec()),
+            (Edition::Wasi02, Build::Standard) => &self.standard_source,
             (Edition::Wasi02, Build::Tls) => &self.tls_source,
             (Edition::Wasi03, Build::Standard) => &self.p3_source,
             (Edition::Wasi03, Build::Tls) => &self.p3_tls_source,
@@ -545,7 +557,7 @@ impl Runtime {
         let ty = match wasm {
             Some(wasm) => self.compile(wasm)?.component_type(),
             None => self
-                .standard
+                .prepared(Build::Standard)?
                 .pre
                 .instance_pre()
                 .component()
@@ -558,17 +570,21 @@ impl Runtime {
     }
 
     /// The names of the interfaces the component exports, e.g. `alore:socket/socket@0.1.3`.
-    /// That each export has the contract's type was checked when the runtime was made.
-    pub fn exports(&self) -> Vec<String> {
+    /// That each export has the contract's type was checked when it was compiled.
+    ///
+    /// # Errors
+    /// As [`Runtime::new`], when the standard build is compiled now (after [`Runtime::lazy`]).
+    pub fn exports(&self) -> Result<Vec<String>, Error> {
         let ty = self
-            .standard
+            .prepared(Build::Standard)?
             .pre
             .instance_pre()
             .component()
             .component_type();
-        ty.exports(&self.engine)
+        Ok(ty
+            .exports(&self.engine)
             .map(|(name, _)| name.to_owned())
-            .collect()
+            .collect())
     }
 }
 

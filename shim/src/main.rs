@@ -100,8 +100,8 @@ async fn run(ctx: &impl RuntimeContext) -> Result<i32> {
         .filter_map(|pair| pair.split_once('='))
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-    // Compiling is CPU work that blocks: off the runtime's worker.
-    let runtime = tokio::task::spawn_blocking(Runtime::new).await??;
+    // The composed app carries the component: nothing of the host's own needs compiling.
+    let runtime = Runtime::lazy()?;
     // The component runs as the container's PID 1, which no signal stops unless it asks to
     // be: SIGTERM and SIGINT end the run (the store, with its sockets, goes with it) and the
     // container exits as a process killed by them would.

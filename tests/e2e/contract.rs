@@ -28,12 +28,15 @@ fn the_host_carries_the_component_built_where_the_readme_says() {
 fn it_exports_the_contract_and_imports_only_standard_wasi_0_2() {
     let runtime = runtime();
     assert_eq!(
-        runtime.exports(),
+        runtime.exports().unwrap(),
         [
             "alore:socket/socket@0.1.3",
             "alore:socket/server-socket@0.1.3"
         ]
     );
+    // A runtime that compiles nothing up front compiles the same component when asked.
+    let lazy = alore_socket_host::Runtime::lazy().unwrap();
+    assert_eq!(lazy.exports().unwrap(), runtime.exports().unwrap());
     let imports = runtime.imports(None).unwrap();
     assert!(
         imports
