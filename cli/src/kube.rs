@@ -9,8 +9,8 @@
 
 use std::fmt::Write as _;
 
-use alore_socket_host::Allow;
 use alore_socket_host::flags::{PolicyFlags, Rule};
+use alore_socket_host::{Allow, AllowName};
 
 /// Labels of the cluster's DNS pods (CoreDNS and kube-dns both carry it), in any namespace.
 const DNS_POD_LABEL: (&str, &str) = ("k8s-app", "kube-dns");
@@ -47,11 +47,11 @@ pub(crate) fn network_policy(flags: &PolicyFlags, app: &str, source: &str) -> St
             Rule::Name(_) => None,
         })
         .collect();
-    let names: Vec<String> = flags
+    let names: Vec<&AllowName> = flags
         .allow
         .iter()
         .filter_map(|rule| match rule {
-            Rule::Name(rule) => Some(rule.to_string()),
+            Rule::Name(rule) => Some(rule),
             Rule::Address(_) => None,
         })
         .collect();
@@ -91,10 +91,7 @@ pub(crate) fn network_policy(flags: &PolicyFlags, app: &str, source: &str) -> St
             None,
         ));
     }
-    for rule in flags.allow.iter().filter_map(|rule| match rule {
-        Rule::Name(rule) => Some(rule),
-        Rule::Address(_) => None,
-    }) {
+    for rule in &names {
         egress.push((
             vec!["ipBlock: {cidr: 0.0.0.0/0}".into(), "ipBlock: {cidr: ::/0}".into()],
             rule.port_range(),

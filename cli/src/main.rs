@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use alore_socket_host::flags::{Implied, PolicyDocument, PolicyFlags};
+use alore_socket_host::flags::{Implied, PolicyDocument, PolicyFlags, clap_error_line};
 use alore_socket_host::{Buffering, Edition, Policy, Runtime, blocking};
 use alore_socket_rules::one_line;
 use anyhow::{Context, Result};
@@ -170,12 +170,8 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
         Err(e) => {
-            // clap's first paragraph says what is wrong; the rest is usage advice. One line,
-            // like every other error, and clap's usage status.
-            let text = e.render().to_string();
-            let what = text.split("\n\n").next().unwrap_or_default();
-            let what = what.strip_prefix("error: ").unwrap_or(what);
-            eprintln!("alore-socket: {} (see --help)", one_line(what));
+            // One line, like every other error, and clap's usage status.
+            eprintln!("alore-socket: {} (see --help)", clap_error_line(&e));
             return ExitCode::from(2);
         }
     };

@@ -125,7 +125,22 @@ impl Containerd {
             .unwrap()
     }
 
-    /// `ctr image import` of `tarball`; the image's name.
+    /// `alore-socket POLICY… image APP -o TARBALL --name NAME`, imported.
+    fn image(&self, policy: &[&str], app: &str, tarball: &Path, name: &str) {
+        let mut args = policy.to_vec();
+        args.extend([
+            "image",
+            app,
+            "-o",
+            tarball.to_str().unwrap(),
+            "--name",
+            name,
+        ]);
+        alore_socket(&args);
+        self.import(tarball);
+    }
+
+    /// `ctr image import` of `tarball`.
     fn import(&self, tarball: &Path) {
         let out = self.ctr(&["image", "import", tarball.to_str().unwrap()]);
         assert!(out.status.success(), "import: {}", text(&out.stderr));
@@ -280,17 +295,12 @@ fn containerd_runs_images_under_the_policy_they_carry() {
     // Allowed: the page comes back, and so does the exit status.
     let allowed = dir.join("allowed.tar");
     let rule = format!("127.0.0.1:{port}");
-    alore_socket(&[
-        "--allow",
-        &rule,
-        "image",
+    containerd.image(
+        &["--allow", &rule],
         http_get,
-        "-o",
-        allowed.to_str().unwrap(),
-        "--name",
+        &allowed,
         "localhost/http-get:allowed",
-    ]);
-    containerd.import(&allowed);
+    );
     let started = Instant::now();
     let out = containerd.run(
         "localhost/http-get:allowed",
@@ -311,17 +321,12 @@ fn containerd_runs_images_under_the_policy_they_carry() {
     // The same app, allowed another port: denied by the sandbox, saying so; status 1.
     let other = format!("127.0.0.1:{}", free_port());
     let denied = dir.join("denied.tar");
-    alore_socket(&[
-        "--allow",
-        &other,
-        "image",
+    containerd.image(
+        &["--allow", &other],
         http_get,
-        "-o",
-        denied.to_str().unwrap(),
-        "--name",
+        &denied,
         "localhost/http-get:denied",
-    ]);
-    containerd.import(&denied);
+    );
     let out = containerd.run("localhost/http-get:denied", "denied", &["/app.wasm", &url]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
@@ -358,19 +363,12 @@ fn containerd_runs_images_under_the_policy_they_carry() {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let image = dir.join("echo.tar");
-    alore_socket(&[
-        "--allow-listen",
-        &listen,
-        "--allow",
-        "127.0.0.0/8",
-        "image",
+    containerd.image(
+        &["--allow-listen", &listen, "--allow", "127.0.0.0/8"],
         echo_server.to_str().unwrap(),
-        "-o",
-        image.to_str().unwrap(),
-        "--name",
+        &image,
         "localhost/echo-server:1",
-    ]);
-    containerd.import(&image);
+    );
     let shim = containerd.shim.to_str().unwrap();
     let port_text = port.to_string();
     let run = containerd

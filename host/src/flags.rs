@@ -101,6 +101,15 @@ pub struct PolicyFlags {
     pub deadline: Option<u64>,
 }
 
+/// What is wrong in a clap error, on one line: clap's first paragraph says it; the rest is
+/// usage advice.
+pub fn clap_error_line(error: &clap::Error) -> String {
+    let text = error.render().to_string();
+    let what = text.split("\n\n").next().unwrap_or_default();
+    let what = what.strip_prefix("error: ").unwrap_or(what);
+    alore_socket_rules::one_line(what)
+}
+
 /// What a command grants beyond its flags.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Implied {
@@ -118,12 +127,7 @@ impl PolicyFlags {
         T: Into<std::ffi::OsString>,
     {
         let args = std::iter::once("policy".into()).chain(args.into_iter().map(Into::into));
-        Self::try_parse_from(args).map_err(|e| {
-            let text = e.render().to_string();
-            let what = text.split("\n\n").next().unwrap_or_default();
-            let what = what.strip_prefix("error: ").unwrap_or(what);
-            Error::InvalidPolicy(alore_socket_rules::one_line(what))
-        })
+        Self::try_parse_from(args).map_err(|e| Error::InvalidPolicy(clap_error_line(&e)))
     }
 
     /// The policy the flags make, with what the command implies, reading `--tls-ca` files.
