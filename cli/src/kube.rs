@@ -39,22 +39,15 @@ pub(crate) fn network_policy(flags: &PolicyFlags, app: &str, source: &str) -> St
     line(&format!("      app: {}", quote(app)));
     line("  policyTypes: [Ingress, Egress]");
 
-    let addresses: Vec<&Allow> = flags
-        .allow
-        .iter()
-        .filter_map(|rule| match rule {
-            Rule::Address(rule) => Some(rule),
-            Rule::Name(_) => None,
-        })
-        .collect();
-    let names: Vec<&AllowName> = flags
-        .allow
-        .iter()
-        .filter_map(|rule| match rule {
-            Rule::Name(rule) => Some(rule),
-            Rule::Address(_) => None,
-        })
-        .collect();
+    // The rules by kind, in one pass.
+    let mut addresses: Vec<&Allow> = Vec::new();
+    let mut names: Vec<&AllowName> = Vec::new();
+    for rule in &flags.allow {
+        match rule {
+            Rule::Address(rule) => addresses.push(rule),
+            Rule::Name(rule) => names.push(rule),
+        }
+    }
 
     // Ingress: the listening ports, from peers that --allow allows (the host checks accepted
     // peers as if the component had connected to them).
