@@ -32,8 +32,8 @@ type Tls = tls::exports::alore::socket_bench::tls::Guest;
 type Detached = detached::exports::alore::socket_bench::detached::Guest;
 type Store = wasmtime::Store<State>;
 
-/// The Tokio runtime the workload components' stores run on, as the host's blocking API
-/// runs its own instances: worker threads drive the network while the caller waits.
+/// The Tokio runtime of the benchmark's own servers and native async clients: its worker
+/// threads run them beside the contender that waits.
 static TOKIO: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -50,6 +50,14 @@ pub(crate) fn enter() -> tokio::runtime::EnterGuard<'static> {
     TOKIO.enter()
 }
 
+/// A runtime for one workload component's store, as the host's blocking API and `alore-socket
+/// run` give each instance: current-thread, so the thread that waits polls the network.
+pub(crate) fn store_runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
 /// A workload component in a store of its own.
 pub(crate) struct InWasm {
     store: Store,
@@ -58,16 +66,20 @@ pub(crate) struct InWasm {
     detached: Option<detached::DetachedRunner>,
     /// The `tls` workloads, when the component has them.
     tls: Option<tls::TlsRunner>,
+    /// The store's runtime (dropped after the store, whose sockets it drives).
+    exec: tokio::runtime::Runtime,
 }
 
-/// Call one workload of `workloads` against `port` and return what it measured.
+/// Call one workload of `workloads` against `port` on `exec` and return what it measured.
 fn drive<W, T>(
+    exec: &tokio::runtime::Runtime,
     store: &mut Store,
     workloads: &W,
     port: u16,
     call: impl AsyncFnOnce(&W, &mut Store, u16) -> wasmtime::Result<Result<T, String>>,
 ) -> Result<T> {
-    block_on(call(workloads, store, port))?.map_err(anyhow::Error::msg)
+    exec.block_on(call(workloads, store, port))?
+        .map_err(anyhow::Error::msg)
 }
 
 impl InWasm {
@@ -75,7 +87,8 @@ impl InWasm {
         let component = runtime.compile(wasm)?;
         let mut store = runtime.new_store(policy)?;
         let linker = runtime.linker_for(policy);
-        let instance = block_on(linker.instantiate_async(&mut store, &component))?;
+        let exec = store_runtime()?;
+        let instance = exec.block_on(linker.instantiate_async(&mut store, &component))?;
         let runner = Runner::new(&mut store, &instance)?;
         let detached = detached::DetachedRunner::new(&mut store, &instance).ok();
         let tls = tls::TlsRunner::new(&mut store, &instance).ok();
@@ -84,6 +97,7 @@ impl InWasm {
             runner,
             detached,
             tls,
+            exec,
         })
     }
 
@@ -98,6 +112,7 @@ impl InWasm {
             .as_ref()
             .ok_or_else(|| anyhow::anyhow!("this component has no `tls` workloads"))?;
         let measured = drive(
+            &self.exec,
             &mut self.store,
             runner.alore_socket_bench_tls(),
             server.port,
@@ -140,6 +155,7 @@ impl InWasm {
             .as_ref()
             .ok_or_else(|| anyhow::anyhow!("this component has no `detached` workloads"))?;
         let measured = drive(
+            &self.exec,
             &mut self.store,
             runner.alore_socket_bench_detached(),
             server.port,
@@ -156,7 +172,7 @@ impl InWasm {
         call: impl AsyncFnOnce(&Workloads, &mut Store, u16) -> wasmtime::Result<Result<T, String>>,
     ) -> Result<T> {
         let workloads = self.runner.alore_socket_bench_workloads();
-        let measured = drive(&mut self.store, workloads, server.port, call)?;
+        let measured = drive(&self.exec, &mut self.store, workloads, server.port, call)?;
         server.finish()?;
         Ok(measured)
     }

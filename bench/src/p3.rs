@@ -11,7 +11,7 @@ use alore_socket_host::{Policy, Runtime, State};
 use anyhow::Result;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use crate::in_wasm::{InWasm, block_on};
+use crate::in_wasm::{InWasm, block_on, store_runtime};
 use crate::report::Row3;
 use crate::stats::percentile;
 use crate::workload::{Sizes, Workload};
@@ -31,6 +31,8 @@ type Store = wasmtime::Store<State>;
 pub(crate) struct InWasm3 {
     store: Store,
     runner: bindings::RunnerP3,
+    /// The store's runtime (dropped after the store, whose sockets it drives).
+    exec: tokio::runtime::Runtime,
 }
 
 impl InWasm3 {
@@ -38,11 +40,17 @@ impl InWasm3 {
         let component = runtime.compile(wasm)?;
         let mut store = runtime.new_store(policy)?;
         let linker = runtime.linker_for(policy);
-        let runner = block_on(bindings::RunnerP3::instantiate_async(
-            &mut store, &component, linker,
-        ))
-        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
-        Ok(InWasm3 { store, runner })
+        let exec = store_runtime()?;
+        let runner = exec
+            .block_on(bindings::RunnerP3::instantiate_async(
+                &mut store, &component, linker,
+            ))
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        Ok(InWasm3 {
+            store,
+            runner,
+            exec,
+        })
     }
 
     /// Call one workload, inside `run_concurrent`.
@@ -55,11 +63,13 @@ impl InWasm3 {
         + Send,
     ) -> Result<T> {
         let workloads = self.runner.alore_socket_bench_p3_workloads();
-        let ran = block_on(
-            self.store
-                .run_concurrent(async |accessor| call(workloads, accessor).await),
-        )
-        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let ran = self
+            .exec
+            .block_on(
+                self.store
+                    .run_concurrent(async |accessor| call(workloads, accessor).await),
+            )
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         ran.map_err(|e| anyhow::anyhow!("{e:#}"))?
             .map_err(anyhow::Error::msg)
     }
