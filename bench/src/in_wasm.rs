@@ -85,8 +85,8 @@ fn drive<W, T>(
 impl InWasm {
     pub(crate) fn new(runtime: &Runtime, policy: &Policy, wasm: &[u8]) -> Result<Self> {
         let component = runtime.compile(wasm)?;
-        let mut store = runtime.new_store(policy)?;
-        let linker = runtime.linker_for(policy);
+        let mut store = runtime.new_store(&component, policy)?;
+        let linker = runtime.linker_for(&component, policy);
         let exec = store_runtime()?;
         let instance = exec.block_on(linker.instantiate_async(&mut store, &component))?;
         let runner = Runner::new(&mut store, &instance)?;

@@ -38,8 +38,8 @@ pub(crate) struct InWasm3 {
 impl InWasm3 {
     pub(crate) fn new(runtime: &Runtime, policy: &Policy, wasm: &[u8]) -> Result<Self> {
         let component = runtime.compile(wasm)?;
-        let mut store = runtime.new_store(policy)?;
-        let linker = runtime.linker_for(policy);
+        let mut store = runtime.new_store(&component, policy)?;
+        let linker = runtime.linker_for(&component, policy);
         let exec = store_runtime()?;
         let runner = exec
             .block_on(bindings::RunnerP3::instantiate_async(

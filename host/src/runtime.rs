@@ -73,11 +73,12 @@ impl Edition {
 
 /// The compiled, linked component, ready to instantiate many times, from any thread.
 pub struct Runtime {
-    engine: Engine,
-    /// WASI 0.2 and 0.3 with the store's bounds ([`crate::guard`]) and lookups from a
-    /// policy's table ([`crate::lookup`]); the second also with `wasi:tls`.
-    standard_linker: Linker<State>,
-    tls_linker: Linker<State>,
+    /// The WASI 0.2 edition and the applications built on it: wasmtime without its support
+    /// for concurrent guests, whose bookkeeping costs every call into a guest and every host
+    /// call it makes (a fifth of a line round trip's CPU in this host).
+    wasi02: Side,
+    /// The WASI 0.3 edition and the applications built on it (the component model's async).
+    wasi03: Side,
     /// The standard build: what every policy that does not allow TLS runs. Compiled by
     /// [`Runtime::new`], or the first time it is asked for after [`Runtime::lazy`].
     standard: Mutex<Option<Arc<Prepared>>>,
@@ -170,25 +171,56 @@ struct Prepared {
     wasm: Cow<'static, [u8]>,
 }
 
-/// The two linkers: WASI 0.2 (its async flavour) with the store's bounds
+/// One engine and its two linkers: WASI (its async flavour) with the store's bounds
 /// ([`crate::guard`]) and lookups from a policy's table where it has one ([`crate::lookup`]);
 /// and the same with `wasi:tls`, only for policies that allow TLS, so that nothing in a
 /// store they deny (the application plugged into the component included) can reach it.
-fn linkers(engine: &Engine) -> wasmtime::Result<(Linker<State>, Linker<State>)> {
-    let mut standard = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut standard)?;
-    crate::guard::add_sockets_to_linker(&mut standard)?;
-    crate::guard::add_streams_to_linker(&mut standard)?;
-    lookup::add_to_linker(&mut standard)?;
-    // WASI 0.3 beside 0.2, for the WASI 0.3 edition and the apps built on it (which import
-    // some of 0.2 too when built with Rust's standard library).
-    wasmtime_wasi::p3::add_to_linker(&mut standard)?;
-    lookup::add_p3_to_linker(&mut standard)?;
-    crate::guard::add_p3_sockets_to_linker(&mut standard)?;
-    let mut tls = standard.clone();
-    crate::tls::p2::add_to_linker(&mut tls)?;
-    crate::tls::p3::add_to_linker(&mut tls)?;
-    Ok((standard, tls))
+struct Side {
+    engine: Engine,
+    standard: Linker<State>,
+    tls: Linker<State>,
+}
+
+impl Side {
+    /// WASI 0.2, and with `wasi03` WASI 0.3 beside it (for the WASI 0.3 edition and the apps
+    /// built on it, which import some of 0.2 too when built with Rust's standard library).
+    fn new(wasi03: bool) -> wasmtime::Result<Self> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.concurrency_support(wasi03);
+        if std::env::var_os(PROFILE_ENV).is_some_and(|v| v == "perfmap") {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
+        let engine = Engine::new(&config)?;
+        let mut standard = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut standard)?;
+        crate::guard::add_sockets_to_linker(&mut standard)?;
+        crate::guard::add_streams_to_linker(&mut standard)?;
+        lookup::add_to_linker(&mut standard)?;
+        if wasi03 {
+            wasmtime_wasi::p3::add_to_linker(&mut standard)?;
+            lookup::add_p3_to_linker(&mut standard)?;
+            crate::guard::add_p3_sockets_to_linker(&mut standard)?;
+        }
+        let mut tls = standard.clone();
+        crate::tls::p2::add_to_linker(&mut tls)?;
+        if wasi03 {
+            crate::tls::p3::add_to_linker(&mut tls)?;
+        }
+        Ok(Side {
+            engine,
+            standard,
+            tls,
+        })
+    }
+
+    /// The linker for a build's stores.
+    fn linker(&self, build: Build) -> &Linker<State> {
+        match build {
+            Build::Standard => &self.standard,
+            Build::Tls => &self.tls,
+        }
+    }
 }
 
 impl Prepared {
@@ -285,19 +317,13 @@ impl Runtime {
         p3_source: Source,
         p3_tls_source: Source,
     ) -> Result<Self, Error> {
-        let mut config = Config::new();
-        config.epoch_interruption(true);
-        if std::env::var_os(PROFILE_ENV).is_some_and(|v| v == "perfmap") {
-            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
-        }
-        let engine = Engine::new(&config).map_err(Error::wasm)?;
-        store::tick(&engine);
-        let (standard_linker, tls_linker) = linkers(&engine).map_err(Error::wasm)?;
+        let wasi02 = Side::new(false).map_err(Error::wasm)?;
+        let wasi03 = Side::new(true).map_err(Error::wasm)?;
+        store::tick(&[&wasi02.engine, &wasi03.engine]);
         let cache_dir = cache::user_cache_dir();
         Ok(Runtime {
-            engine,
-            standard_linker,
-            tls_linker,
+            wasi02,
+            wasi03,
             standard: Mutex::new(None),
             standard_source: standard,
             tls: Mutex::new(None),
@@ -321,8 +347,8 @@ impl Runtime {
             return Ok(Arc::clone(prepared));
         }
         let prepared = Arc::new(Prepared::new(
-            &self.engine,
-            self.linker(build),
+            &self.wasi02.engine,
+            self.wasi02.linker(build),
             source,
             self.cache_dir.as_deref(),
         )?);
@@ -344,8 +370,9 @@ impl Runtime {
         let what = source.describe();
         let dir = self.cache_dir.as_deref();
         let name = source.cache_name();
-        let component = cache::load_cached(&self.engine, dir, &name, &what, &wasm)?;
+        let component = cache::load_cached(&self.wasi03.engine, dir, &name, &what, &wasm)?;
         let pre = self
+            .wasi03
             .linker(build)
             .instantiate_pre(&component)
             .map_err(Error::wasm)?;
@@ -355,11 +382,12 @@ impl Runtime {
         Ok(built)
     }
 
-    /// The linker for a build's stores.
-    fn linker(&self, build: Build) -> &Linker<State> {
-        match build {
-            Build::Standard => &self.standard_linker,
-            Build::Tls => &self.tls_linker,
+    /// The engine and linkers `component` was compiled for.
+    fn side_of(&self, component: &Component) -> &Side {
+        if Engine::same(component.engine(), &self.wasi03.engine) {
+            &self.wasi03
+        } else {
+            &self.wasi02
         }
     }
 
@@ -384,12 +412,13 @@ impl Runtime {
     /// import `wasi:tls` too, if it allows TLS). The result imports only what the
     /// two import from WASI.
     #[cfg(feature = "compose")]
-    pub fn compose(&self, app: &[u8], policy: &Policy) -> Result<Vec<u8>, Error> {
-        let app_type = self.compile(app)?.component_type();
-        let imports = app_type.imports(&self.engine);
+    pub fn compose(&self, app_bytes: &[u8], policy: &Policy) -> Result<Vec<u8>, Error> {
+        let app = self.compile(app_bytes)?;
+        let app_type = app.component_type();
+        let imports = app_type.imports(app.engine());
         match Edition::of_imports(imports.map(|(name, _)| name)) {
-            Edition::Wasi02 => compose(&self.prepared(Build::of(policy))?.wasm, app),
-            Edition::Wasi03 => compose(&self.p3(Build::of(policy))?.wasm, app),
+            Edition::Wasi02 => compose(&self.prepared(Build::of(policy))?.wasm, app_bytes),
+            Edition::Wasi03 => compose(&self.p3(Build::of(policy))?.wasm, app_bytes),
         }
     }
 
@@ -421,15 +450,16 @@ impl Runtime {
         use wasmtime_wasi::p2::bindings::Command;
         use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
         let component = self.compile(command)?;
+        let side = self.side_of(&component);
         let p3_run = component
             .component_type()
-            .exports(&self.engine)
+            .exports(&side.engine)
             .any(|(name, _)| name.starts_with("wasi:cli/run@0.3"));
         let mut plan = Plan::of(policy)?;
         if plan.build == Build::Standard
             && let Some((tls, _)) = component
                 .component_type()
-                .imports(&self.engine)
+                .imports(&side.engine)
                 .find(|(name, _)| name.starts_with("wasi:tls/"))
         {
             return Err(Error::Denied(format!(
@@ -454,9 +484,9 @@ impl Runtime {
                 Some((stdout, stderr))
             }
         };
-        let linker = self.linker(plan.build);
+        let linker = side.linker(plan.build);
         let deadline = plan.deadline;
-        let mut store = State::store(&self.engine, plan);
+        let mut store = State::store(&side.engine, plan);
         let run = within(deadline, async {
             if p3_run {
                 use wasmtime_wasi::p3::bindings::Command as Command3;
@@ -508,7 +538,7 @@ impl Runtime {
         match edition {
             Edition::Wasi02 => {
                 let prepared = self.prepared(plan.build)?;
-                let mut store = State::store(&self.engine, plan);
+                let mut store = State::store(&self.wasi02.engine, plan);
                 let bindings = within(deadline, prepared.pre.instantiate_async(&mut store))
                     .await?
                     .map_err(Error::wasm)?;
@@ -516,7 +546,7 @@ impl Runtime {
             }
             Edition::Wasi03 => {
                 let compiled = self.p3(plan.build)?;
-                let mut store = State::store(&self.engine, plan);
+                let mut store = State::store(&self.wasi03.engine, plan);
                 let bindings = within(deadline, compiled.pre.instantiate_async(&mut store))
                     .await?
                     .map_err(Error::wasm)?;
@@ -525,46 +555,50 @@ impl Runtime {
         }
     }
 
-    /// The engine, for embedders that run other components beside this one
-    /// ([`Runtime::new_store`]).
-    pub fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
-    /// Compile any component for this runtime's engine, through the same cache.
+    /// Compile any component (a composition, an embedder's own) through the same cache, for
+    /// the engine it needs: the WASI 0.2 edition's, without wasmtime's support for concurrent
+    /// guests (cheaper calls), unless it uses the component model's async features (WASI
+    /// 0.3 does), which only the other engine validates. Run it in a store from
+    /// [`Runtime::new_store`], linked by [`Runtime::linker_for`].
     pub fn compile(&self, wasm: &[u8]) -> Result<Component, Error> {
         let dir = self.cache_dir.as_deref();
-        cache::load_cached(&self.engine, dir, "application", "the application", wasm)
+        let (name, what) = ("application", "the application");
+        // The first engine refuses an async component while validating it, before it
+        // compiles anything: the second try costs a parse.
+        cache::load_cached(&self.wasi02.engine, dir, name, what, wasm)
+            .or_else(|_| cache::load_cached(&self.wasi03.engine, dir, name, what, wasm))
     }
 
-    /// A store set up as `policy` says (network, `/etc`, limits), for other components this
-    /// runtime compiled (compositions, an embedder's own), with the same WASI set-up and
-    /// limits; link them with [`Runtime::linker_for`] the same policy. Calls into it must be
-    /// async; wrap each in a timeout to give it the policy's call deadline.
-    pub fn new_store(&self, policy: &Policy) -> Result<Store<State>, Error> {
-        Ok(State::store(&self.engine, Plan::of(policy)?))
+    /// A store for `component` (which [`Runtime::compile`] made) set up as `policy` says
+    /// (network, `/etc`, limits), with the same WASI set-up and limits as the component's
+    /// own stores; link it with [`Runtime::linker_for`]. Calls into it must be async; wrap
+    /// each in a timeout to give it the policy's call deadline.
+    pub fn new_store(&self, component: &Component, policy: &Policy) -> Result<Store<State>, Error> {
+        Ok(State::store(component.engine(), Plan::of(policy)?))
     }
 
-    /// The linker for stores made under `policy`: WASI 0.2 (its async flavour) and 0.3, with
-    /// the store's bounds and the policy's lookup table, and `wasi:tls` if it allows TLS.
-    pub fn linker_for(&self, policy: &Policy) -> &Linker<State> {
-        self.linker(Build::of(policy))
+    /// The linker for `component`'s stores under `policy`: WASI 0.2 (its async flavour), and
+    /// WASI 0.3 for a component that needs it, with the store's bounds and the policy's
+    /// lookup table, and `wasi:tls` if it allows TLS.
+    pub fn linker_for(&self, component: &Component, policy: &Policy) -> &Linker<State> {
+        self.side_of(component).linker(Build::of(policy))
     }
 
     /// The names of the interfaces a component imports (e.g. a composition's): with `None`,
     /// this component's, e.g. `wasi:sockets/tcp@0.2.12`.
     pub fn imports(&self, wasm: Option<&[u8]>) -> Result<Vec<String>, Error> {
-        let ty = match wasm {
-            Some(wasm) => self.compile(wasm)?.component_type(),
+        let component = match wasm {
+            Some(wasm) => self.compile(wasm)?,
             None => self
                 .prepared(Build::Standard)?
                 .pre
                 .instance_pre()
                 .component()
-                .component_type(),
+                .clone(),
         };
-        Ok(ty
-            .imports(&self.engine)
+        Ok(component
+            .component_type()
+            .imports(component.engine())
             .map(|(name, _)| name.to_owned())
             .collect())
     }
@@ -582,7 +616,7 @@ impl Runtime {
             .component()
             .component_type();
         Ok(ty
-            .exports(&self.engine)
+            .exports(&self.wasi02.engine)
             .map(|(name, _)| name.to_owned())
             .collect())
     }

@@ -144,15 +144,21 @@ impl WasiView for State {
     }
 }
 
-/// Advance `engine`'s epoch every [`EPOCH_TICK`] for as long as the engine lives.
-pub(crate) fn tick(engine: &Engine) {
-    let engine = engine.weak();
+/// Advance the `engines`' epochs every [`EPOCH_TICK`] for as long as any of them lives.
+pub(crate) fn tick(engines: &[&Engine]) {
+    let engines: Vec<_> = engines.iter().map(|engine| engine.weak()).collect();
     std::thread::Builder::new()
         .name("alore-socket-epoch".into())
         .spawn(move || {
-            while let Some(engine) = engine.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
+            loop {
+                let mut alive = false;
+                for engine in engines.iter().filter_map(|engine| engine.upgrade()) {
+                    engine.increment_epoch();
+                    alive = true;
+                }
+                if !alive {
+                    break;
+                }
                 std::thread::sleep(EPOCH_TICK);
             }
         })
