@@ -23,9 +23,10 @@ impl Load {
         let cores = thread::available_parallelism().map_or(1, |n| n.get());
         let stop = Arc::new(AtomicBool::new(false));
         let threads = (0..cores)
-            .map(|_| {
+            .map(|index| {
                 let stop = Arc::clone(&stop);
                 thread::spawn(move || {
+                    crate::pin::spinner(index);
                     lower_this_threads_priority();
                     while !stop.load(Ordering::Relaxed) {
                         std::hint::spin_loop();
@@ -33,12 +34,14 @@ impl Load {
                 })
             })
             .collect();
+        crate::pin::servers_beside_contenders(true);
         Load { stop, threads }
     }
 }
 
 impl Drop for Load {
     fn drop(&mut self) {
+        crate::pin::servers_beside_contenders(false);
         self.stop.store(true, Ordering::Relaxed);
         for thread in self.threads.drain(..) {
             let _ = thread.join();

@@ -23,6 +23,7 @@ mod load;
 mod native;
 mod node;
 mod p3;
+mod pin;
 mod python;
 mod report;
 mod stats;
@@ -87,6 +88,11 @@ fn main() -> Result<()> {
         workload::FULL
     };
     let runtime = Runtime::new()?;
+    // The benchmark's own multi-thread runtime starts its workers before this thread is
+    // pinned, so that they (the concurrency rows' native side and echo server) keep every
+    // core; from here on, what this thread starts runs on its CPU.
+    drop(in_wasm::enter());
+    pin::contender();
     let policy = Policy::deny_all()
         .allow(Allow::host(Ipv4Addr::LOCALHOST))
         .allow_lookup(true);

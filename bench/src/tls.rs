@@ -79,6 +79,7 @@ impl TlsServer {
         let port = listener.local_addr()?.port();
         let config = Arc::clone(&pki.server);
         let thread = thread::spawn(move || {
+            crate::pin::server();
             let (s, _) = listener.accept()?;
             s.set_nodelay(true)?;
             let mut tls = StreamOwned::new(ServerConnection::new(config)?, s);

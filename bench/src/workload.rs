@@ -218,7 +218,10 @@ impl Server {
         assert!(ip.is_loopback(), "the benchmark connects only to loopback");
         let listener = listen_on(ip)?;
         let port = listener.local_addr()?.port();
-        let thread = Some(thread::spawn(move || serve(listener)));
+        let thread = Some(thread::spawn(move || {
+            crate::pin::server();
+            serve(listener)
+        }));
         Ok(Server { port, thread })
     }
 
