@@ -20,7 +20,7 @@ pub(crate) struct Load {
 impl Load {
     /// One spinning thread per core.
     pub(crate) fn start() -> Self {
-        let cores = thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = crate::pin::cpus();
         let stop = Arc::new(AtomicBool::new(false));
         let threads = (0..cores)
             .map(|index| {

@@ -39,6 +39,15 @@ static ALLOWED: LazyLock<Vec<usize>> = LazyLock::new(|| {
         .collect()
 });
 
+/// How many CPUs this process may use (the main thread's count before it was pinned, which
+/// `available_parallelism` would give afterwards as one).
+pub(crate) fn cpus() -> usize {
+    match ALLOWED.len() {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        allowed => allowed,
+    }
+}
+
 /// Run the calling thread (and what it starts from now on) on the CPU at `index` among the
 /// allowed ones, counted from the end if `from_end`. Nothing happens with fewer than two
 /// CPUs, or if the system refuses: the figures are then the scheduler's again.

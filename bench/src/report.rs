@@ -340,7 +340,7 @@ pub(crate) fn report(tables: &Tables<'_>, quick: bool) -> Result<String> {
                 .map(|m| m.trim().to_owned())
         })
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cores = crate::pin::cpus();
     let mut out = String::new();
     writeln!(
         out,
