@@ -131,9 +131,8 @@ impl TlsServer {
 
 type ClientStream = StreamOwned<ClientConnection, TcpStream>;
 
-/// A native TLS connection with its handshake done; the cipher suite it negotiated.
-fn native_connect(pki: &Pki, port: u16) -> Result<(ClientStream, String)> {
-    let s = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
+/// A native TLS connection over `s` with its handshake done; the cipher suite it negotiated.
+fn native_connect(pki: &Pki, s: TcpStream) -> Result<(ClientStream, String)> {
     s.set_nodelay(true)?;
     let name = ServerName::try_from("localhost")?;
     let mut tls = StreamOwned::new(ClientConnection::new(Arc::clone(&pki.client), name)?, s);
@@ -149,7 +148,9 @@ fn native_connect(pki: &Pki, port: u16) -> Result<(ClientStream, String)> {
 /// Native: seconds for a bulk receive over TLS, and the cipher suite.
 pub(crate) fn native_receive(pki: &Pki, sizes: &Sizes) -> Result<(f64, String)> {
     let server = TlsServer::bytes(pki, sizes.bulk)?;
-    let (mut tls, suite) = native_connect(pki, server.port)?;
+    // The receive buffer native code's bulk receivers use: autotuned, this row was bimodal.
+    let s = crate::native::with_receive_buffer(Ipv4Addr::LOCALHOST.into(), server.port)?;
+    let (mut tls, suite) = native_connect(pki, s)?;
     let mut buf = vec![0u8; CHUNK];
     let started = Instant::now();
     let mut got = 0;
@@ -167,7 +168,8 @@ pub(crate) fn native_receive(pki: &Pki, sizes: &Sizes) -> Result<(f64, String)> 
 /// Native: each TLS round trip's time, in microseconds.
 pub(crate) fn native_round_trips(pki: &Pki, sizes: &Sizes) -> Result<Vec<f64>> {
     let server = TlsServer::echo(pki)?;
-    let (tls, _) = native_connect(pki, server.port)?;
+    let s = TcpStream::connect((Ipv4Addr::LOCALHOST, server.port))?;
+    let (tls, _) = native_connect(pki, s)?;
     let mut reader = BufReader::new(tls);
     let mut line = String::new();
     let mut times = Vec::with_capacity(sizes.round_trips);
