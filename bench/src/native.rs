@@ -71,35 +71,35 @@ pub(crate) fn seconds_on(ip: IpAddr, workload: Workload, sizes: &Sizes) -> Resul
     Ok(elapsed.as_secs_f64())
 }
 
-/// The receive buffer of native code's bulk receivers (plain and TLS), fixed before they
-/// connect. Left to Linux's autotuning, the native TLS bulk receive was bimodal from one
-/// connection to the next (the rustls server's encryption and the client's decryption
-/// overlapping on their two cores, or taking turns): 1,186–2,204 MiB/s in a probe of twelve
-/// connections, against 3,068–3,350 (one 2,554) with it (2026-12-02); plain, with
-/// `SO_RCVLOWAT` ([`bulk_receiver`]), 2,094–2,340 against 1,983–2,402 without. Linux caps it at
-/// `net.core.rmem_max` (4 MiB on this project's machines).
-const RECEIVE_BUFFER: usize = 4 << 20;
+/// The native TLS client's receive buffer in the bulk row, fixed before it connects. Left to
+/// Linux's autotuning, the native TLS bulk receive was bimodal from one connection to the next
+/// (the rustls server's encryption and the client's decryption overlapping on their two cores,
+/// or taking turns): 1,186–2,204 MiB/s in a probe of twelve connections against 3,068–3,350
+/// (one 2,554) with it, and 1,276–3,369 in the bench's three runs against 2,653–3,258
+/// (2026-12-02). Not for plain TCP: with [`bulk_receiver`]'s `SO_RCVLOWAT` it was stable
+/// already, and with this buffer too it fell under load below Python (1,864 against 2,039).
+/// Linux caps it at `net.core.rmem_max` (4 MiB on this project's machines).
+const TLS_RECEIVE_BUFFER: usize = 4 << 20;
 
-/// A connection to `ip`:`port` with a receive buffer of [`RECEIVE_BUFFER`] (set before it
+/// A connection to `ip`:`port` with a receive buffer of [`TLS_RECEIVE_BUFFER`] (set before it
 /// connects, so the window it offers reflects it).
-pub(crate) fn with_receive_buffer(ip: IpAddr, port: u16) -> Result<TcpStream> {
+pub(crate) fn with_tls_receive_buffer(ip: IpAddr, port: u16) -> Result<TcpStream> {
     use socket2::{Domain, Socket, Type};
     let address = std::net::SocketAddr::new(ip, port);
     let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
-    socket.set_recv_buffer_size(RECEIVE_BUFFER)?;
+    socket.set_recv_buffer_size(TLS_RECEIVE_BUFFER)?;
     socket.connect(&address.into())?;
     Ok(socket.into())
 }
 
-/// A connection to `ip`:`port` tuned as native code that receives in bulk would be: a fixed
-/// receive buffer ([`with_receive_buffer`]), and a blocking read that wakes only when a whole
-/// [`CHUNK`] is there or the stream has ended (`SO_RCVLOWAT`). Without the latter a 64 KiB
-/// reader woken at each segment's arrival took 1,374–1,544 MiB/s on this machine against
-/// 1,995–2,063 with it (three runs each, 2026-12-02), below Python and the wasm peer: the
-/// anchor was not the limit. (Not for TLS: a read waits for as much as it asks, up to 64 KiB,
-/// and a handshake's messages are fewer bytes than rustls asks for.)
+/// A connection to `ip`:`port` whose blocking reads wake only when a whole [`CHUNK`] is
+/// there or the stream has ended (`SO_RCVLOWAT`), as native code that receives in bulk would
+/// ask. Without it a 64 KiB reader woken at each segment's arrival took 1,374–1,544 MiB/s on
+/// this machine against 1,995–2,063 with it (three runs each, 2026-12-02), below Python and the
+/// wasm peer: the anchor was not the limit. (Not for TLS: a read waits for as much as it asks,
+/// up to 64 KiB, and a handshake's messages are fewer bytes than rustls asks for.)
 fn bulk_receiver(ip: IpAddr, port: u16) -> Result<TcpStream> {
-    let s = with_receive_buffer(ip, port)?;
+    let s = TcpStream::connect((ip, port))?;
     wake_for_whole_chunks(&s)?;
     Ok(s)
 }

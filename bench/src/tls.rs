@@ -148,8 +148,8 @@ fn native_connect(pki: &Pki, s: TcpStream) -> Result<(ClientStream, String)> {
 /// Native: seconds for a bulk receive over TLS, and the cipher suite.
 pub(crate) fn native_receive(pki: &Pki, sizes: &Sizes) -> Result<(f64, String)> {
     let server = TlsServer::bytes(pki, sizes.bulk)?;
-    // The receive buffer native code's bulk receivers use: autotuned, this row was bimodal.
-    let s = crate::native::with_receive_buffer(Ipv4Addr::LOCALHOST.into(), server.port)?;
+    // A fixed receive buffer: autotuned, this row was bimodal.
+    let s = crate::native::with_tls_receive_buffer(Ipv4Addr::LOCALHOST.into(), server.port)?;
     let (mut tls, suite) = native_connect(pki, s)?;
     let mut buf = vec![0u8; CHUNK];
     let started = Instant::now();
