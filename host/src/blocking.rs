@@ -61,13 +61,6 @@ impl Instance {
         self.exec.block_on(future)
     }
 
-    fn socket(&self, socket: crate::Socket) -> Socket {
-        Socket {
-            socket: Some(socket),
-            exec: Arc::clone(&self.exec),
-        }
-    }
-
     /// [`crate::Instance::connect`], blocking.
     pub fn connect(
         &self,
@@ -76,7 +69,7 @@ impl Instance {
         buffering: Option<Buffering>,
     ) -> Result<Socket, Error> {
         let socket = self.block_on(self.instance.connect(destination, port, buffering))?;
-        Ok(self.socket(socket))
+        Ok(Socket::new(socket, &self.exec))
     }
 
     /// [`crate::Instance::connect_with`], blocking.
@@ -87,7 +80,7 @@ impl Instance {
         options: ConnectOptions,
     ) -> Result<Socket, Error> {
         let socket = self.block_on(self.instance.connect_with(destination, port, options))?;
-        Ok(self.socket(socket))
+        Ok(Socket::new(socket, &self.exec))
     }
 
     /// [`crate::Instance::listen`], blocking.
@@ -143,6 +136,13 @@ macro_rules! blocking {
 }
 
 impl Socket {
+    fn new(socket: crate::Socket, exec: &Arc<Executor>) -> Self {
+        Socket {
+            socket: Some(socket),
+            exec: Arc::clone(exec),
+        }
+    }
+
     fn inner(&self) -> &crate::Socket {
         self.socket.as_ref().expect("present until dropped")
     }
@@ -184,10 +184,7 @@ impl ServerSocket {
     /// [`crate::ServerSocket::accept`], blocking.
     pub fn accept(&self, buffering: Option<Buffering>) -> Result<Socket, Error> {
         let socket = self.exec.block_on(self.inner().accept(buffering))?;
-        Ok(Socket {
-            socket: Some(socket),
-            exec: Arc::clone(&self.exec),
-        })
+        Ok(Socket::new(socket, &self.exec))
     }
 }
 
